@@ -1,0 +1,160 @@
+"""Recognition decoding: image part in, text out, with the Hugging Face KV cache.
+
+Prompts are whole image parts (always `max_visual_length` ids, <vpad>-padded) followed by <s>, so a
+batch needs no left padding and every row sits at the same positions as in training. After <s> only
+text tokens (the characters and </s>) are allowed; decoding stops when every row has emitted </s>.
+Confidence is the product of the chosen tokens' probabilities (</s> included), each probability taken
+over the allowed tokens.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from gpt.vocab import Vocab
+
+
+def _allowed_mask(vocab: Vocab, size: int, device: torch.device) -> Tensor:
+    """(size,) additive mask: 0 on text tokens (chars + </s>), -inf elsewhere."""
+    mask = torch.full((size,), float("-inf"), device=device)
+    mask[vocab.text_token_ids.to(device)] = 0.0
+    return mask
+
+
+def _check_prompts(vocab: Vocab, image_ids: Tensor, max_text_length: int) -> None:
+    if image_ids.ndim != 2 or image_ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"image_ids must be a (B, max_visual_length) integer tensor, got "
+                         f"{tuple(image_ids.shape)} {image_ids.dtype}")
+    if max_text_length < 2:
+        raise ValueError(f"max_text_length={max_text_length} leaves no room for <s> and </s>")
+    if image_ids.numel() and (int(image_ids.min()) < 0 or int(image_ids.max()) >= vocab.size):
+        raise ValueError(f"image_ids hold ids in [{int(image_ids.min())}, {int(image_ids.max())}] outside "
+                         f"the vocab [0, {vocab.size}); they were made with another vocab")
+
+
+def _step_logprobs(logits: Tensor, mask: Tensor) -> Tensor:
+    """(B, size) logits -> (B, size) float32 log-probabilities over the allowed tokens only."""
+    return torch.log_softmax(logits.float() + mask, dim=-1)
+
+
+@torch.no_grad()
+def greedy_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_length: int,
+               use_cache: bool = True) -> tuple[Tensor, Tensor]:
+    """Greedy text ids after the prompt: (B, n <= max_text_length - 1) int64 (</s> then <pad> once a row
+    ended) and (B,) float32 sum of chosen-token log-probabilities (</s> included).
+
+    At most max_text_length - 2 characters fit the text part; a row that reaches that many is made to end
+    with </s> (its probability still counts, so such a row gets a low confidence).
+    """
+    _check_prompts(vocab, image_ids, max_text_length)
+    device = next(model.parameters()).device
+    image_ids = image_ids.to(device=device, dtype=torch.long)
+    batch = image_ids.shape[0]
+    mask = _allowed_mask(vocab, model.config.vocab_size, device)
+    eos_only = torch.full_like(mask, float("-inf"))
+    eos_only[vocab.eos_id] = 0.0
+    bos = torch.full((batch, 1), vocab.bos_id, dtype=torch.long, device=device)
+    sequence = torch.cat([image_ids, bos], dim=1)  # (B, V+1)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    score = torch.zeros(batch, dtype=torch.float32, device=device)
+    chosen: list[Tensor] = []
+    past = None
+    next_input = sequence
+    for step in range(max_text_length - 1):
+        if use_cache:
+            out = model(input_ids=next_input, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+        else:
+            out = model(input_ids=sequence, use_cache=False)
+        logprobs = _step_logprobs(out.logits[:, -1], mask)
+        # The last step may only close the text: max_text_length - 2 characters are the most that fit.
+        pick_from = logprobs + eos_only if step == max_text_length - 2 else logprobs
+        token = pick_from.argmax(dim=-1)
+        token_logprob = logprobs.gather(1, token[:, None])[:, 0]
+        score = torch.where(finished, score, score + token_logprob)
+        token = torch.where(finished, torch.full_like(token, vocab.pad_id), token)
+        chosen.append(token)
+        finished |= token == vocab.eos_id
+        if bool(finished.all()):
+            break
+        next_input = token[:, None]
+        sequence = torch.cat([sequence, next_input], dim=1)
+    return torch.stack(chosen, dim=1), score
+
+
+@torch.no_grad()
+def beam_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_length: int,
+             num_beams: int, use_cache: bool = True) -> tuple[Tensor, Tensor]:
+    """Beam search over text tokens; same outputs as `greedy_ids` (the best beam per row, by total
+    log-probability, no length penalty)."""
+    _check_prompts(vocab, image_ids, max_text_length)
+    device = next(model.parameters()).device
+    batch, beams = image_ids.shape[0], num_beams
+    mask = _allowed_mask(vocab, model.config.vocab_size, device)
+    size = mask.shape[0]
+    prompts = image_ids.to(device=device, dtype=torch.long).repeat_interleave(beams, dim=0)
+    bos = torch.full((batch * beams, 1), vocab.bos_id, dtype=torch.long, device=device)
+    sequence = torch.cat([prompts, bos], dim=1)  # (B*k, V+1)
+    # Only the first beam of each row is live at the start, so the k beams do not all pick the same token.
+    score = torch.full((batch, beams), float("-inf"), device=device)
+    score[:, 0] = 0.0
+    finished = torch.zeros(batch, beams, dtype=torch.bool, device=device)
+    chosen = torch.empty(batch, beams, 0, dtype=torch.long, device=device)
+    past, next_input = None, sequence
+    for step in range(max_text_length - 1):
+        if use_cache:
+            out = model(input_ids=next_input, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+        else:
+            out = model(input_ids=sequence, use_cache=False)
+        logprobs = _step_logprobs(out.logits[:, -1], mask).view(batch, beams, size)
+        if step == max_text_length - 2:  # the last step may only close the text
+            keep = logprobs[..., vocab.eos_id].clone()
+            logprobs = torch.full_like(logprobs, float("-inf"))
+            logprobs[..., vocab.eos_id] = keep
+        # A finished beam extends only with <pad> at no cost, so it keeps its score and competes as it is.
+        ended = torch.full_like(logprobs, float("-inf"))
+        ended[..., vocab.pad_id] = 0.0
+        logprobs = torch.where(finished[..., None], ended, logprobs)
+        total = (score[..., None] + logprobs).view(batch, beams * size)
+        score, flat = total.topk(beams, dim=1)  # (B, k)
+        parent, token = flat // size, flat % size
+        chosen = torch.cat([chosen.gather(1, parent[..., None].expand(-1, -1, chosen.shape[2])),
+                            token[..., None]], dim=2)
+        finished = finished.gather(1, parent) | (token == vocab.eos_id)
+        if bool(finished.all()):
+            break
+        flat_parent = (parent + torch.arange(batch, device=device)[:, None] * beams).view(-1)
+        if use_cache:
+            past.reorder_cache(flat_parent)
+        next_input = token.view(-1, 1)
+        sequence = torch.cat([sequence[flat_parent], next_input], dim=1)
+    best = score.argmax(dim=1)
+    rows = torch.arange(batch, device=device)
+    return chosen[rows, best], score[rows, best]
+
+
+@torch.no_grad()
+def recognize(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_length: int,
+              use_cache: bool = True, num_beams: int = 1) -> list[tuple[str, float]]:
+    """Read B image parts: image_ids (B, max_visual_length) int64, as `Vocab.image_part` lays them out,
+    for a recognition (image_first) model. Returns [(text, confidence in (0, 1])] in input order;
+    confidence = exp(sum of chosen-token log-probabilities), </s> included.
+
+    The model is put in eval mode for the call and restored after.
+    """
+    if num_beams < 1:
+        raise ValueError(f"num_beams={num_beams}; use 1 for greedy decoding or more for beam search")
+    if image_ids.shape[0] == 0:
+        return []
+    was_training = model.training
+    model.eval()
+    try:
+        if num_beams == 1:
+            ids, score = greedy_ids(model, vocab, image_ids, max_text_length, use_cache)
+        else:
+            ids, score = beam_ids(model, vocab, image_ids, max_text_length, num_beams, use_cache)
+    finally:
+        model.train(was_training)
+    texts = [vocab.decode_text(row) for row in ids.tolist()]
+    return list(zip(texts, score.exp().tolist()))

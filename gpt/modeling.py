@@ -1,0 +1,41 @@
+"""The GPT-2 model: a plain Hugging Face GPT2LMHeadModel sized from the vocab and the sequence layout.
+
+Imports torch and transformers only, so the model runs in a notebook as it is.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from gpt.vocab import Vocab
+
+
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    return cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
+
+
+def gpt2_config(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_length: int) -> GPT2Config:
+    """GPT2Config with vocab_size = vocab.size and n_positions = max_visual_length + max_text_length.
+
+    `model_cfg` holds n_layer, n_head, n_embd, dropout (a dataclass, OmegaConf node or dict).
+    """
+    n_embd, n_head = int(_get(model_cfg, "n_embd")), int(_get(model_cfg, "n_head"))
+    if n_embd % n_head:
+        raise ValueError(f"model.n_embd={n_embd} is not divisible by model.n_head={n_head}; "
+                         f"pick n_head dividing n_embd (e.g. n_embd=256, n_head=4)")
+    dropout = float(_get(model_cfg, "dropout", 0.0))
+    return GPT2Config(
+        vocab_size=vocab.size, n_positions=max_visual_length + max_text_length, n_embd=n_embd,
+        n_layer=int(_get(model_cfg, "n_layer")), n_head=n_head, resid_pdrop=dropout, embd_pdrop=dropout,
+        attn_pdrop=dropout, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id, pad_token_id=vocab.pad_id,
+        tie_word_embeddings=True)
+
+
+def build_model(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_length: int) -> GPT2LMHeadModel:
+    """A randomly initialised GPT2LMHeadModel for this vocab and layout (gradient checkpointing on if
+    model_cfg.gradient_checkpointing)."""
+    model = GPT2LMHeadModel(gpt2_config(model_cfg, vocab, max_visual_length, max_text_length))
+    if _get(model_cfg, "gradient_checkpointing", False):
+        model.gradient_checkpointing_enable()
+    return model

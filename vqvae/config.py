@@ -1,0 +1,96 @@
+"""Typed schema of a VQ-VAE training run: model, data, optimiser, trainer, logger.
+
+`load_vqvae_config("config/vqvae-demo.yaml", ["model.num_codes=512"])` merges YAML and `key=value`
+overrides onto `VQVAEConfig`; a misspelt key is an error at start-up, never a silently added key.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, ConfigTypeError, ValidationError
+
+from vqvae.schema import LoggerConfig, TrainerConfig, load_config
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of `vqvae.modeling.VQVAE`.
+
+    The encoder has one resolution level per entry of `channel_multipliers` (hidden_channels * m
+    channels) and halves the resolution between levels, so `downsample` must equal
+    2 ** (len(channel_multipliers) - 1).
+    """
+    num_codes: int = 16384
+    code_dim: int = 32  # factorized lookup: codes live in a small, l2-normalised space (cosine lookup)
+    downsample: int = 16  # f: one code covers f x f pixels; 8 or 16
+    in_channels: int = 3
+    hidden_channels: int = 128
+    channel_multipliers: list[int] = field(default_factory=lambda: [1, 1, 2, 2, 4])
+    num_res_blocks: int = 2
+    norm_groups: int = 32  # GroupNorm groups; each layer uses gcd(norm_groups, channels) so any width works
+    commitment_weight: float = 0.25  # beta in ||z - sg(q)||^2, pulls encoder outputs toward their codes
+    codebook_weight: float = 1.0  # weight of ||sg(z) - q||^2, moves codes toward encoder outputs
+    dead_code_steps: int = 200  # restart a code unused for this many training steps; 0 disables
+
+
+@dataclass
+class DataConfig:
+    """Labelled CSVs (`img_path,text`); images are fitted to aspect-ratio templates of `max_length`
+    tokens (vqvae.templates), so training sees exactly the shapes `vqvae.encode` feeds the model."""
+    train: str = "???"
+    val: str = "???"
+    max_length: int = 128  # tokens per image, one <row> token per row included (DESIGN section 2)
+    batch_size: int = 32
+    val_batch_size: Optional[int] = None  # None: same as batch_size
+    num_workers: int = 2
+    augment: bool = False  # random scale/shift/colour/blur/noise on training crops (never on validation)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup then cosine decay to `min_lr_ratio * lr`."""
+    lr: float = 3e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.01  # not applied to norms, biases and the codebook
+    warmup_steps: int = 500
+    decay_steps: Optional[int] = None  # None: trainer.max_steps (constant after warmup when that is -1)
+    min_lr_ratio: float = 0.1
+
+
+@dataclass
+class LossConfig:
+    """Reconstruction (L1 or L2) + optional edge term + the quantizer's loss."""
+    reconstruction: str = "l1"  # "l1" or "l2"
+    edge_weight: float = 0.0  # L1 between image gradients (dx, dy) of reconstruction and input; sharpens strokes
+
+
+@dataclass
+class VQVAEConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    run_dir: str = "outputs/vqvae"
+    seed: int = 42
+    resume_from: Optional[str] = "auto"  # "auto": run_dir/checkpoints/last.ckpt if present; "never"; or a path
+    num_sample_images: int = 32  # originals vs reconstructions saved per validation (at most 64)
+
+
+def load_vqvae_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) -> VQVAEConfig:
+    """YAML at `path` + dotlist `overrides` merged onto VQVAEConfig; unknown keys raise ValueError."""
+    return load_config(VQVAEConfig, path, overrides)
+
+
+def vqvae_config_from_dict(values: Mapping[str, Any], where: str = "saved config") -> VQVAEConfig:
+    """A resolved config saved as a plain dict (e.g. a checkpoint's hyperparameters) back onto the schema;
+    keys the schema does not know raise ValueError naming them and `where`."""
+    try:
+        return OmegaConf.merge(OmegaConf.structured(VQVAEConfig), dict(values))  # type: ignore[return-value]
+    except (ConfigKeyError, ConfigTypeError, ValidationError) as error:
+        raise ValueError(f"{where} does not fit the VQ-VAE config schema ({error}); it was written by "
+                         f"another version of this project") from None

@@ -1,0 +1,379 @@
+"""Template-shaped image data for the VQ-VAE: training batches and fast, order-preserving encoding.
+
+Every image is fitted to its aspect-ratio template (vqvae.templates), so a batch can only hold images of
+one template. `CropDataset` reads each image's size from its header once (cheap) to pick the template;
+`TemplateBatchSampler` groups indices by template (shuffled per epoch, sharded across DDP ranks);
+`collate_crops` stacks a batch and keeps failed items out of it, but on record.
+
+Training and encoding see the same pixels: `encode_paths` goes through the very same dataset.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from tqdm import tqdm
+
+from vqvae.io import BadRowReport, ImageReadError, load_image, to_rgb_uint8
+from vqvae.templates import Template, choose_template, fit_to_template, image_to_tensor_array
+
+if TYPE_CHECKING:  # only for annotations: data.py must import without the model
+    from vqvae.modeling import VQVAE
+
+log = logging.getLogger(__name__)
+
+# Image headers PIL may refuse on huge scans; crops are small, but a big page should fail cleanly, not warn.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class FailedCrop(NamedTuple):
+    """Marker a dataset returns instead of an image that could not be read (kept out of the batch)."""
+    index: int
+    path: str
+    reason: str
+
+
+class CropBatch(tuple):
+    """`(images (B,3,h,w) float in [-1,1], indices (B,) int64)` with the items that failed as `.failures`.
+
+    A plain 2-tuple to anyone who unpacks it; `.failures` lists FailedCrop markers for this batch (they
+    travel back from DataLoader worker processes with the batch).
+    """
+
+    def __new__(cls, items: Iterable[Any] = (), failures: Sequence[FailedCrop] = ()) -> "CropBatch":
+        self = super().__new__(cls, items)
+        self.failures = list(failures)
+        return self
+
+    @property
+    def images(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+
+def read_image_size(path: str) -> tuple[int, int]:
+    """(width, height) from the image header only (no pixel decode). Raises ImageReadError naming the file
+    if it is missing, not an image, or smaller than 2x2 pixels."""
+    if not os.path.exists(path):
+        raise ImageReadError(f"image {path!r} does not exist")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
+        raise ImageReadError(f"image {path!r} could not be read ({type(error).__name__}: {error})") from None
+    if width < 2 or height < 2:
+        raise ImageReadError(f"image {path!r} is {width}x{height} pixels; a crop needs at least 2x2")
+    return width, height
+
+
+def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Small, label-preserving changes to an RGB uint8 crop (H, W, 3) -> RGB uint8 (H', W', 3).
+
+    Shift/scale: each border moves by up to 6% of its side (cropped or padded with the edge colour), which
+    shifts the text and changes its scale inside the template box. Then brightness/contrast/colour jitter,
+    and with probability 0.3 each a light Gaussian blur and Gaussian noise.
+    """
+    import cv2  # local: keeps `import vqvae.data` light for tools that only need the sampler
+
+    height, width = image.shape[:2]
+    top, bottom = (rng.uniform(-0.06, 0.06, 2) * height).round().astype(int)
+    left, right = (rng.uniform(-0.06, 0.06, 2) * width).round().astype(int)
+    # Crop negative margins, but never below 2x2 pixels.
+    y0, y1 = max(0, -top), height - max(0, -bottom)
+    x0, x1 = max(0, -left), width - max(0, -right)
+    if y1 - y0 >= 2 and x1 - x0 >= 2:
+        image = image[y0:y1, x0:x1]
+    pads = [max(0, top), max(0, bottom), max(0, left), max(0, right)]
+    if any(pads):
+        image = cv2.copyMakeBorder(image, *pads, borderType=cv2.BORDER_REPLICATE)
+
+    contrast = rng.uniform(0.8, 1.2)
+    brightness = rng.uniform(-25.0, 25.0)
+    gains = rng.uniform(0.95, 1.05, 3).astype(np.float32)
+    out = image.astype(np.float32)
+    out = (out - out.mean()) * contrast + out.mean() + brightness
+    out *= gains
+    if rng.random() < 0.3:
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(0.3, 1.0))
+    if rng.random() < 0.3:
+        out += rng.normal(0.0, rng.uniform(2.0, 8.0), out.shape).astype(np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Images fitted to their aspect-ratio template; item -> (image (3,h,w) float32 in [-1,1], index).
+
+    `paths`: image files. Files whose header cannot be read (missing, corrupt, < 2x2 px) are found here,
+    once: they are listed in `report` (a BadRowReport: row = position in `paths`) and in `failures`, logged
+    with a count, and excluded, so `len(self)` counts only the usable files. `index` in an item is the
+    file's position in the original `paths`, so callers can place results whatever was excluded.
+
+    `templates[i]` is the template of item i (from the header size), `(h, w) = template.box(downsample)`.
+
+    Item keys: `dataset[i]` for i in [0, len) is item i; a key `repeat * len(self) + i` is item i seen for the
+    `repeat`-th time (epoch or encode repeat): with `augment`, the augmentation is seeded by
+    (seed, index, repeat), so it is reproducible in any worker process and any batching.
+
+    A file that fails only when decoded returns a FailedCrop marker instead, which `collate_crops` keeps out
+    of the batch and hands back as `batch.failures`.
+    """
+
+    def __init__(self, paths: Sequence[str], max_length: int, downsample: int, augment: bool = False,
+                 seed: int = 0, progress: bool = False) -> None:
+        if downsample < 1:
+            raise ValueError(f"downsample={downsample} must be a positive integer (8 or 16)")
+        self.max_length, self.downsample, self.augment, self.seed = max_length, downsample, augment, seed
+        self.all_paths = [str(p) for p in paths]
+        self.report = BadRowReport()
+        self.failures: list[FailedCrop] = []
+        self.paths: list[str] = []
+        self.rows: list[int] = []  # position in all_paths of each kept item
+        self.templates: list[Template] = []
+        iterator = tqdm(self.all_paths, desc="reading image sizes", unit="img", disable=not progress,
+                        leave=False)
+        for row, path in enumerate(iterator):
+            try:
+                width, height = read_image_size(path)
+            except ImageReadError as error:
+                self.failures.append(FailedCrop(row, path, str(error)))
+                self.report.add(row, path, str(error))
+                continue
+            self.paths.append(path)
+            self.rows.append(row)
+            self.templates.append(choose_template(width, height, max_length))
+        if self.failures:
+            log.warning("%d of %d images could not be read and are excluded (first: %s)",
+                        len(self.failures), len(self.all_paths), self.failures[0].reason)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key: int) -> tuple[Tensor, int] | FailedCrop:
+        repeat, item = divmod(int(key), len(self.paths))
+        path, row, template = self.paths[item], self.rows[item], self.templates[item]
+        try:
+            image = load_image(path)
+            if self.augment:
+                image = augment_image(image, np.random.default_rng([self.seed, row, repeat]))
+        except ImageReadError as error:
+            log.warning("%s", error)
+            return FailedCrop(row, path, str(error))
+        except Exception as error:  # a decoder crash on one file must not kill a long job
+            reason = f"image {path!r} could not be loaded ({type(error).__name__}: {error})"
+            log.warning("%s", reason)
+            return FailedCrop(row, path, reason)
+        canvas = fit_to_template(image, template, self.downsample)
+        return torch.from_numpy(image_to_tensor_array(canvas)), row
+
+    def groups(self) -> dict[Template, list[int]]:
+        """Item positions (0..len-1) by template, in ascending position order."""
+        groups: dict[Template, list[int]] = defaultdict(list)
+        for item, template in enumerate(self.templates):
+            groups[template].append(item)
+        return dict(groups)
+
+
+def collate_crops(batch: Sequence[tuple[Tensor, int] | FailedCrop]) -> CropBatch:
+    """Stack one template's items -> CropBatch `(images (B,3,h,w), indices (B,) int64)`, `.failures` set.
+
+    Failed items are dropped from the tensors and listed in `.failures`; a batch where every item failed
+    has B = 0 (images of shape (0, 3, 0, 0)).
+    """
+    good = [item for item in batch if not isinstance(item, FailedCrop)]
+    failures = [item for item in batch if isinstance(item, FailedCrop)]
+    if good:
+        images = torch.stack([image for image, _ in good])
+        indices = torch.tensor([index for _, index in good], dtype=torch.int64)
+    else:
+        images, indices = torch.empty(0, 3, 0, 0), torch.empty(0, dtype=torch.int64)
+    return CropBatch((images, indices), failures)
+
+
+def _dist_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
+
+class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Batches of dataset keys sharing one template (so each batch is one tensor shape).
+
+    With `shuffle`, items are shuffled within each template and the batches shuffled, with a generator
+    seeded by (seed, epoch); the epoch advances by one on every `iter()` (Lightning does not call
+    `set_epoch` on batch samplers), or is set with `set_epoch`. Keys carry the epoch
+    (`epoch * len(dataset) + i`) so augmentation differs per epoch (see CropDataset); without shuffle
+    they are plain positions, in ascending order within each template.
+
+    Batches are sharded across DDP ranks (`num_replicas`/`rank` from torch.distributed when initialised):
+    the batch list is padded by wrapping around to a multiple of `num_replicas`, so every rank gets the same
+    number of batches. With Lightning, pass `use_distributed_sampler=False` to the Trainer so it does not
+    try to replace this sampler.
+    """
+
+    def __init__(self, dataset: CropDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False, num_replicas: int | None = None, rank: int | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} must be >= 1")
+        world, world_rank = _dist_world()
+        self.num_replicas = world if num_replicas is None else num_replicas
+        self.rank = world_rank if rank is None else rank
+        if not 0 <= self.rank < self.num_replicas:
+            raise ValueError(f"rank={self.rank} must be in [0, num_replicas={self.num_replicas})")
+        self.groups = dataset.groups()
+        self.num_items = len(dataset)
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _all_batches(self, epoch: int) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        batches: list[list[int]] = []
+        for template in sorted(self.groups):
+            items = self.groups[template]
+            if self.shuffle:
+                items = [items[i] for i in torch.randperm(len(items), generator=generator).tolist()]
+            for start in range(0, len(items), self.batch_size):
+                batch = items[start:start + self.batch_size]
+                if len(batch) == self.batch_size or not self.drop_last:
+                    batches.append(batch)
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        return batches
+
+    def _num_batches_total(self) -> int:
+        total = 0
+        for items in self.groups.values():
+            total += len(items) // self.batch_size if self.drop_last else math.ceil(len(items) / self.batch_size)
+        return total
+
+    def __len__(self) -> int:
+        return math.ceil(self._num_batches_total() / self.num_replicas)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch = self.epoch
+        self.epoch += 1
+        batches = self._all_batches(epoch)
+        if not batches:
+            return
+        per_rank = len(self)
+        padded = [batches[i % len(batches)] for i in range(per_rank * self.num_replicas)]
+        offset = epoch * self.num_items if self.shuffle else 0
+        for batch in padded[self.rank::self.num_replicas]:
+            yield [offset + item for item in batch]
+
+
+def _autocast(device: torch.device):
+    # bf16 on CUDA only: on CPU autocast is slower for convs here and could flip codes between machines.
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _model_device(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+@torch.inference_mode()
+def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int, batch_size: int = 64,
+                  device: str | torch.device | None = None) -> list[np.ndarray]:
+    """Encode in-memory crops: RGB uint8 arrays (H, W, 3) (gray (H, W) and RGBA are converted) ->
+    code grids (rows, cols) int64 in [0, num_codes), in input order.
+
+    Images are fitted to their templates and batched by template, so each batch is one tensor shape.
+    `device`: where the model runs (default: where its parameters are). Raises ImageReadError naming the
+    position of an unusable image (e.g. smaller than 2x2).
+    """
+    device = _model_device(model, device)
+    rgb = []
+    for position, image in enumerate(images):
+        image = np.asarray(image)
+        if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+            if image.shape[0] < 2 or image.shape[1] < 2:
+                raise ImageReadError(f"images[{position}] is {image.shape[1]}x{image.shape[0]} pixels; "
+                                     f"a crop needs at least 2x2")
+            rgb.append(image)
+        else:
+            # to_rgb_uint8 takes OpenCV channel order; a 3/4-channel array here is RGB(A), so flip to BGR(A).
+            if image.ndim == 3 and image.shape[2] in (3, 4):
+                image = image[:, :, [2, 1, 0, 3][:image.shape[2]]]
+            rgb.append(to_rgb_uint8(image, f"images[{position}]"))
+    groups: dict[Template, list[int]] = defaultdict(list)
+    for position, image in enumerate(rgb):
+        groups[choose_template(image.shape[1], image.shape[0], max_length)].append(position)
+    results: list[np.ndarray | None] = [None] * len(rgb)
+    with _autocast(device):
+        for template, positions in groups.items():
+            for start in range(0, len(positions), batch_size):
+                chunk = positions[start:start + batch_size]
+                batch = np.stack([image_to_tensor_array(fit_to_template(rgb[p], template, model.downsample))
+                                  for p in chunk])
+                code_ids = model.encode(torch.from_numpy(batch).to(device)).cpu().numpy()
+                for p, grid in zip(chunk, code_ids):
+                    results[p] = grid.astype(np.int64)
+    return results  # type: ignore[return-value]
+
+
+@torch.inference_mode()
+def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_size: int = 64,
+                 num_workers: int = 2, device: str | torch.device | None = None, augment: bool = False,
+                 seed: int = 0, progress: bool = True, repeat: int = 0, num_replicas: int = 1,
+                 rank: int = 0) -> tuple[list[np.ndarray | None], BadRowReport]:
+    """Encode image files -> (grids, report): `grids[i]` is the (rows, cols) int64 grid of `paths[i]`, or
+    None if it failed; `report` holds one row (row = i, img_path, reason) per failure.
+
+    Deterministic and order-preserving whatever `batch_size`/`num_workers`: images are batched by template
+    in a fixed order, loaded by `num_workers` DataLoader processes, results placed by index. With
+    `augment`, the augmentation is seeded by (seed, index, repeat), so `repeat` 0..N-1 gives N different,
+    reproducible encodings of each image.
+
+    Sharding (several processes, e.g. torchrun): with `num_replicas` > 1 this process encodes only every
+    `num_replicas`-th batch of the fixed batch list, starting at `rank`, and returns None for the other
+    rows (and reports construction failures only on rank 0). Every image is encoded in the very batch a
+    single process would use, so the gathered result is identical to a one-process run.
+    """
+    if not 0 <= rank < num_replicas:
+        raise ValueError(f"rank={rank} must be in [0, num_replicas={num_replicas})")
+    device = _model_device(model, device)
+    dataset = CropDataset(paths, max_length, model.downsample, augment=augment, seed=seed, progress=progress)
+    report = BadRowReport()
+    for failure in dataset.failures if rank == 0 else []:
+        report.add(failure.index, failure.path, failure.reason)
+    results: list[np.ndarray | None] = [None] * len(dataset.all_paths)
+    if len(dataset) == 0:
+        return results, report
+    sampler = TemplateBatchSampler(dataset, batch_size, shuffle=False, num_replicas=1, rank=0)
+    offset = repeat * len(dataset)
+    batches = [[offset + item for item in batch] for batch in sampler][rank::num_replicas]
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate_crops,
+                                         num_workers=num_workers, persistent_workers=False)
+    bar = tqdm(total=sum(map(len, batches)), desc="encoding", unit="img", disable=not progress)
+    failures: list[FailedCrop] = []
+    with _autocast(device):
+        for batch in loader:
+            images, indices = batch
+            failures.extend(batch.failures)
+            if len(indices):
+                code_ids = model.encode(images.to(device, non_blocking=True)).cpu().numpy()
+                for index, grid in zip(indices.tolist(), code_ids):
+                    results[index] = grid.astype(np.int64)
+            bar.update(len(indices) + len(batch.failures))
+    bar.close()
+    for failure in sorted(failures):
+        report.add(failure.index, failure.path, failure.reason)
+    report.rows.sort(key=lambda row: int(row["row"]))
+    return results, report

@@ -1,0 +1,79 @@
+"""Train the VQ-VAE: `python -m vqvae.train CONFIG [key=value ...]`.
+
+Writes to `run_dir`: checkpoints/last.ckpt (to resume) and checkpoints/best.ckpt (lowest val/loss),
+config.yaml (the resolved config), samples/step_XXXXXX.png (originals above reconstructions) and the
+logger's files. Re-running the same command resumes from last.ckpt (`resume_from=auto`).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytorch_lightning as pl
+
+from vqvae.config import load_vqvae_config
+from vqvae.schema import save_config
+from vqvae.task import VQVAEDataModule, VQVAETask
+from vqvae.trainer import build_trainer, checkpoint_dir, resume_checkpoint
+
+log = logging.getLogger("vqvae.train")
+
+EXAMPLES = """examples:
+  python -m vqvae.train config/vqvae-demo.yaml data.train=data/train.csv data.val=data/val.csv
+  python -m vqvae.train config/vqvae-f16-16384.yaml trainer.devices=4 trainer.strategy=ddp
+  python -m vqvae.train config/vqvae-demo.yaml trainer.max_time=00:00:10:00 resume_from=never
+"""
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m vqvae.train", description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1],
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", help="YAML config, e.g. config/vqvae-demo.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides in dot notation, e.g. model.num_codes=512 trainer.max_steps=100")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad config or data)."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    bad_overrides = [o for o in args.overrides if "=" not in o]
+    if bad_overrides:
+        print(f"error: overrides must look like key=value, got {bad_overrides}", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_vqvae_config(args.config, args.overrides)
+        pl.seed_everything(cfg.seed, workers=True)
+        run_dir = Path(cfg.run_dir)
+        task = VQVAETask(cfg)
+        datamodule = VQVAEDataModule(cfg)
+        datamodule.setup("fit")  # fail on a bad CSV before the Trainer starts workers
+        ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss",
+                            use_distributed_sampler=False)  # TemplateBatchSampler shards across ranks itself
+    if trainer.is_global_zero:
+        save_config(cfg, run_dir / "config.yaml")
+        num_params = sum(p.numel() for p in task.model.parameters())
+        log.info("VQ-VAE %.2fM parameters, f=%d, %d codes; %d train / %d val images; run_dir %s",
+                 num_params / 1e6, cfg.model.downsample, cfg.model.num_codes, len(datamodule.datasets["train"]),
+                 len(datamodule.datasets["val"]), run_dir)
+    start = time.perf_counter()
+    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    if trainer.is_global_zero:
+        metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        log.info("done: %d steps in %.0f s; %s; checkpoints in %s", trainer.global_step,
+                 time.perf_counter() - start, metrics, checkpoint_dir(run_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
