@@ -2,12 +2,14 @@
 
 The export (gpt/export.py) saves it as `tokenizer.json`, so `AutoTokenizer.from_pretrained(DIR)` works
 with no project code. Every charset character is one token; the specials, `<row>`, `<vpad>` and the
-visual codes (spelled `<c0>`, `<c1>`, ...) are special added tokens, so they are matched whole before
+visual codes (spelled `<c0>`, `<c1>`, ...; see gpt.vocab.code_token) and the unused
+tail (`<unused_0>`, ...) are special added tokens, so they are matched whole before
 the text is split into characters and `decode(..., skip_special_tokens=True)` returns plain text.
 The ids are never computed here: they are read from the Vocab, the one place that defines them.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -20,24 +22,10 @@ from gpt.vocab import Vocab
 _ONE_CHAR = Regex(r"[\s\S]")
 
 
-def code_token(code: int) -> str:
-    """The token string of visual code `code` (0 <= code < num_codes), e.g. `<c123>`."""
-    return f"<c{code}>"
-
-
 def vocab_tokens(vocab: Vocab) -> list[str]:
-    """Token strings in id order: index i is the token whose Vocab id is i (length = vocab.num_tokens,
-    i.e. before rounding up to a multiple of 64)."""
-    tokens: list[str | None] = [None] * vocab.num_tokens
-    for token, token_id in vocab.special_ids().items():
-        tokens[token_id] = token
-    for char in vocab.charset:
-        tokens[vocab.char_id(char)] = char
-    for code in range(vocab.num_codes):
-        tokens[vocab.code_id(code)] = code_token(code)
-    missing = [i for i, t in enumerate(tokens) if t is None]
-    assert not missing, f"Vocab ids {missing[:10]} have no token; the Vocab layout changed"
-    return tokens  # type: ignore[return-value]
+    """Token strings in id order (index i is the token of Vocab id i), unused tail included, so the
+    tokenizer's length equals the model's vocab_size."""
+    return vocab.tokens()
 
 
 def build_tokenizer(tokens: Sequence[str], special_tokens: Sequence[str], bos_token: str = "<s>",
@@ -49,9 +37,8 @@ def build_tokenizer(tokens: Sequence[str], special_tokens: Sequence[str], bos_to
     `decode(skip_special_tokens=True)`; every other token must be one character. Encoding with
     `add_special_tokens=True` (the default) wraps the text as `<s> text </s>`, the text part's layout.
     """
-    if len(set(tokens)) != len(tokens):
-        seen: set[str] = set()
-        duplicates = sorted({t for t in tokens if t in seen or seen.add(t)})  # type: ignore[func-returns-value]
+    duplicates = sorted(t for t, n in Counter(tokens).items() if n > 1)
+    if duplicates:
         raise ValueError(f"tokens {duplicates[:10]!r} appear more than once; every id needs its own token")
     specials = set(special_tokens)
     unknown = specials - set(tokens)
@@ -82,9 +69,9 @@ def tokenizer_from_vocab(vocab: Vocab, model_max_length: int | None = None) -> P
     """The Vocab as a Hugging Face tokenizer; `tokenizer.convert_tokens_to_ids(t)` equals the Vocab id of
     every character, special, `<row>`, `<vpad>` and code token."""
     tokens = vocab_tokens(vocab)
-    special_names = vocab.special_ids()
-    specials = [t for t in tokens if t in special_names or t.startswith("<c") and t.endswith(">")
-                and t[2:-1].isdigit()]
+    chars = set(vocab.chars)
+    # Everything but the characters is special: <s> </s> <pad> <unk> <row> <vpad>, codes, unused tail.
+    specials = [t for t in tokens if t not in chars]
     tokenizer = build_tokenizer(tokens, specials, bos_token=vocab.bos_token, eos_token=vocab.eos_token,
                                 pad_token=vocab.pad_token, unk_token=vocab.unk_token,
                                 model_max_length=model_max_length)

@@ -28,8 +28,10 @@ def gpt2_config(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_l
     return GPT2Config(
         vocab_size=vocab.size, n_positions=max_visual_length + max_text_length, n_embd=n_embd,
         n_layer=int(_get(model_cfg, "n_layer")), n_head=n_head, resid_pdrop=dropout, embd_pdrop=dropout,
-        attn_pdrop=dropout, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id, pad_token_id=vocab.pad_id,
-        tie_word_embeddings=True)
+        attn_pdrop=dropout, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id, tie_word_embeddings=True)
+    # No pad_token_id on purpose: sequences are fixed-length and attend to their <pad>/<vpad> exactly as
+    # in training, so no attention mask is needed; with a pad id set, HF would warn on every such input.
+    # (vocab.pad_id is the id to give a tokenizer or a generation config.)
 
 
 def build_model(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_length: int) -> GPT2LMHeadModel:

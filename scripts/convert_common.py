@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Sequence, TextIO
 
 import cv2
 import numpy as np
@@ -99,6 +99,19 @@ def safe_name(name: str, max_length: int = 60) -> str:
     """A file-name-safe version of `name` (keeps letters of any script, digits, `.`, `_`, `-`)."""
     cleaned = _UNSAFE.sub("_", name).strip("._") or "x"
     return cleaned[:max_length]
+
+
+def distinct_names(folders: Sequence[str | os.PathLike]) -> list[str]:
+    """A file-name-safe name per folder: its base name, with parent names prefixed (`signs-label`) until
+    different folders get different names; the same folder given twice gets the same name."""
+    parts = [Path(os.path.abspath(d)).parts for d in folders]
+    num_distinct = len(set(parts))
+    names: list[str] = []
+    for depth in range(1, max((len(p) for p in parts), default=0) + 1):
+        names = ["-".join(safe_name(s) for s in p[-depth:]) for p in parts]
+        if len(set(names)) == num_distinct:
+            break
+    return names
 
 
 def path_for_csv(image_path: str | os.PathLike, csv_path: str | os.PathLike, absolute: bool = False) -> str:

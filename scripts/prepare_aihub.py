@@ -30,7 +30,7 @@ from typing import Any, Iterator, Sequence
 import pandas as pd
 from tqdm import tqdm
 
-from scripts.convert_common import ConversionSummary, safe_name, stable_id
+from scripts.convert_common import ConversionSummary, distinct_names, safe_name, stable_id
 from vqvae.io import ImageReadError, load_image, normalize_text, save_image, write_csv_atomic
 
 COLUMNS = ["img_path", "text", "orientation", "width", "height", "category", "source", "source_image", "bbox"]
@@ -166,17 +166,6 @@ class ImageLocator:
         return None, f"no file {file_name!r} under {self.image_dir}"
 
 
-def category_names(json_dirs: Sequence[Path]) -> list[str]:
-    """A name per JSON folder: its base name, with parent names prefixed until the names are distinct."""
-    parts = [Path(os.path.abspath(d)).parts for d in json_dirs]
-    num_distinct = len(set(parts))
-    for depth in range(1, max(len(p) for p in parts) + 1):
-        names = ["-".join(safe_name(s) for s in p[-depth:]) for p in parts]
-        if len(set(names)) == num_distinct:
-            break
-    return names
-
-
 def json_files(json_dir: Path) -> list[tuple[Path, Path]]:
     """(path, path relative to json_dir) of every .json below json_dir (sorted), or of json_dir itself."""
     if json_dir.is_file():
@@ -251,7 +240,7 @@ def parse_json(path: Path, json_rel: Path, category: str, locator: ImageLocator,
         crop_path = f"images/{category}/{name}"
         if crop_path in seen:
             summary.skip("duplicate", where, file_name, f"{crop_path} already made in this run "
-                         f"(the same JSON folder given twice?)", error=False)
+                         f"(the same JSON folder in two pairs?)", error=False)
             continue
         seen.add(crop_path)
         crops_by_image.setdefault(image_id, []).append(CropJob(where, crop_path, text, bbox))
@@ -276,13 +265,16 @@ def _batches(pairs: Sequence[tuple[Path, Path]], options: AihubOptions, summary:
     """Stream image jobs JSON file by JSON file, in batches (bounded memory, one pool call per batch)."""
     seen: set[str] = set()
     batch: list[ImageJob] = []
-    for (json_dir, image_dir), category in zip(pairs, category_names([p[0] for p in pairs])):
+    listed = [json_files(json_dir) for json_dir, _ in pairs]
+    num_files, done = sum(len(files) for files in listed), 0
+    for (_, image_dir), category, files in zip(pairs, distinct_names([p[0] for p in pairs]), listed):
         locator = ImageLocator(image_dir)
-        for path, rel in json_files(json_dir):
+        for path, rel in files:
             sources.add(f"{category}/{rel.as_posix()}")
             jobs = parse_json(path, rel, category, locator, options, seen, summary)
-            bar.total += len(jobs)
-            bar.refresh()
+            done += 1
+            bar.total += len(jobs)   # images are known only once their JSON is read; shown at the next update
+            bar.set_postfix_str(f"json {done}/{num_files}", refresh=False)
             batch.extend(jobs)
             if len(batch) >= batch_size:
                 yield batch
@@ -331,10 +323,11 @@ def prepare_aihub(pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]], 
                     for reason, where, img_path, detail in result.notes:
                         summary.note(reason, where, img_path, detail)
                     bar.update(1)
-                bar.set_postfix(crops=len(rows), skipped=sum(summary.skipped.values()))
-    finally:
         if pool is not None:
             pool.close()
+    finally:
+        if pool is not None:
+            pool.terminate()   # after close() this only waits; after an error it stops the workers
             pool.join()
     frame = pd.DataFrame(rows, columns=COLUMNS)
     csv_path = output_dir / options.csv_name
@@ -364,7 +357,7 @@ folders:
   CSV without duplicating rows.
 
 skips (every one counted in the summary and listed in DIR/labels.csv.bad.csv):
-  expected (exit 0): illegible (text `xxx`, see --illegible), duplicate (same JSON given twice)
+  expected (exit 0): illegible (text `xxx`, see --illegible), duplicate (one JSON_DIR in two pairs)
   errors (exit 1):   null_bbox, bad_bbox, bbox_outside_image (no overlap with the image), bbox_out_of_bounds
                      (partly outside, only with --out-of-bounds skip), bbox_too_small, missing_image,
                      unreadable_image, missing_text, empty_text, unknown_image_id, bad_annotation, bad_json

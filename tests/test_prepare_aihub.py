@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scripts.prepare_aihub import AihubOptions, category_names, crop_box, main, prepare_aihub
+from scripts.convert_common import distinct_names
+from scripts.prepare_aihub import AihubOptions, crop_box, main, prepare_aihub
 from vqvae.io import load_image
 
 
@@ -111,6 +112,11 @@ def test_out_of_bounds_skip_and_duplicate_pair(tmp_path):
     assert sum(summary.skipped.values()) == 6      # the pair given twice is processed once
     assert not any(row["reason"].startswith("clipped") for row in summary.report.rows)
 
+    (tmp_path / "other-images").mkdir()   # one JSON folder with two image folders: crops made once
+    summary = prepare_aihub([(json_dir, image_dir), (json_dir, tmp_path / "other-images")], out)
+    assert summary.kept == 3 and summary.skipped["duplicate"] == 6 and summary.exit_code == 1
+    assert "duplicate" not in summary.error_reasons
+
 
 def test_only_expected_skips_exit_zero(tmp_path):
     json_dir, image_dir = tmp_path / "j", tmp_path / "i"
@@ -129,11 +135,12 @@ def test_several_categories_workers_and_merge(tmp_path):
     data = tmp_path / "data"
     pairs = [make_category(data, "signs"), make_category(data, "books")]
     (pairs[1][0] / "broken.json").write_text("{not json", encoding="utf-8")
+    (pairs[1][0] / "legacy.json").write_bytes('{"images": [], "annotations": [], "x": "간판"}'.encode("cp949"))
     out_serial, out_parallel = tmp_path / "serial", tmp_path / "parallel"
     serial = prepare_aihub(pairs, out_serial)
     parallel = prepare_aihub(pairs, out_parallel, AihubOptions(workers=2))
     assert serial.kept == parallel.kept == 6 and serial.skipped == parallel.skipped
-    assert serial.skipped["bad_json"] == 1
+    assert serial.skipped["bad_json"] == 2       # not JSON; not UTF-8
     assert (out_serial / "labels.csv").read_bytes() == (out_parallel / "labels.csv").read_bytes()
     rows = read_rows(out_serial)
     assert rows["category"].tolist() == ["signs"] * 3 + ["books"] * 3  # pairs kept in the order given
@@ -148,9 +155,9 @@ def test_several_categories_workers_and_merge(tmp_path):
 
 
 def test_same_folder_names_get_distinct_categories():
-    assert category_names([Path("/d/signs/label"), Path("/d/books/label")]) == ["signs-label", "books-label"]
-    assert category_names([Path("/d/signs")]) == ["signs"]
-    assert category_names([Path("/d/signs"), Path("/d/signs")]) == ["signs", "signs"]
+    assert distinct_names([Path("/d/signs/label"), Path("/d/books/label")]) == ["signs-label", "books-label"]
+    assert distinct_names([Path("/d/signs")]) == ["signs"]
+    assert distinct_names([Path("/d/signs"), Path("/d/signs")]) == ["signs", "signs"]
 
 
 def test_crop_box_rules():

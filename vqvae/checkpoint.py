@@ -71,6 +71,17 @@ def build_model_config(values: Mapping[str, Any], where: str) -> ModelConfig:
     return ModelConfig(**values)
 
 
+def load_inference_config(config_path: str | os.PathLike) -> VQVAEConfig:
+    """A training config for inference: `data.train` / `data.val` may be left `???` (encoding needs
+    neither); every other check of load_vqvae_config (unknown keys, types) still applies."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(VQVAEConfig), OmegaConf.load(config_path))
+        unset = sorted(key for key in OmegaConf.missing_keys(merged) if key in ("data.train", "data.val"))
+    except Exception:  # load_vqvae_config below reports the problem with a proper message
+        unset = []
+    return load_vqvae_config(config_path, [f"{key}=unset" for key in unset])
+
+
 def _find_model_config(obj: Any, depth: int = 0) -> dict[str, Any] | None:
     """The model hyperparameters saved in a checkpoint, wherever the task put them (a mapping holding
     `num_codes` and `downsample`)."""
@@ -122,7 +133,7 @@ def load_vqvae(config_path: str | os.PathLike, checkpoint_path: str | os.PathLik
     and the differing keys when the checkpoint was trained with another model config.
     """
     config_path, checkpoint_path = Path(config_path), Path(checkpoint_path)
-    cfg = load_vqvae_config(config_path)
+    cfg = load_inference_config(config_path)
     model_cfg = build_model_config(model_config_dict(cfg.model), str(config_path))
     if checkpoint_path.is_dir():
         model = load_vqvae_dir(checkpoint_path, map_location)

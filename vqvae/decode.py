@@ -82,8 +82,17 @@ def decode_grids(model: VQVAE, grids: Sequence[np.ndarray], batch_size: int = 64
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: returns the exit status (0 ok, 1 some rows failed, 2 a usage/input error)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args, argv)
+    except (FileNotFoundError, ValueError) as error:  # user-reachable problems: the message says the fix
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     model, _ = load_vqvae(args.config, args.checkpoint, map_location=device)

@@ -146,8 +146,17 @@ def _distributed_setup() -> tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: returns the exit status (0 ok, 1 some rows failed, 2 a usage/input error)."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args, argv)
+    except (FileNotFoundError, ValueError) as error:  # user-reachable problems: the message says the fix
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     world, rank = _distributed_setup()
     device = resolve_device(args.device)

@@ -90,21 +90,26 @@ def tensor_array_to_image(array: np.ndarray) -> np.ndarray:
     return np.clip((array.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
 
 
+def content_codes(width: int, height: int, rows: int, cols: int) -> int:
+    """Codes of a rows x cols grid that hold some of a width x height image fitted into it keeping its
+    aspect ratio (top-left, as fit_to_template does); a code only partly covered still holds content."""
+    scale = min(cols / width, rows / height)
+    # The 1e-9 keeps an exact fit (e.g. 8.0 codes) from becoming 9 through float error.
+    return max(1, min(cols, math.ceil(width * scale - 1e-9))) * max(1, min(rows, math.ceil(height * scale - 1e-9)))
+
+
 def square_waste(width: int, height: int, max_length: int) -> float:
-    """Share of code tokens wasted when the image is padded to the largest square grid of the same
-    budget (the reference's alternative), for the tokens-wasted benchmark."""
-    side = int(math.isqrt(max_length))
-    scale = min(side / width, side / height)
-    used = max(1, min(side, round(width * scale))) * max(1, min(side, round(height * scale)))
-    return 1.0 - used / (side * side)
+    """Share of an L-token budget wasted when the image is padded to a square grid (the reference's
+    alternative): the largest square of side isqrt(L) codes, no row tokens; positions past the square
+    and codes covering only padding are waste. For the tokens-wasted benchmark."""
+    side = math.isqrt(max_length)
+    return 1.0 - content_codes(width, height, side, side) / max_length
 
 
 def template_waste(width: int, height: int, max_length: int) -> float:
-    """Share of the L sequence positions that carry no image content: positions past the grid
-    (`<vpad>`) plus codes that cover only padding. Row tokens are not counted as waste."""
+    """Share of an L-token budget wasted with our templates: positions past the grid (`<vpad>`) plus codes
+    that cover only padding, over the L positions that are not row tokens (row tokens carry the layout, so
+    they count neither as content nor as waste)."""
     template = choose_template(width, height, max_length)
-    scale = min(template.cols / width, template.rows / height)
-    used_cols = max(1, min(template.cols, round(width * scale)))
-    used_rows = max(1, min(template.rows, round(height * scale)))
-    content = used_cols * used_rows
+    content = content_codes(width, height, template.rows, template.cols)
     return 1.0 - content / (max_length - template.rows)

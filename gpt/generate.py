@@ -1,0 +1,485 @@
+"""Images from text prompts with a text-to-image export, or unconditional samples with self-captions.
+
+    python -m gpt.generate MODEL_DIR "hello" "안녕하세요" --output out/gen --num-candidates 8 --seed 0
+    python -m gpt.generate MODEL_DIR "hello" --output out/gen --rerank-with RECOGNITION_DIR
+    python -m gpt.generate MODEL_DIR --prompts-file prompts.txt --evaluate --rerank-with RECOGNITION_DIR --output out/eval
+    python -m gpt.generate RECOGNITION_DIR --unconditional 16 --output out/free
+
+MODEL_DIR is an export folder (gpt.export / gpt.finetune). For prompts it must be a text-first model: each
+prompt's text part is the prefix and every candidate's image part is sampled (all prompts x candidates
+batched, KV cache), parsed into a rectangular grid (repairs reported), decoded by the export's VQ-VAE and
+cropped to the content (the template's padding is removed when it can be seen). With --rerank-with, a
+recognition export reads every candidate back; candidates are ranked by exact read-back first, then by
+log p(prompt | image) under the recognizer. --unconditional N samples N image parts from an image-first
+(recognition) model starting at <row>, then lets it read its own images greedily (self-captions).
+
+Writes to --output: one folder per prompt (candidate_KK.png, best.png, sheet.png), results.csv and
+results.json (prompt, candidate, path, grid size, repairs, read-back, confidence, score, is_best, rank),
+legibility.json with --evaluate, and results.csv.bad.csv listing candidates that could not be decoded
+(exit status 1 then; 2 for bad arguments or inputs).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import math
+import re
+import sys
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from gpt.legibility import (legibility_summary, prompt_log_likelihood, read_back, recognizer_image_ids,
+                            tesseract_read, tesseract_status)
+from gpt.pretrained import Pretrained, load_pretrained
+from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
+from gpt.vocab import Vocab
+from vqvae.decode import decode_grids
+from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
+from vqvae.templates import PAD_RGB
+
+log = logging.getLogger("gpt.generate")
+
+RESULT_COLUMNS = ("prompt_index", "prompt", "candidate", "path", "rows", "cols", "gen_logprob", "read_back",
+                  "confidence", "score", "exact", "is_best", "rank", "repairs")
+# A sheet shows at most this many tiles: beyond that the tiles get too small to judge legibility.
+MAX_SHEET_TILES = 64
+
+
+class PromptError(ValueError):
+    """A prompt the model cannot take (characters outside its charset, too long, empty)."""
+
+
+@dataclass
+class Generated:
+    """One sampled image part and what became of it. `image` is RGB uint8 (H, W, 3), None if undecodable."""
+    prompt_index: int
+    prompt: str
+    candidate: int
+    image_ids: np.ndarray  # (max_visual_length,) int64
+    gen_logprob: float  # sum of the drawn tokens' log-probabilities under the sampling distribution
+    grid: Optional[np.ndarray] = None  # (rows, cols) int64 codes
+    repairs: list[str] = field(default_factory=list)
+    image: Optional[np.ndarray] = None
+    error: str = ""
+    read_back: str = ""  # the recognizer's reading (prompts) or the model's own caption (unconditional)
+    confidence: float = float("nan")
+    score: float = float("nan")  # log p(prompt | image) under the recognizer
+    exact: bool = False
+    is_best: bool = False
+    rank: int = -1
+    path: str = ""
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+def check_prompts(prompts: Sequence[str], vocab: Vocab, max_text_length: int, where: str = "the model") -> list[str]:
+    """NFC prompts, or PromptError naming every character outside the charset (with the prompts holding
+    them), every prompt longer than max_text_length - 2 characters, and empty prompts."""
+    prompts = [unicodedata.normalize("NFC", p) for p in prompts]
+    known = set(vocab.chars)
+    problems = []
+    unknown: dict[str, list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        for char in sorted(set(prompt) - known):
+            unknown.setdefault(char, []).append(index)
+    if unknown:
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X}, prompt {', '.join(map(str, rows[:3]))})"
+                          for c, rows in list(unknown.items())[:20])
+        problems.append(f"{len(unknown)} character(s) are not in the charset of {where}: {shown}; "
+                        f"remove or replace them (the charset is its charset.json)")
+    too_long = [(i, len(p)) for i, p in enumerate(prompts) if len(p) > max_text_length - 2]
+    if too_long:
+        problems.append(f"prompt(s) {too_long[:10]} (index, characters) are longer than the "
+                        f"{max_text_length - 2} characters the text part holds; shorten them")
+    empty = [i for i, p in enumerate(prompts) if not p.strip()]
+    if empty:
+        problems.append(f"prompt(s) {empty[:10]} are empty; for prompt-free images use --unconditional "
+                        f"with a recognition model")
+    if problems:
+        raise PromptError("; ".join(problems))
+    return prompts
+
+
+def read_prompts_file(path: str | Path) -> list[str]:
+    """One prompt per line (UTF-8); blank lines are skipped, other whitespace is kept."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--prompts-file {str(path)!r} does not exist; give a UTF-8 file, one prompt a line")
+    lines = path.read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
+    return [line for line in lines if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+def sample_rows(model: torch.nn.Module, vocab: Vocab, prompt_ids: torch.Tensor, max_visual_length: int,
+                sampling: SamplingConfig, batch_size: int, uncond_ids: Optional[torch.Tensor] = None,
+                progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Sample one image part per row of prompt_ids (N, P) in batches of `batch_size` rows.
+
+    Row i uses random stream i of `sampling.seed`, so results do not depend on `batch_size`.
+    Returns image ids (N, max_visual_length) int64 and generation log-probabilities (N,) float32.
+    """
+    if batch_size < 1:
+        raise ValueError(f"--batch-size {batch_size} must be >= 1")
+    total = prompt_ids.shape[0]
+    uniforms = candidate_uniforms(total, max_visual_length, sampling.seed)
+    ids, logprobs = [], []
+    bar = tqdm(total=total, desc="generating", unit="img", disable=not progress)
+    for start in range(0, total, batch_size):
+        stop = min(total, start + batch_size)
+        out = sample_image_parts(model, vocab, prompt_ids[start:stop], max_visual_length, sampling,
+                                 uniforms=uniforms[start:stop], uncond_prompt_ids=uncond_ids)
+        ids.append(out.image_ids.cpu().numpy())
+        logprobs.append(out.logprob.cpu().numpy())
+        bar.update(stop - start)
+    bar.close()
+    return np.concatenate(ids), np.concatenate(logprobs)
+
+
+def crop_padding(image: np.ndarray, downsample: int, tolerance: float = 24.0) -> np.ndarray:
+    """Cut away the template padding (PAD_RGB, right and bottom) of a decoded RGB uint8 image (H, W, 3):
+    trailing columns and rows whose pixels all lie within `tolerance` of the padding colour, in steps of
+    whole codes (`downsample` pixels). At least one code of each side is kept."""
+    distance = np.abs(image.astype(np.int16) - np.array(PAD_RGB, dtype=np.int16)).max(axis=2)  # (H, W)
+    padded = distance <= tolerance
+    height, width = image.shape[:2]
+    cols = width // downsample
+    rows = height // downsample
+    # A block of codes is padding when every pixel in it is.
+    col_pad = padded[:rows * downsample, :cols * downsample].reshape(rows * downsample, cols, downsample).all(axis=(0, 2))
+    row_pad = padded[:rows * downsample, :cols * downsample].reshape(rows, downsample, cols * downsample).all(axis=(1, 2))
+    keep_cols = cols - _trailing_true(col_pad)
+    keep_rows = rows - _trailing_true(row_pad)
+    return np.ascontiguousarray(image[:max(1, keep_rows) * downsample, :max(1, keep_cols) * downsample])
+
+
+def _trailing_true(flags: np.ndarray) -> int:
+    count = 0
+    for flag in flags[::-1]:
+        if not flag:
+            break
+        count += 1
+    return count
+
+
+def decode_candidates(items: list[Generated], vocab: Vocab, vqvae: torch.nn.Module, crop: bool = True,
+                      batch_size: int = 64, progress: bool = True) -> None:
+    """Parse every item's image ids into a grid (Vocab.parse_grid; repairs kept) and decode the grids with
+    the VQ-VAE, batched by grid shape. Items with no code get `error` and no image."""
+    decodable = []
+    for item in items:
+        try:
+            item.grid, item.repairs = vocab.parse_grid(item.image_ids)
+            decodable.append(item)
+        except ValueError as error:
+            item.error = str(error)
+    device = next(vqvae.parameters()).device
+    images = decode_grids(vqvae, [item.grid for item in decodable], batch_size=batch_size, device=device,
+                          progress=progress)
+    for item, image in zip(decodable, images):
+        item.image = crop_padding(image, vqvae.downsample) if crop else image
+
+
+def require_text_to_image(generator: Pretrained) -> None:
+    """ValueError unless `generator` is a text-first (text-to-image) export."""
+    if generator.order != "text_first":
+        raise ValueError(f"{generator.directory} is an {generator.order!r} (recognition) model; prompts need a "
+                         f"text-to-image export from `python -m gpt.finetune` (or use --unconditional N)")
+
+
+def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_candidates: int,
+                         sampling: SamplingConfig, batch_size: int = 32, crop: bool = True,
+                         progress: bool = True) -> list[Generated]:
+    """`num_candidates` images for each prompt from a text-first export (prompt-major order). Prompts are
+    checked first (PromptError); decoding failures are left in `Generated.error`."""
+    require_text_to_image(generator)
+    if num_candidates < 1:
+        raise ValueError(f"--num-candidates {num_candidates} must be >= 1")
+    vocab, text_length = generator.vocab, generator.max_text_length
+    prompts = check_prompts(prompts, vocab, text_length, str(generator.directory))
+    text_parts = torch.tensor([vocab.text_part(p, text_length) for p in prompts], dtype=torch.long)
+    prompt_ids = text_parts.repeat_interleave(num_candidates, dim=0)  # (P*N, T), prompt-major
+    uncond = None
+    if sampling.guidance_scale != 1.0:
+        uncond = torch.tensor([vocab.text_part("", text_length)], dtype=torch.long)
+    ids, logprobs = sample_rows(generator.model, vocab, prompt_ids, generator.max_visual_length, sampling,
+                                batch_size, uncond, progress)
+    items = [Generated(row // num_candidates, prompts[row // num_candidates], row % num_candidates, ids[row],
+                       float(logprobs[row])) for row in range(len(ids))]
+    decode_candidates(items, vocab, generator.vqvae, crop, batch_size, progress)
+    return items
+
+
+def generate_unconditional(model: Pretrained, num_samples: int, sampling: SamplingConfig, batch_size: int = 32,
+                           crop: bool = True, progress: bool = True) -> list[Generated]:
+    """`num_samples` image parts from an image-first export, started at <row> (position 0), each read back
+    greedily by the same model (self-caption in `read_back`, its confidence in `confidence`)."""
+    if model.order != "image_first":
+        raise ValueError(f"{model.directory} is a {model.order!r} model; --unconditional samples the image part "
+                         f"first, which needs an image-first (recognition) export")
+    if num_samples < 1:
+        raise ValueError(f"--unconditional {num_samples} must be >= 1")
+    prompt_ids = torch.zeros((num_samples, 0), dtype=torch.long)  # nothing before the image part
+    ids, logprobs = sample_rows(model.model, model.vocab, prompt_ids, model.max_visual_length, sampling,
+                                batch_size, None, progress)
+    items = [Generated(-1, "", row, ids[row], float(logprobs[row])) for row in range(num_samples)]
+    captions = read_back(model.model, model.vocab, torch.from_numpy(ids).to(model.device),
+                         model.max_text_length, batch_size)
+    for item, (text, confidence) in zip(items, captions):
+        item.read_back, item.confidence = text, confidence
+    decode_candidates(items, model.vocab, model.vqvae, crop, batch_size, progress)
+    return items
+
+
+# ---------------------------------------------------------------------------------------------- rerank
+def rerank(items: list[Generated], recognizer: Pretrained, generator_fingerprint: str,
+           batch_size: int = 64) -> None:
+    """Read every decodable candidate back with a recognition export and rank the candidates of each prompt:
+    exact read-back first, then log p(prompt | image) (`score`). Sets read_back, confidence, score, exact,
+    rank (0 = best) and is_best on the items."""
+    recognizer.require_recognition()
+    usable = [item for item in items if item.image is not None]
+    if usable:
+        same = recognizer.fingerprint == generator_fingerprint
+        if not same:
+            log.info("the recognizer's VQ-VAE (%s) differs from the generator's (%s): re-encoding the images",
+                     recognizer.fingerprint, generator_fingerprint)
+        image_ids = recognizer_image_ids(recognizer.vocab, recognizer.max_visual_length,
+                                         [item.grid for item in usable], [item.image for item in usable], same,
+                                         recognizer.vqvae, recognizer.max_length, batch_size)
+        readings = read_back(recognizer.model, recognizer.vocab, image_ids, recognizer.max_text_length, batch_size)
+        scores = prompt_log_likelihood(recognizer.model, recognizer.vocab, image_ids,
+                                       [item.prompt for item in usable], recognizer.max_text_length, batch_size)
+        for item, (text, confidence), score in zip(usable, readings, scores.tolist()):
+            item.read_back, item.confidence, item.score = text, confidence, score
+            item.exact = text == item.prompt
+    rank_candidates(items, by_recognizer=True)
+
+
+def rank_candidates(items: list[Generated], by_recognizer: bool) -> None:
+    """Per prompt, rank decodable candidates (rank 0 = best, is_best on it): by (exact, score) when a
+    recognizer scored them, else by the generator's mean log-probability per image token."""
+    by_prompt: dict[int, list[Generated]] = {}
+    for item in items:
+        by_prompt.setdefault(item.prompt_index, []).append(item)
+    for group in by_prompt.values():
+        usable = [item for item in group if item.image is not None]
+        if by_recognizer:
+            key = lambda item: (item.exact, item.score)  # noqa: E731
+        else:
+            key = lambda item: item.gen_logprob / max(1, item.grid.size)  # noqa: E731
+        for rank, item in enumerate(sorted(usable, key=key, reverse=True)):
+            item.rank, item.is_best = rank, rank == 0
+
+
+# ---------------------------------------------------------------------------------------------- sheets
+def _caption_font(size: int) -> ImageFont.ImageFont:
+    """Noto Sans CJK (Hangul and Latin) from its pip package, else matplotlib's DejaVu Sans, else PIL's."""
+    spec = importlib.util.find_spec("cvttf_NotoSansCJK_Regular")
+    candidates = sorted(Path(spec.origin).parent.glob("*.otf")) if spec and spec.origin else []
+    spec = importlib.util.find_spec("matplotlib")
+    if spec and spec.origin:
+        candidates.append(Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf")
+    for path in candidates:
+        if path.is_file():
+            return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default()
+
+
+def make_sheet(images: Sequence[np.ndarray], captions: Sequence[str], tile_height: int = 64,
+               tile_width: int = 320, columns: int = 4, font_size: int = 14) -> np.ndarray:
+    """A contact sheet: each RGB uint8 image fitted into a tile_width x tile_height box (aspect kept, tall
+    images stay tall), its caption below; at most MAX_SHEET_TILES tiles. Returns RGB uint8 (H, W, 3)."""
+    images, captions = list(images)[:MAX_SHEET_TILES], list(captions)[:MAX_SHEET_TILES]
+    if not images:
+        raise ValueError("make_sheet needs at least one image")
+    font = _caption_font(font_size)
+    columns = max(1, min(columns, len(images)))
+    grid_rows = math.ceil(len(images) / columns)
+    caption_height, margin = font_size + 8, 6
+    cell_w, cell_h = tile_width + 2 * margin, tile_height + caption_height + 2 * margin
+    sheet = Image.new("RGB", (columns * cell_w, grid_rows * cell_h), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        x, y = (index % columns) * cell_w + margin, (index // columns) * cell_h + margin
+        height, width = image.shape[:2]
+        scale = min(tile_width / width, tile_height / height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        tile = Image.fromarray(image).resize(size, Image.NEAREST if scale >= 1 else Image.BILINEAR)
+        sheet.paste(tile, (x, y))
+        draw.text((x, y + tile_height + 2), caption, fill=(0, 0, 0), font=font)
+    return np.asarray(sheet)
+
+
+def _slug(prompt: str) -> str:
+    return re.sub(r"[^\w-]+", "_", prompt).strip("_")[:32] or "prompt"
+
+
+# ---------------------------------------------------------------------------------------------- output
+def write_outputs(items: list[Generated], output: Path, unconditional: bool, progress: bool = True) -> BadRowReport:
+    """Candidate PNGs, best.png and sheet.png per prompt (or unconditional/sample_KKK.png and a captioned
+    sheet), results.csv + results.json; returns the report of undecodable candidates."""
+    report = BadRowReport()
+    by_prompt: dict[int, list[Generated]] = {}
+    for row, item in enumerate(items):
+        by_prompt.setdefault(item.prompt_index, []).append(item)
+        folder = "unconditional" if unconditional else f"{item.prompt_index:03d}_{_slug(item.prompt)}"
+        name = f"sample_{item.candidate:03d}.png" if unconditional else f"candidate_{item.candidate:02d}.png"
+        if item.image is None:
+            report.add(row, f"{folder}/{name}", f"prompt {item.prompt!r} candidate {item.candidate}: {item.error}")
+            continue
+        item.path = f"{folder}/{name}"
+    for item in tqdm([i for i in items if i.image is not None], desc="writing PNGs", unit="img",
+                     disable=not progress):
+        save_image(output / item.path, item.image)
+    for group in by_prompt.values():
+        shown = sorted([i for i in group if i.image is not None], key=lambda i: i.rank if i.rank >= 0 else i.candidate)
+        if not shown:
+            continue
+        folder = output / Path(shown[0].path).parent
+        if unconditional:
+            captions = [f"#{i.candidate} {i.read_back} ({i.confidence:.2f})" for i in shown]
+        else:
+            captions = [f"#{i.candidate}{' best' if i.is_best else ''}"
+                        + (f" '{i.read_back}' {i.score:.1f}" if not math.isnan(i.score) else "") for i in shown]
+            best = next((i for i in shown if i.is_best), None)
+            if best is not None:
+                save_image(folder / "best.png", best.image)
+        save_image(folder / "sheet.png", make_sheet([i.image for i in shown], captions))
+    records = []
+    for item in items:
+        record = {key: value for key, value in asdict(item).items()
+                  if key not in ("image_ids", "grid", "image", "error")}
+        record["prompt_index"] = item.prompt_index if not unconditional else ""
+        record["rows"], record["cols"] = (item.grid.shape if item.grid is not None else ("", ""))
+        record["repairs"] = "; ".join(item.repairs) if item.image is not None else item.error
+        records.append(record)
+    columns = list(RESULT_COLUMNS)
+    if unconditional:
+        columns = [c for c in columns if c not in ("prompt_index", "prompt", "score", "exact", "is_best", "rank")]
+        columns[columns.index("read_back")] = "caption"
+        for record in records:
+            record["caption"] = record["read_back"]
+    frame = pd.DataFrame(records)[columns]
+    write_csv_atomic(frame, output / "results.csv")
+    as_json = [{key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in r.items()}
+               | {"repairs": list(item.repairs) if item.image is not None else [item.error]}
+               for r, item in zip(frame.to_dict("records"), items)]
+    write_json_atomic(as_json, output / "results.json")
+    report.write(report_path_for(output / "results.csv"))
+    return report
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    summary, details = __doc__.split("\n\n", 1)
+    parser = argparse.ArgumentParser(prog="python -m gpt.generate", description=summary, epilog=details,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", help="export folder: text-to-image (gpt.finetune) for prompts, "
+                        "recognition (gpt.export) for --unconditional")
+    parser.add_argument("prompts", nargs="*", help="texts to draw (characters of the model's charset)")
+    parser.add_argument("--prompts-file", default=None, help="UTF-8 file, one prompt a line (blank lines skipped)")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--num-candidates", type=int, default=4, help="images per prompt (default 4)")
+    parser.add_argument("--batch-size", type=int, default=32, help="image parts sampled per forward pass")
+    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (default 1.0)")
+    parser.add_argument("--top-k", type=int, default=0, help="keep the k most likely image tokens (0 = all)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
+    parser.add_argument("--guidance-scale", type=float, default=1.0,
+                        help="classifier-free guidance (1.0 = off; needs fine-tuning with cond_dropout > 0)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same images (whatever --batch-size)")
+    parser.add_argument("--rerank-with", default=None, metavar="RECOGNITION_DIR",
+                        help="recognition export that reads the candidates back to rank them")
+    parser.add_argument("--unconditional", type=int, default=None, metavar="N",
+                        help="N prompt-free samples from an image-first model, with self-captions")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="write legibility.json (needs prompts and --rerank-with)")
+    parser.add_argument("--tesseract-lang", default="eng", help="Tesseract languages for --evaluate (e.g. kor+eng)")
+    parser.add_argument("--no-crop", action="store_true", help="keep the template padding in the PNGs")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The CLI body (after argument parsing); returns the exit status."""
+    prompts = list(args.prompts) + (read_prompts_file(args.prompts_file) if args.prompts_file else [])
+    if args.unconditional is not None and prompts:
+        raise ValueError("give prompts or --unconditional N, not both")
+    if args.unconditional is None and not prompts:
+        raise ValueError("no prompts: give them as arguments or with --prompts-file, or use --unconditional N")
+    if args.evaluate and (not prompts or not args.rerank_with):
+        raise ValueError("--evaluate needs prompts and --rerank-with RECOGNITION_DIR")
+    sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, args.guidance_scale, args.seed)
+    device, progress, crop = resolve_device(args.device), not args.no_progress, not args.no_crop
+    output = Path(args.output)
+    generator = load_pretrained(args.model_dir, device=device, load_tokenizer=False)
+    if args.unconditional is not None:
+        items = generate_unconditional(generator, args.unconditional, sampling, args.batch_size, crop, progress)
+        report = write_outputs(items, output, unconditional=True, progress=progress)
+        return _finish(items, report, output)
+    # Check everything a user can get wrong before any sampling.
+    require_text_to_image(generator)
+    prompts = check_prompts(prompts, generator.vocab, generator.max_text_length, str(generator.directory))
+    recognizer = None
+    if args.rerank_with:
+        recognizer = load_pretrained(args.rerank_with, device=device, load_tokenizer=False)
+        recognizer.require_recognition()
+    items = generate_for_prompts(generator, prompts, args.num_candidates, sampling, args.batch_size, crop, progress)
+    if recognizer is not None:
+        rerank(items, recognizer, generator.fingerprint, args.batch_size)
+    else:
+        rank_candidates(items, by_recognizer=False)
+    report = write_outputs(items, output, unconditional=False, progress=progress)
+    if args.evaluate:
+        best = {item.prompt_index: item for item in items if item.is_best}
+        best_paths = [str(output / best[i].path) if i in best else "" for i in range(len(prompts))]
+        available, reason = tesseract_status(args.tesseract_lang)
+        tesseract_texts = tesseract_read([p for p in best_paths], args.tesseract_lang) if available else None
+        any_exact = [any(item.exact for item in items if item.prompt_index == i) for i in range(len(prompts))]
+        summary = legibility_summary(prompts, [best[i].read_back if i in best else "" for i in range(len(prompts))],
+                                     [best[i].score if i in best else float("-inf") for i in range(len(prompts))],
+                                     any_exact, args.num_candidates, tesseract_texts, reason)
+        summary.update({"model": str(args.model_dir), "recognizer": {"model": str(args.rerank_with),
+                        **summary["recognizer"]}, "sampling": asdict(sampling)})
+        write_json_atomic(summary, output / "legibility.json")
+        tess = summary["tesseract"]
+        print(f"legibility: recognizer reads back {summary['recognizer']['exact_rate']:.1%} of best candidates "
+              f"exactly; Tesseract: " + (f"{tess['exact_rate']:.1%}" if tess["available"] else
+                                         f"skipped ({tess['reason']})"))
+    return _finish(items, report, output)
+
+
+def _finish(items: list[Generated], report: BadRowReport, output: Path) -> int:
+    print(f"wrote {sum(i.image is not None for i in items)} images and {output / 'results.csv'}")
+    if len(report):
+        print(f"{len(report)} candidate(s) could not be decoded; see {report_path_for(output / 'results.csv')}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError) as error:  # PromptError included: bad input, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""GPTTask: the Lightning system around the HF GPT-2 — image/text losses, optimizer, validation decoding.
+
+Checkpoints carry everything export and inference need besides the weights (`checkpoint["gpt"]`): the
+vocab, the layout (order, max_visual_length, max_text_length), the GPT-2 config, the resolved training
+config and the VQ-VAE sidecar meta (fingerprint, codebook size, ...). `GPTTask.from_checkpoint(path)`
+rebuilds the task from a checkpoint alone.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from torch import Tensor
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from gpt.config import GPTConfig
+from gpt.decoding import recognize
+from gpt.modeling import build_model
+from gpt.vocab import PART_IMAGE, PART_TEXT, Vocab
+from vqvae.io import write_csv_atomic
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KEY = "gpt"
+
+
+def as_config(cfg: Any) -> GPTConfig:
+    """A GPTConfig (OmegaConf, typed) from a GPTConfig, DictConfig or plain dict."""
+    return OmegaConf.merge(OmegaConf.structured(GPTConfig), cfg)  # type: ignore[return-value]
+
+
+def monitor_for(cfg: Any) -> tuple[str, str]:
+    """(metric, mode) that picks best.ckpt: val/accuracy (max) when recognition decoding runs during
+    validation, val/loss (min) otherwise."""
+    if cfg.order == "image_first" and cfg.validation.num_decode_samples > 0:
+        return "val/accuracy", "max"
+    return "val/loss", "min"
+
+
+def no_decay(name: str, param: Tensor) -> bool:
+    """Biases and LayerNorm gains (all 1-D parameters in GPT-2) get no weight decay."""
+    return param.ndim < 2 or name.endswith(".bias")
+
+
+def warmup_cosine(step: int, warmup_steps: int, decay_steps: int, min_ratio: float) -> float:
+    """LR multiplier: linear warmup to 1 over `warmup_steps`, then cosine down to `min_ratio` at
+    `decay_steps` (and flat after)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, decay_steps - warmup_steps))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class GPTTask(pl.LightningModule):
+    """Trains a GPT2LMHeadModel on sequences from gpt.data (batches {"input_ids", "loss_part", "index"}).
+
+    loss = loss.image_weight * image_loss + loss.text_weight * text_loss, each the mean next-token
+    cross-entropy over the targets gpt.vocab marks PART_IMAGE / PART_TEXT (text <pad> never counts).
+    """
+
+    def __init__(self, cfg: Any, vocab: Vocab, max_visual_length: int, max_text_length: int,
+                 vqvae_meta: Optional[dict] = None, model: Optional[GPT2LMHeadModel] = None):
+        super().__init__()
+        self.cfg = as_config(cfg)
+        self.vocab = vocab
+        self.max_visual_length, self.max_text_length = int(max_visual_length), int(max_text_length)
+        self.vqvae_meta = dict(vqvae_meta or {})
+        self.model = model if model is not None else build_model(
+            self.cfg.model, vocab, self.max_visual_length, self.max_text_length)
+        expected = self.max_visual_length + self.max_text_length
+        if self.model.config.n_positions < expected:
+            raise ValueError(f"the model has n_positions={self.model.config.n_positions} but the layout needs "
+                             f"{expected} (max_visual_length {self.max_visual_length} + max_text_length "
+                             f"{self.max_text_length}); lower data.max_* or train a new model")
+        if self.model.config.vocab_size != vocab.size:
+            raise ValueError(f"the model has vocab_size={self.model.config.vocab_size} but the charset gives "
+                             f"{vocab.size}; use the charset.json the model was trained with")
+        self._decoded: list[dict] = []
+
+    # ------------------------------------------------------------------ losses
+    def losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """{"loss", "image_loss", "text_loss"} (scalars) for a batch of input_ids (B, L) and loss_part (B, L)."""
+        input_ids, part = batch["input_ids"], batch["loss_part"]
+        logits = self.model(input_ids=input_ids, use_cache=False).logits[:, :-1]  # (B, L-1, size)
+        # Position t predicts token t+1, so targets are the ids shifted left (never passed as `labels`,
+        # which HF would shift a second time).
+        targets, target_part = input_ids[:, 1:], part[:, 1:]
+        token_loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
+        token_loss = token_loss.view_as(targets)  # (B, L-1)
+        out = {}
+        for name, kind in (("image_loss", PART_IMAGE), ("text_loss", PART_TEXT)):
+            mask = (target_part == kind).float()
+            out[name] = (token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+        out["loss"] = self.cfg.loss.image_weight * out["image_loss"] + self.cfg.loss.text_weight * out["text_loss"]
+        return out
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        out = self.losses(batch)
+        self.log("train/loss", out["loss"], prog_bar=True)
+        self.log_dict({"train/image_loss": out["image_loss"], "train/text_loss": out["text_loss"]})
+        return out["loss"]
+
+    # ------------------------------------------------------------------ validation
+    def on_validation_epoch_start(self) -> None:
+        self._decoded = []
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        out = self.losses(batch)
+        batch_size = batch["input_ids"].shape[0]
+        self.log_dict({f"val/{k}": v for k, v in out.items()}, batch_size=batch_size, sync_dist=True,
+                      prog_bar=False)
+        if self.cfg.order != "image_first":
+            return
+        # Greedy decoding of the first num_decode_samples rows (the val loader is not shuffled, so the
+        # same rows every time; every rank decodes the same rows, so the metrics need no syncing).
+        remaining = self.cfg.validation.num_decode_samples - len(self._decoded)
+        if remaining <= 0:
+            return
+        texts = self.trainer.val_dataloaders.dataset.texts
+        image_ids = batch["input_ids"][:remaining, :self.max_visual_length]
+        indices = batch["index"][:remaining].tolist()
+        step = max(1, self.cfg.validation.decode_batch_size)
+        for start in range(0, image_ids.shape[0], step):
+            results = recognize(self.model, self.vocab, image_ids[start:start + step], self.max_text_length)
+            for index, (prediction, confidence) in zip(indices[start:start + step], results):
+                self._decoded.append({"label": texts[index], "prediction": prediction, "confidence": confidence})
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._decoded or self.trainer.sanity_checking:
+            return
+        from gpt.metrics import text_metrics  # owned by gpt-infer; imported late to keep imports light
+
+        labels = [row["label"] for row in self._decoded]
+        predictions = [row["prediction"] for row in self._decoded]
+        metrics = text_metrics(predictions, labels)
+        self.log_dict({"val/accuracy": float(metrics["accuracy"]), "val/one_minus_ned": float(metrics["one_minus_ned"]),
+                       "val/cer": float(metrics["cer"])})
+        if self.trainer.is_global_zero:
+            self._write_samples(self._decoded)
+
+    def _write_samples(self, rows: list[dict]) -> None:
+        frame = pd.DataFrame(rows, columns=["label", "prediction", "confidence"])
+        frame["correct"] = frame["label"] == frame["prediction"]
+        step = self.global_step
+        write_csv_atomic(frame, Path(self.cfg.run_dir) / "samples" / f"val_step_{step}.csv")
+        # Loggers with tables get at most 64 rows: enough to eyeball errors without bloating the run.
+        shown = frame.head(64)
+        for logger in self.loggers:
+            if hasattr(logger, "log_text"):  # wandb
+                logger.log_text(key="val/samples", columns=list(shown.columns),
+                                data=shown.values.tolist(), step=step)
+            elif hasattr(getattr(logger, "experiment", None), "add_text"):  # tensorboard
+                logger.experiment.add_text("val/samples", shown.to_markdown(index=False)
+                                           if _has_tabulate() else shown.to_string(index=False), step)
+
+    # ------------------------------------------------------------------ optimizer
+    def configure_optimizers(self) -> Any:
+        optim = self.cfg.optim
+        decay, plain = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (plain if no_decay(name, param) else decay).append(param)
+        groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas),
+                                      fused=self.device.type == "cuda" or None)
+        decay_steps = optim.decay_steps or int(self.trainer.estimated_stepping_batches)
+        warmup = max(1, int(optim.warmup_steps))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup, decay_steps, optim.min_lr_ratio))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What `checkpoint["gpt"]` holds (plain Python types only)."""
+        return {"vocab": self.vocab.to_dict(), "order": self.cfg.order,
+                "max_visual_length": self.max_visual_length, "max_text_length": self.max_text_length,
+                "model_config": self.model.config.to_dict(), "config": OmegaConf.to_container(self.cfg, resolve=True),
+                "vqvae": self.vqvae_meta}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.checkpoint_meta()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, map_location: Any = "cpu") -> "GPTTask":
+        """Rebuild a task (model weights, vocab, layout, config, VQ-VAE meta) from a gpt.train checkpoint."""
+        checkpoint = load_checkpoint(path, map_location)
+        meta = checkpoint[CHECKPOINT_KEY]
+        model = GPT2LMHeadModel(GPT2Config.from_dict(meta["model_config"]))
+        task = cls(meta["config"], Vocab.from_dict(meta["vocab"], str(path)), meta["max_visual_length"],
+                   meta["max_text_length"], meta["vqvae"], model=model)
+        task.load_state_dict(checkpoint["state_dict"])
+        return task
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a gpt.train checkpoint; ValueError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; gpt.train writes "
+                                f"RUN_DIR/checkpoints/last.ckpt and best.ckpt")
+    # A Lightning checkpoint also holds callback and loop states (not only tensors), hence
+    # weights_only=False: load only checkpoints you trust.
+    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    if CHECKPOINT_KEY not in checkpoint:
+        raise ValueError(f"{path} is not a gpt.train checkpoint (no '{CHECKPOINT_KEY}' entry); "
+                         f"is it a VQ-VAE checkpoint?")
+    return checkpoint
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401  (pandas.to_markdown needs it)
+        return True
+    except ImportError:
+        return False

@@ -1,0 +1,88 @@
+"""Train the recognition GPT on token datasets.
+
+    python -m gpt.train config/gpt2-demo.yaml [key=value ...]
+    python -m gpt.train config/tiny/gpt2.yaml data.train=a.csv,b.csv data.val=v.csv run_dir=/tmp/run
+
+Writes to run_dir: config.yaml (resolved), charset.json, checkpoints/last.ckpt and best.ckpt,
+samples/val_step_N.csv (validation predictions vs labels), skipped.csv (rows that did not fit, with
+data.skip_too_long=true) and logs/. Re-running with the same run_dir resumes from last.ckpt
+(resume_from=auto; set resume_from=never to start over).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import pytorch_lightning as pl
+
+from gpt.config import GPTConfig, path_list
+from gpt.data import GPTDataModule, check_same_sidecar
+from gpt.task import CHECKPOINT_KEY, GPTTask, load_checkpoint, monitor_for
+from gpt.vocab import ORDERS, Vocab
+from vqvae.schema import load_config, save_config
+from vqvae.trainer import build_trainer, resume_checkpoint
+
+log = logging.getLogger("gpt.train")
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m gpt.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", help="YAML config (see config/gpt2-*.yaml and config/tiny/gpt2.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides, e.g. trainer.max_steps=100 data.batch_size=16")
+    return parser.parse_args(argv)
+
+
+def prepare(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[str]]:
+    """Data, vocab and task for a config, plus the checkpoint to resume from (or None)."""
+    if cfg.order not in ORDERS:
+        raise ValueError(f"order={cfg.order!r} is not one of {ORDERS}")
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
+    vocab, model, resumed_meta = None, None, None
+    if ckpt_path is not None:
+        # Resuming: the ids must stay those the weights were trained with, whatever the data holds now.
+        resumed_meta = load_checkpoint(ckpt_path)[CHECKPOINT_KEY]
+        vocab = Vocab.from_dict(resumed_meta["vocab"], ckpt_path)
+    elif cfg.init_from:
+        from transformers import GPT2LMHeadModel
+
+        init_dir = Path(cfg.init_from)
+        vocab = Vocab.load(init_dir / "charset.json")
+        model = GPT2LMHeadModel.from_pretrained(init_dir)
+    data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab).prepare()
+    if resumed_meta is not None:
+        check_same_sidecar(resumed_meta["vqvae"], ckpt_path, data.vqvae_meta, path_list(cfg.data.train)[0])
+    cfg.data.max_visual_length = data.max_visual_length  # resolved from the sidecar when unset
+    save_config(cfg, run_dir / "config.yaml")
+    task = GPTTask(cfg, data.vocab, data.max_visual_length, data.max_text_length, data.vqvae_meta, model)
+    return task, data, ckpt_path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg: GPTConfig = load_config(GPTConfig, args.config, args.overrides)
+        pl.seed_everything(cfg.seed, workers=True)
+        task, data, ckpt_path = prepare(cfg)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        # Bad configs and datasets: a one-line message naming the problem, not a traceback.
+        log.error("%s", error)
+        return 2
+    if cfg.model.gradient_checkpointing:
+        log.info("gradient checkpointing on: less activation memory, about 30%% more compute per step")
+    monitor, mode = monitor_for(cfg)
+    trainer = build_trainer(cfg.trainer, cfg.logger, cfg.run_dir, monitor=monitor, mode=mode)
+    trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
+    log.info("done: checkpoints in %s", Path(cfg.run_dir) / "checkpoints")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

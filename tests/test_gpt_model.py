@@ -1,0 +1,125 @@
+"""GPT-2 model, losses, optimizer groups, LR schedule, save/load, and every GPT config loading."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import GPT2LMHeadModel
+
+from gpt.config import GPTConfig, path_list
+from gpt.modeling import build_model
+from gpt.task import GPTTask, no_decay, warmup_cosine
+from gpt.vocab import Vocab
+from vqvae.schema import load_config
+
+V, T = 10, 8
+VOCAB = Vocab.build(["hello world"], num_codes=24)
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.0}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def task_for(order: str, image_weight: float = 1.0, text_weight: float = 1.0) -> GPTTask:
+    torch.manual_seed(0)
+    cfg = {"data": {"train": "x", "val": "x"}, "model": TINY, "order": order, "run_dir": "/tmp/unused",
+           "loss": {"image_weight": image_weight, "text_weight": text_weight}}
+    return GPTTask(cfg, VOCAB, V, T)
+
+
+def batch_for(order: str) -> dict:
+    grids = [np.array([[1, 2, 3], [4, 5, 6]]), np.array([[7, 8, 9, 10]])]
+    ids, part = VOCAB.sequences(grids, ["hello", "ow"], order, V, T)
+    return {"input_ids": torch.from_numpy(ids), "loss_part": torch.from_numpy(part), "index": torch.arange(2)}
+
+
+def test_build_model_sizes():
+    model = build_model(TINY, VOCAB, V, T)
+    assert model.config.vocab_size == VOCAB.size and model.config.n_positions == V + T
+    logits = model(torch.zeros(2, V + T, dtype=torch.long)).logits
+    assert logits.shape == (2, V + T, VOCAB.size)
+    with pytest.raises(ValueError, match="n_embd=30 is not divisible by model.n_head=4"):
+        build_model({**TINY, "n_embd": 30, "n_head": 4}, VOCAB, V, T)
+
+
+@pytest.mark.parametrize("order", ["image_first", "text_first"])
+def test_losses_count_exactly_the_intended_targets(order):
+    """Recompute both losses from the ids alone: text targets are <s>/chars/</s> (never <pad>), image
+    targets are <row>/codes and the first <vpad> of each row."""
+    task, batch = task_for(order), batch_for(order)
+    ids = batch["input_ids"]
+    with torch.no_grad():
+        out = task.losses(batch)
+        logits = task.model(ids).logits[:, :-1]
+    token_loss = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), reduction="none").view(2, -1)
+    targets = ids[:, 1:]
+    is_text = (targets <= VOCAB.eos_id) | ((targets >= VOCAB.char_offset) & (targets < VOCAB.row_id))
+    is_image = (targets == VOCAB.row_id) | VOCAB.is_code(targets)
+    first_vpad = (targets == VOCAB.vpad_id) & torch.cat(
+        [torch.ones(2, 1, dtype=torch.bool), targets[:, :-1] != VOCAB.vpad_id], dim=1)
+    is_image |= first_vpad
+    torch.testing.assert_close(out["text_loss"], token_loss[is_text].mean())
+    torch.testing.assert_close(out["image_loss"], token_loss[is_image].mean())
+    torch.testing.assert_close(out["loss"], out["text_loss"] + out["image_loss"])
+
+
+def test_pad_targets_never_change_the_loss():
+    """In recognition order the text <pad>s end the sequence, so replacing them by other ids changes only
+    the targets at those positions (causal attention): the losses must not move."""
+    task, batch = task_for("image_first"), batch_for("image_first")
+    ids = batch["input_ids"]
+    assert (ids == VOCAB.pad_id).sum() > 0
+    changed = {**batch, "input_ids": torch.where(ids == VOCAB.pad_id, VOCAB.char_id("h"), ids)}
+    with torch.no_grad():
+        before, after = task.losses(batch), task.losses(changed)
+    for key in ("loss", "image_loss", "text_loss"):
+        torch.testing.assert_close(before[key], after[key])
+
+
+def test_loss_weights():
+    batch = batch_for("image_first")
+    with torch.no_grad():
+        out = task_for("image_first", image_weight=0.25, text_weight=2.0).losses(batch)
+    torch.testing.assert_close(out["loss"], 0.25 * out["image_loss"] + 2.0 * out["text_loss"])
+
+
+def test_no_decay_on_biases_and_layernorm():
+    model = build_model(TINY, VOCAB, V, T)
+    plain = {name for name, p in model.named_parameters() if no_decay(name, p)}
+    assert "transformer.h.0.ln_1.weight" in plain and "transformer.h.0.attn.c_attn.bias" in plain
+    assert "transformer.h.0.attn.c_attn.weight" not in plain and "transformer.wte.weight" not in plain
+
+
+def test_warmup_cosine():
+    assert warmup_cosine(0, 10, 110, 0.1) == pytest.approx(0.1)
+    assert warmup_cosine(9, 10, 110, 0.1) == pytest.approx(1.0)
+    assert warmup_cosine(60, 10, 110, 0.1) == pytest.approx(0.55)
+    assert warmup_cosine(110, 10, 110, 0.1) == pytest.approx(0.1)
+    assert warmup_cosine(500, 10, 110, 0.1) == pytest.approx(0.1)
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    model = build_model(TINY, VOCAB, V, T).eval()
+    model.save_pretrained(tmp_path)
+    loaded = GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    ids = batch_for("image_first")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, loaded(ids).logits)
+
+
+def test_model_positions_must_cover_layout():
+    small = build_model(TINY, VOCAB, 4, 4)
+    with pytest.raises(ValueError, match="n_positions=8 but the layout needs 18"):
+        GPTTask({"data": {"train": "x", "val": "x"}, "run_dir": "x"}, VOCAB, V, T, model=small)
+
+
+@pytest.mark.parametrize("name", ["gpt2-base.yaml", "gpt2-demo.yaml", "gpt2-bench.yaml", "tiny/gpt2.yaml"])
+def test_configs_load(name):
+    cfg = load_config(GPTConfig, ROOT / "config" / name, ["data.train=a.csv,b.csv", "data.val=[c.csv]",
+                                                          "run_dir=/tmp/x"])
+    assert path_list(cfg.data.train) == ["a.csv", "b.csv"] and path_list(cfg.data.val) == ["c.csv"]
+    assert cfg.order == "image_first" and cfg.model.n_embd % cfg.model.n_head == 0
+
+
+def test_unknown_config_key_fails():
+    with pytest.raises(ValueError, match="modle"):
+        load_config(GPTConfig, ROOT / "config" / "tiny" / "gpt2.yaml", ["modle.n_layer=3"])

@@ -1,0 +1,174 @@
+"""Rendered text dataset: determinism, vertical layout, glyph coverage, held-out words, CLI."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts import render_text
+from scripts.fonts import FontCoverageError, check_coverage, default_font_files, find_font_files, load_fonts
+from scripts.render_text import main, render_dataset, render_image
+from scripts.words import read_word_list, script_of, split_words, word_pool, write_word_list
+from vqvae.io import load_image, read_labelled_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = dict(pool_size=500, progress=False)
+
+
+def _dejavu() -> Path:
+    return next(p for p in default_font_files() if p.name == "DejaVuSans.ttf")
+
+
+def _noto() -> Path:
+    return next(p for p in default_font_files() if p.name.startswith("NotoSansCJK"))
+
+
+def _dataset_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix in (".csv", ".png")}
+
+
+def test_same_seed_same_dataset_whatever_the_workers(tmp_path):
+    one = render_dataset(tmp_path / "one", 48, seed=3, num_workers=1, **SMALL)
+    two = render_dataset(tmp_path / "two", 48, seed=3, num_workers=2, **SMALL)
+    other = render_dataset(tmp_path / "other", 48, seed=4, num_workers=1, **SMALL)
+    assert len(one) == 48 and one.attrs["num_failed"] == 0
+    assert _dataset_bytes(tmp_path / "one") == _dataset_bytes(tmp_path / "two")  # labels.csv and every image
+    assert one["text"].tolist() != other["text"].tolist()
+    # sample i depends on (seed, i) only, not on how many samples are rendered
+    head = render_dataset(tmp_path / "head", 10, seed=3, num_workers=1, **SMALL)
+    assert head["text"].tolist() == one["text"].tolist()[:10]
+
+
+def test_dataset_columns_and_files_read_back(tmp_path):
+    frame = render_dataset(tmp_path, 30, seed=0, num_workers=1, **SMALL)
+    assert list(frame.columns) == ["img_path", "text", "orientation", "language", "font"]
+    read = read_labelled_csv(tmp_path / "labels.csv")
+    assert read["text"].tolist() == frame["text"].tolist()
+    assert set(read["orientation"]) <= {"horizontal", "vertical"}
+    assert set(read["language"]) <= {"ko", "en", "mixed"}
+    fonts = {font.name: font for font in load_fonts()}
+    for row in read.itertuples():
+        image = load_image(row.abs_path)
+        assert image.ndim == 3 and min(image.shape[:2]) >= 8
+        assert fonts[row.font].covers(row.text), (row.font, row.text)  # never a glyph the font lacks
+        assert row.text == row.text.strip() and "  " not in row.text
+        if row.language != "mixed":
+            assert script_of(row.text) in (row.language, "other"), row.text
+
+
+def test_vertical_images_are_tall_and_labels_in_reading_order(tmp_path):
+    frame = render_dataset(tmp_path, 24, seed=1, languages="ko", vertical_share=1.0, num_workers=1, **SMALL)
+    assert set(frame["orientation"]) == {"vertical"}
+    for path in frame["img_path"]:
+        height, width = load_image(tmp_path / path).shape[:2]
+        assert height > width, (path, height, width)
+    # Reading order: the label's first character is drawn on top. "한." puts the heavy glyph first, ".한" last.
+    font = load_fonts([_noto()])[0]
+    for text, top_heavy in (("한.", True), (".한", False)):
+        image = render_image(np.random.default_rng(0), text, font, 40, vertical=True, strength=0.0)
+        ink = 255 - image.mean(axis=2)  # black on white when strength is 0
+        half = image.shape[0] // 2
+        assert (ink[:half].sum() > ink[half:].sum()) == top_heavy, text
+    # and left-to-right for horizontal lines
+    image = render_image(np.random.default_rng(0), "한.", font, 40, vertical=False, strength=0.0)
+    ink = 255 - image.mean(axis=2)
+    assert ink[:, : image.shape[1] // 2].sum() > ink[:, image.shape[1] // 2:].sum()
+
+
+def test_coverage_check_rejects_a_character_the_font_lacks(tmp_path):
+    dejavu = load_fonts([_dejavu()])
+    assert dejavu[0].covers("Hello, 42!") and not dejavu[0].covers("한")
+    with pytest.raises(FontCoverageError, match="'한'"):
+        check_coverage(dejavu, "a한")
+    # Korean with a Latin-only font list: a clear error, not mislabelled images
+    with pytest.raises(ValueError, match="covers Hangul"):
+        render_dataset(tmp_path / "ko", 5, languages="ko", fonts=[_dejavu()], **SMALL)
+    # a word no font covers is skipped and counted, and never rendered
+    frame = render_dataset(tmp_path / "mixed", 30, seed=0, fonts=[_dejavu()], words=["apple", "grape", "漢字"],
+                           vertical_share=0.0, num_workers=1, **SMALL)
+    assert frame.attrs["stats"]["pool_words_dropped"] == {"en_no_font_covers": 1}
+    assert not any("漢" in text for text in frame["text"])
+    assert set(frame["font"]) == {"DejaVuSans.ttf"}
+
+
+def test_exclude_words_are_never_rendered(tmp_path):
+    pool = word_pool("en", 200)
+    train, test = split_words(pool, 0.5, seed=0)
+    frame = render_dataset(tmp_path / "train", 80, seed=0, languages="en", words=pool, exclude_words=test,
+                           num_workers=1, **SMALL)
+    held_out = {w.casefold() for w in test}
+    tokens = {t.casefold() for text in frame["text"] for t in render_text._LETTERS.findall(text)}
+    assert tokens and not tokens & held_out
+    assert tokens & {w.casefold() for w in train}
+    # the held-out set itself renders from the test words
+    test_frame = render_dataset(tmp_path / "test", 20, seed=0, languages="en", words=test, num_workers=1, **SMALL)
+    assert {t.casefold() for text in test_frame["text"] for t in render_text._LETTERS.findall(text)} & held_out
+
+
+def test_labels_are_nfc(tmp_path):
+    decomposed = unicodedata.normalize("NFD", "한국어")
+    assert decomposed != "한국어"
+    words_file = tmp_path / "words.txt"
+    words_file.write_text(f"{decomposed}\n서울\n", encoding="utf-8")
+    assert main(["--output", str(tmp_path / "out"), "--num-samples", "20", "--seed", "0", "--num-workers", "1",
+                 "--words-file", str(words_file), "--vertical-share", "0.5"]) == 0
+    texts = (tmp_path / "out" / "labels.csv").read_text(encoding="utf-8")
+    assert unicodedata.normalize("NFC", texts) == texts and "한국어" in texts
+    assert unicodedata.normalize("NFD", "한") not in texts
+
+
+def test_cli_help_and_errors(tmp_path, capsys):
+    result = subprocess.run([sys.executable, "-m", "scripts.render_text", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "--exclude-words" in result.stdout and "--vertical-share" in result.stdout
+    assert main(["--output", str(tmp_path), "--num-samples", "3", "--languages", "fr"]) == 2
+    assert "'fr'" in capsys.readouterr().err
+
+
+def test_failed_sample_is_reported_and_fails_the_cli(tmp_path, monkeypatch):
+    real_save = render_text.save_image
+
+    def save_failing_on_sample_2(path, image):  # a disk error on one file
+        if Path(path).stem == "000002":
+            raise OSError("disk full")
+        real_save(path, image)
+
+    monkeypatch.setattr(render_text, "save_image", save_failing_on_sample_2)
+    frame = render_dataset(tmp_path / "a", 6, seed=0, num_workers=1, **SMALL)
+    assert frame.attrs["num_failed"] == 1 and len(frame) == 5
+    assert "images/000002.png" not in frame["img_path"].tolist()
+    bad = (tmp_path / "a" / "labels.csv.bad.csv").read_text(encoding="utf-8")
+    assert "disk full" in bad and "000002" in bad
+    assert main(["--output", str(tmp_path / "b"), "--num-samples", "4", "--num-workers", "1",
+                 "--pool-size", "300"]) == 1
+
+
+def test_word_pools_and_split():
+    korean, english = word_pool("ko", 300), word_pool("en", 300)
+    assert len(korean) == 300 and all(script_of(w) == "ko" and " " not in w for w in korean)
+    assert len(english) == 300 and all(w == w.lower() and script_of(w) == "en" for w in english)
+    assert word_pool("en", 50, seed=1) == word_pool("en", 50, seed=1) != word_pool("en", 50)
+    assert sorted(word_pool("en", 50, seed=1)) == sorted(word_pool("en", 50))
+    words = ["Seoul", "seoul", "부산", "Busan", "대구", "Daegu", "인천", "Incheon", "광주", "Gwangju"]
+    train, test = split_words(words, 0.25, seed=7)
+    assert len(train) + len(test) == 9 and len(test) == 2  # "Seoul"/"seoul" counted once
+    assert not {w.casefold() for w in train} & {w.casefold() for w in test}
+    # a word's side depends on (seed, word), not on the input order
+    assert {w.casefold() for w in split_words(list(reversed(words)), 0.25, seed=7)[1]} == {w.casefold() for w in test}
+    assert split_words(english, 0.5, seed=0)[1] != split_words(english, 0.5, seed=1)[1]
+    with pytest.raises(ValueError, match="test_share"):
+        split_words(words, 1.5, seed=0)
+
+
+def test_word_list_round_trip_and_font_folders(tmp_path):
+    write_word_list(tmp_path / "w.txt", ["사과", "apple pie", unicodedata.normalize("NFD", "배")])
+    assert read_word_list(tmp_path / "w.txt") == ["사과", "apple pie", "배"]
+    assert find_font_files([_dejavu().parent]) and not any(
+        p.name.startswith("LastResort") for p in find_font_files([_dejavu().parent]))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_font_files([tmp_path / "nope.ttf"])

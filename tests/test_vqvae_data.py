@@ -1,0 +1,101 @@
+"""CropDataset / TemplateBatchSampler / collate_crops: template shapes, epochs, DDP shards, augmentation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_encode_decode import SIZES, write_crops
+from vqvae.data import CropDataset, FailedCrop, TemplateBatchSampler, augment_image, collate_crops
+from vqvae.templates import choose_template
+
+MAX_LENGTH, DOWNSAMPLE = 32, 8
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return [str(tmp_path / name) for name in write_crops(tmp_path, 23)]
+
+
+def test_items_are_fitted_to_their_templates(paths):
+    dataset = CropDataset(paths, MAX_LENGTH, DOWNSAMPLE)
+    assert len(dataset) == len(paths) and dataset.failures == []
+    for i in range(len(dataset)):
+        image, index = dataset[i]
+        height, width = SIZES[i % len(SIZES)]
+        template = choose_template(width, height, MAX_LENGTH)
+        assert dataset.templates[i] == template and index == i
+        assert image.shape == (3, *template.box(DOWNSAMPLE)) and image.dtype == torch.float32
+        assert -1 <= image.min() and image.max() <= 1
+
+
+def test_batches_share_one_template_and_cover_every_item_once(paths):
+    dataset = CropDataset(paths, MAX_LENGTH, DOWNSAMPLE)
+    sampler = TemplateBatchSampler(dataset, batch_size=3, shuffle=True, seed=1)
+    epoch0, epoch1 = list(sampler), list(sampler)  # each iter() is the next epoch
+    for epoch, batches in enumerate([epoch0, epoch1]):
+        items = [key - epoch * len(dataset) for batch in batches for key in batch]
+        assert sorted(items) == list(range(len(dataset)))
+        for batch in batches:
+            assert len({dataset.templates[key % len(dataset)] for key in batch}) == 1
+    assert [[k % len(dataset) for k in b] for b in epoch0] != [[k % len(dataset) for k in b] for b in epoch1]
+    again = TemplateBatchSampler(dataset, batch_size=3, shuffle=True, seed=1)
+    assert list(again) == epoch0  # same seed, same order
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=again, collate_fn=collate_crops)
+    for images, indices in loader:
+        assert images.shape[0] == indices.shape[0] and images.ndim == 4
+
+
+@pytest.mark.parametrize("num_replicas", [2, 3])
+def test_ddp_shards_are_equal_sized_and_cover_everything(paths, num_replicas):
+    dataset = CropDataset(paths, MAX_LENGTH, DOWNSAMPLE)
+    shards = [list(TemplateBatchSampler(dataset, 4, shuffle=True, seed=3, num_replicas=num_replicas, rank=rank))
+              for rank in range(num_replicas)]
+    assert len({len(shard) for shard in shards}) == 1
+    assert len(shards[0]) == len(TemplateBatchSampler(dataset, 4, num_replicas=num_replicas, rank=0))
+    covered = {key for shard in shards for batch in shard for key in batch}
+    assert covered == set(range(len(dataset)))
+    with pytest.raises(ValueError, match="rank=2"):
+        TemplateBatchSampler(dataset, 4, num_replicas=2, rank=2)
+
+
+def test_augmentation_is_seeded_per_index_and_repeat(paths):
+    dataset = CropDataset(paths, MAX_LENGTH, DOWNSAMPLE, augment=True, seed=5)
+    n = len(dataset)
+    first, again = dataset[2][0], CropDataset(paths, MAX_LENGTH, DOWNSAMPLE, augment=True, seed=5)[2][0]
+    torch.testing.assert_close(first, again)
+    assert not torch.equal(first, dataset[n + 2][0])  # next epoch / repeat
+    assert dataset[n + 2][1] == 2  # the index is the file's row whatever the repeat
+    assert not torch.equal(first, CropDataset(paths, MAX_LENGTH, DOWNSAMPLE)[2][0])
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (20, 60, 3), dtype=np.uint8)
+    out = augment_image(image, np.random.default_rng(1))
+    assert out.dtype == np.uint8 and out.ndim == 3 and abs(out.shape[1] - 60) <= 8
+
+
+def test_bad_files_are_excluded_at_construction_and_counted(paths, tmp_path, caplog):
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"not an image")
+    paths = paths[:4] + [str(tmp_path / "missing.png"), str(corrupt)] + paths[4:]
+    dataset = CropDataset(paths, MAX_LENGTH, DOWNSAMPLE)
+    assert len(dataset) == len(paths) - 2
+    assert [f.index for f in dataset.failures] == [4, 5]
+    assert "missing.png" in dataset.failures[0].reason and "corrupt.png" in dataset.failures[1].reason
+    assert [row["row"] for row in dataset.report.rows] == [4, 5]
+    assert "2 of" in caplog.text
+    assert dataset[4][1] == 6  # items after the excluded files keep their original row
+
+
+def test_collate_drops_files_that_fail_on_decode(paths, tmp_path):
+    # A valid PNG header with a cut-off body: the size is readable, the pixels are not.
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(open(paths[0], "rb").read()[:60])
+    dataset = CropDataset([paths[0], str(truncated), paths[5]], MAX_LENGTH, DOWNSAMPLE)
+    assert len(dataset) == 3  # header fine
+    batch = collate_crops([dataset[0], dataset[1], dataset[2]])
+    images, indices = batch
+    assert indices.tolist() == [0, 2] and images.shape[0] == 2
+    assert len(batch.failures) == 1 and isinstance(batch.failures[0], FailedCrop)
+    assert "truncated.png" in batch.failures[0].reason
+    empty = collate_crops([dataset[1]])
+    assert empty.images.shape[0] == 0 and empty.indices.numel() == 0

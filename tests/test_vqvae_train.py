@@ -1,0 +1,141 @@
+"""Training wiring: the CLI end to end on a tiny rendered dataset, resume, schedule, sample grids."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from vqvae.config import load_vqvae_config
+from vqvae.io import load_image
+from vqvae.task import VQVAEDataModule, VQVAETask, lr_factor, sample_grid
+from vqvae.train import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_CONFIG = ROOT / "config" / "tiny" / "vqvae.yaml"
+WORDS = ["alpha", "beta", "gamma", "delta", "OCR", "text", "VQ", "model", "token", "image", "Seoul", "hello"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """A dozen black-on-white DejaVu words as a labelled CSV (rendered here: no other script needed)."""
+    root = tmp_path_factory.mktemp("words")
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 20)
+    rows = []
+    for i, word in enumerate(WORDS):
+        left, top, right, bottom = font.getbbox(word)
+        image = Image.new("RGB", (right - left + 8, bottom - top + 8), (255, 255, 255))
+        ImageDraw.Draw(image).text((4 - left, 4 - top), word, font=font, fill=(0, 0, 0))
+        image.save(root / f"{i:02d}.png")
+        rows.append({"img_path": f"{i:02d}.png", "text": word})
+    with open(root / "labels.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["img_path", "text"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root / "labels.csv"
+
+
+def tiny_args(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [str(TINY_CONFIG), f"data.train={dataset}", f"data.val={dataset}", f"run_dir={run_dir}", *extra]
+
+
+def test_help_exits_zero(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0 and "key=value" in capsys.readouterr().out
+
+
+def test_cli_trains_and_writes_run_folder(dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(tiny_args(dataset, run_dir, "trainer.max_steps=2", "trainer.val_check_interval=2")) == 0
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and (run_dir / "checkpoints" / "best.ckpt").is_file()
+    saved = load_vqvae_config(run_dir / "config.yaml")
+    assert saved.data.train == str(dataset) and saved.model.num_codes == 16
+    grid = load_image(run_dir / "samples" / "step_000002.png")
+    assert grid.shape[0] > 16 and grid.shape[1] > 16
+    header = (run_dir / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "val/loss", "val/psnr", "val/codebook_usage", "val/perplexity"} <= set(header)
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["hyper_parameters"]["cfg"]["model"] == checkpoint["model_config"]
+    assert checkpoint["model_config"]["num_codes"] == 16 and checkpoint["global_step"] == 2
+    task = VQVAETask.load_from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    state = {k[len("model."):]: v for k, v in checkpoint["state_dict"].items()}
+    for key, value in task.model.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+
+
+def test_resume_continues_where_it_stopped(dataset, tmp_path):
+    # batch 6 of 12 images: 2 steps are one whole epoch, so both runs see the same batches in the same order.
+    common = ["data.batch_size=6", "trainer.val_check_interval=2", "logger.kind=csv"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(tiny_args(dataset, straight, "trainer.max_steps=4", *common)) == 0
+    assert main(tiny_args(dataset, resumed, "trainer.max_steps=2", *common)) == 0
+    assert main(tiny_args(dataset, resumed, "trainer.max_steps=4", *common)) == 0  # resume_from=auto
+    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=False)
+    b = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False)
+    assert a["global_step"] == b["global_step"] == 4
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, msg=key)
+    # A fresh start would not match: resume_from=never gives other weights after 2 more steps.
+    assert main(tiny_args(dataset, resumed, "trainer.max_steps=2", "resume_from=never", *common)) == 0
+    c = torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False)
+    assert c["global_step"] == 2
+
+
+def test_unknown_key_fails_naming_it(dataset, tmp_path, capsys):
+    assert main(tiny_args(dataset, tmp_path / "run", "model.num_cods=8")) == 2
+    assert "num_cods" in capsys.readouterr().err
+
+
+def test_missing_dataset_fails_naming_it(tmp_path, capsys):
+    missing = tmp_path / "nope.csv"
+    assert main([str(TINY_CONFIG), f"data.train={missing}", f"data.val={missing}", f"run_dir={tmp_path}"]) == 2
+    assert "nope.csv" in capsys.readouterr().err
+
+
+def test_fast_dev_run_wiring(dataset, tmp_path):
+    cfg = load_vqvae_config(TINY_CONFIG, [f"data.train={dataset}", f"data.val={dataset}", f"run_dir={tmp_path}"])
+    task = VQVAETask(cfg)
+    trainer = pl.Trainer(fast_dev_run=True, accelerator="cpu", use_distributed_sampler=False, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(task, datamodule=VQVAEDataModule(cfg))
+    assert trainer.state.finished and "val/codebook_usage" in trainer.callback_metrics
+
+
+def test_training_batches_have_the_encode_shapes(dataset, tmp_path):
+    """The loader feeds template boxes: every batch one shape, divisible by f, of at most L tokens."""
+    cfg = load_vqvae_config(TINY_CONFIG, [f"data.train={dataset}", f"data.val={dataset}", f"run_dir={tmp_path}"])
+    datamodule = VQVAEDataModule(cfg)
+    datamodule.setup("fit")
+    f, max_length = cfg.model.downsample, cfg.data.max_length
+    for images, _ in datamodule.train_dataloader():
+        height, width = images.shape[-2:]
+        assert height % f == 0 and width % f == 0
+        rows, cols = height // f, width // f
+        assert rows * (cols + 1) <= max_length
+        assert -1 <= images.min() and images.max() <= 1
+
+
+def test_lr_schedule():
+    assert lr_factor(0, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, 0.1) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100, 0.1) == pytest.approx(0.55)
+    assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(10_000, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(500, 10, None, 0.1) == 1.0
+
+
+def test_sample_grid_pads_mixed_shapes():
+    originals = [np.zeros((8, 40, 3), np.uint8), np.zeros((16, 24, 3), np.uint8), np.zeros((24, 8, 3), np.uint8)]
+    recons = [np.full_like(o, 200) for o in originals]
+    grid = sample_grid(originals, recons, gap=2)
+    assert grid.dtype == np.uint8 and grid.ndim == 3
+    assert grid.shape[0] >= 2 * 24 + 2 and grid.shape[1] >= 40
+    assert (grid == 200).any() and (grid == 0).any()
+    with pytest.raises(ValueError, match="equally many"):
+        sample_grid(originals, recons[:2])
