@@ -169,8 +169,10 @@ class GPTTask(pl.LightningModule):
             if param.requires_grad:
                 (plain if no_decay(name, param) else decay).append(param)
         groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas),
-                                      fused=self.device.type == "cuda" or None)
+        # Fused kernels on GPU; elsewhere the multi-tensor path (one op per step, not one per parameter).
+        fused = self.device.type == "cuda"
+        optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), fused=fused or None,
+                                      foreach=None if fused else True)
         decay_steps = optim.decay_steps or int(self.trainer.estimated_stepping_batches)
         warmup = max(1, int(optim.warmup_steps))
         schedule = torch.optim.lr_scheduler.LambdaLR(

@@ -610,8 +610,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
         results: Iterable = map(renderer, range(num_samples))
         pool = None
     else:
-        pool = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn").Pool(
-            num_workers, initializer=_init_worker, initargs=(renderer,))
+        # spawn, not fork: a child forked after OpenCV ran in the parent can deadlock in OpenCV's thread pool.
+        pool = mp.get_context("spawn").Pool(num_workers, initializer=_init_worker, initargs=(renderer,))
         results = pool.imap_unordered(_render_in_worker, range(num_samples), chunksize=32)
     try:
         for index, row, error, sample_counts in results:

@@ -56,29 +56,34 @@ def batch_images(batch: Any) -> Tensor:
 
 
 def sample_grid(originals: list[np.ndarray], reconstructions: list[np.ndarray], gap: int = 4,
-                background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """A grid of (original above its reconstruction) cells, RGB uint8 (H, W, 3).
+                max_width: int = 1024, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Originals above their reconstructions, packed left to right in shelves: RGB uint8 (H, W, 3).
 
-    Inputs are RGB uint8 (h_i, w_i, 3) of any sizes (one template shape each); every cell is padded to
-    the largest, and the number of columns is chosen so the grid is roughly square.
+    Inputs are RGB uint8 (h_i, w_i, 3) of any sizes (one template shape each). A shelf is as tall as its
+    tallest pair, holds pairs of similar heights and is at most `max_width` wide (wider if one pair is);
+    the rest is `background`.
     """
     if not originals or len(originals) != len(reconstructions):
         raise ValueError(f"need equally many originals and reconstructions, got {len(originals)} and "
                          f"{len(reconstructions)}")
-    max_h = max(image.shape[0] for image in originals)
-    cell_h = 2 * max_h + gap
-    cell_w = max(image.shape[1] for image in originals)
-    count = len(originals)
-    cols = max(1, min(count, round(math.sqrt(count * cell_h / cell_w))))
-    rows = math.ceil(count / cols)
-    grid = np.empty((rows * (cell_h + gap) + gap, cols * (cell_w + gap) + gap, 3), dtype=np.uint8)
+    width = max(max_width, max(image.shape[1] for image in originals) + 2 * gap)
+    placements, shelves = [], []  # (top, left) per pair; (top, height) per shelf
+    top, left, shelf_h = gap, gap, 0
+    for original in originals:
+        pair_h, pair_w = 2 * original.shape[0] + gap, original.shape[1]
+        full = left + pair_w + gap > width
+        # Pairs of very different heights go to separate shelves, so short ones do not float in white space.
+        mismatched = shelf_h and not shelf_h / 1.5 <= pair_h <= shelf_h * 1.5
+        if left > gap and (full or mismatched):  # start a new shelf
+            top, left, shelf_h = top + shelf_h + 2 * gap, gap, 0
+        placements.append((top, left))
+        left, shelf_h = left + pair_w + gap, max(shelf_h, pair_h)
+    grid = np.empty((top + shelf_h + gap, width, 3), dtype=np.uint8)
     grid[:] = background
-    for i, (original, reconstruction) in enumerate(zip(originals, reconstructions)):
-        top = gap + (i // cols) * (cell_h + gap)
-        left = gap + (i % cols) * (cell_w + gap)
+    for (y, x), original, reconstruction in zip(placements, originals, reconstructions):
         h, w = original.shape[:2]
-        grid[top:top + h, left:left + w] = original
-        grid[top + max_h + gap:top + max_h + gap + h, left:left + w] = reconstruction
+        grid[y:y + h, x:x + w] = original
+        grid[y + h + gap:y + 2 * h + gap, x:x + w] = reconstruction
     return grid
 
 

@@ -69,15 +69,20 @@ def fit_to_template(image: np.ndarray, template: Template, downsample: int) -> n
     right and bottom with PAD_RGB. Returns (box_h, box_w, 3) uint8."""
     box_h, box_w = template.box(downsample)
     height, width = image.shape[:2]
-    scale = min(box_w / width, box_h / height)
-    new_w = min(box_w, max(1, round(width * scale)))
-    new_h = min(box_h, max(1, round(height * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    new_h, new_w = content_size(width, height, template, downsample)
+    interpolation = cv2.INTER_AREA if new_w < width else cv2.INTER_CUBIC
     resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     canvas = np.empty((box_h, box_w, 3), dtype=np.uint8)
     canvas[:] = PAD_RGB
     canvas[:new_h, :new_w] = resized
     return canvas
+
+
+def content_size(width: int, height: int, template: Template, downsample: int) -> tuple[int, int]:
+    """(height, width) in pixels of an image resized into the template's box; the rest is padding."""
+    box_h, box_w = template.box(downsample)
+    scale = min(box_w / width, box_h / height)
+    return min(box_h, max(1, round(height * scale))), min(box_w, max(1, round(width * scale)))
 
 
 def image_to_tensor_array(image: np.ndarray) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""Evaluate a recognition export on labelled image datasets: a per-dataset table and a combined row.
+
+    python -m gpt.evaluate outputs/bench/gpt data/test_en/labels.csv data/test_ko/labels.csv --json results.json
+    python -m gpt.evaluate MODEL_DIR labels.csv --ignore-case --ignore-space --predictions outputs/preds/
+
+Each CSV (`img_path,text`, DESIGN §1) is read end to end like `python -m gpt.read` (VQ encoding, then GPT
+decoding). Columns: dataset, samples, accuracy, 1-NED, CER, mean confidence, mean label length, images/s
+(both stages), and failed (images that could not be read: listed on stderr, in the --json file and in
+PREDICTIONS/DATASET.bad.csv; they are left out of the metrics and make the exit status 1). The combined
+row pools every sample (not a mean of the datasets' rates).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gpt.metrics import normalize_for_metrics, text_metrics
+from gpt.predict import PRECISIONS
+from gpt.pretrained import Pretrained, load_pretrained
+from gpt.read import read_images
+from vqvae.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+# Folder names that say nothing about a dataset, so the dataset is named after its folder instead.
+_GENERIC_STEMS = {"labels", "label", "gt", "data", "annotations", "test", "val", "index"}
+
+TABLE_COLUMNS = ["dataset", "samples", "accuracy", "one_minus_ned", "cer", "mean_confidence",
+                 "mean_label_length", "images_per_s", "failed"]
+
+
+def dataset_names(paths: Sequence[str | Path]) -> list[str]:
+    """Short, distinct names: the CSV's stem, or its folder's name for stems like `labels`; duplicates get
+    `#2`, `#3`..."""
+    names = []
+    for path in map(Path, paths):
+        name = path.parent.name if path.stem.lower() in _GENERIC_STEMS and path.parent.name else path.stem
+        base, number = name, 2
+        while name in names:
+            name, number = f"{base}#{number}", number + 1
+        names.append(name)
+    return names
+
+
+def summary_row(name: str, predictions: Sequence[str], labels: Sequence[str], confidences: Sequence[float],
+                seconds: float, failed: int, ignore_case: bool, ignore_space: bool) -> dict[str, Any]:
+    """One table row: metrics of (predictions, labels) plus mean confidence, mean label length (characters
+    after the same normalization as the metrics), images/s and the failed count."""
+    metrics = text_metrics(predictions, labels, ignore_case=ignore_case, ignore_space=ignore_space)
+    lengths = [len(normalize_for_metrics(label, ignore_case, ignore_space)) for label in labels]
+    return {"dataset": name, "samples": metrics["num_samples"], "accuracy": metrics["accuracy"],
+            "one_minus_ned": metrics["one_minus_ned"], "cer": metrics["cer"],
+            "mean_confidence": float(np.mean(confidences)) if len(confidences) else float("nan"),
+            "mean_label_length": float(np.mean(lengths)) if lengths else float("nan"),
+            "images_per_s": len(predictions) / seconds if seconds > 0 else float("nan"), "failed": failed}
+
+
+def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int = 128, num_workers: int = 0,
+             num_beams: int = 1, precision: str = "float32", ignore_case: bool = False, ignore_space: bool = False,
+             progress: bool = True) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, BadRowReport]]:
+    """Evaluate every labelled CSV. Returns (table with one row per dataset and a last row "combined",
+    per-dataset prediction frames (input columns, `label`, `text`, `confidence`, `correct`),
+    per-dataset reports of images that could not be read)."""
+    if not csv_paths:
+        raise ValueError("no dataset given: pass one or more labelled CSVs (img_path,text)")
+    names = dataset_names(csv_paths)
+    frames = [read_labelled_csv(path) for path in csv_paths]  # every CSV is checked before any work
+    rows, predictions, reports = [], {}, {}
+    pooled: dict[str, list] = {"pred": [], "label": [], "conf": []}
+    total_seconds, total_failed = 0.0, 0
+    for name, frame in zip(names, frames):
+        result = read_images(pretrained, list(frame["abs_path"]), batch_size, num_workers, num_beams,
+                             precision, progress)
+        for row in result.report.rows:  # name the image as its CSV gives it
+            row["img_path"] = frame["img_path"].iat[int(row["row"])]
+        readable = [i for i, p in enumerate(result.predictions) if p is not None]
+        out = frame.iloc[readable].drop(columns="abs_path").rename(columns={"text": "label"}).reset_index(drop=True)
+        out["text"] = [result.predictions[i][0] for i in readable]  # type: ignore[index]
+        out["confidence"] = [result.predictions[i][1] for i in readable]  # type: ignore[index]
+        out["correct"] = [normalize_for_metrics(p, ignore_case, ignore_space)
+                          == normalize_for_metrics(g, ignore_case, ignore_space)
+                          for p, g in zip(out["text"], out["label"])]
+        seconds = result.encode_seconds + result.decode_seconds
+        rows.append(summary_row(name, list(out["text"]), list(out["label"]), list(out["confidence"]), seconds,
+                                len(result.report), ignore_case, ignore_space))
+        predictions[name], reports[name] = out, result.report
+        pooled["pred"] += list(out["text"])
+        pooled["label"] += list(out["label"])
+        pooled["conf"] += list(out["confidence"])
+        total_seconds += seconds
+        total_failed += len(result.report)
+    rows.append(summary_row("combined", pooled["pred"], pooled["label"], pooled["conf"], total_seconds,
+                            total_failed, ignore_case, ignore_space))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS), predictions, reports
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table as aligned text: rates in %, CER in %, speeds with one decimal."""
+    shown = table.copy()
+    for column in ("accuracy", "one_minus_ned", "cer", "mean_confidence"):
+        shown[column] = [f"{100 * v:.2f}" if math.isfinite(v) else "-" for v in shown[column]]
+    shown["mean_label_length"] = [f"{v:.2f}" if math.isfinite(v) else "-" for v in shown["mean_label_length"]]
+    shown["images_per_s"] = [f"{v:.1f}" if math.isfinite(v) else "-" for v in shown["images_per_s"]]
+    shown = shown.rename(columns={"accuracy": "accuracy %", "one_minus_ned": "1-NED %", "cer": "CER %",
+                                  "mean_confidence": "confidence %", "mean_label_length": "label length",
+                                  "images_per_s": "images/s"})
+    return shown.to_string(index=False)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gpt.evaluate", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("model_dir", help="a recognition export folder (python -m gpt.export)")
+    parser.add_argument("datasets", nargs="+", help="labelled CSVs img_path,text")
+    parser.add_argument("--json", default=None, help="also write the table (and settings) as JSON here")
+    parser.add_argument("--predictions", default=None, help="folder for per-sample predictions, DATASET.csv each")
+    parser.add_argument("--ignore-case", action="store_true", help="compare case-insensitively")
+    parser.add_argument("--ignore-space", action="store_true", help="drop all whitespace before comparing")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes")
+    parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="bfloat16 runs the GPT under autocast")
+    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.num_beams < 1 or args.num_workers < 0:
+        parser.error(f"--batch-size {args.batch_size} and --num-beams {args.num_beams} must be >= 1, "
+                     f"--num-workers {args.num_workers} >= 0")
+    return args
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.integer, np.floating)):
+        return _json_safe(value.item())
+    return value
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """CLI entry: 0 ok, 1 some images could not be read (reported), 2 a usage or input error."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
+        table, predictions, reports = evaluate(
+            pretrained, args.datasets, args.batch_size, args.num_workers, args.num_beams, args.precision,
+            args.ignore_case, args.ignore_space, not args.no_progress)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(table))
+    bad_files = []
+    if args.predictions:
+        folder = Path(args.predictions)
+        for name, frame in predictions.items():
+            safe = name.replace("/", "_").replace("#", "_")
+            write_csv_atomic(frame, folder / f"{safe}.csv")
+            path = reports[name].write(folder / f"{safe}.bad.csv")
+            if path:
+                bad_files.append(str(path))
+        print(f"per-sample predictions in {folder}/", file=sys.stderr)
+    if args.json:
+        records = [{k: _json_safe(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+        failures = {name: report.rows for name, report in reports.items() if len(report)}
+        write_json_atomic({"model": str(args.model_dir), "datasets": [str(d) for d in args.datasets],
+                           "ignore_case": args.ignore_case, "ignore_space": args.ignore_space,
+                           "num_beams": args.num_beams, "precision": args.precision,
+                           "results": records[:-1], "combined": records[-1], "failed_images": failures}, args.json)
+    num_failed = int(table["failed"].iloc[-1])
+    if num_failed:
+        for name, report in reports.items():
+            for row in report.rows:
+                print(f"failed: {name}: {row['img_path']}: {row['reason']}", file=sys.stderr)
+        where = f"; listed in {bad_files}" if bad_files else ""
+        print(f"{num_failed} image(s) could not be read and are not in the metrics{where}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""gpt.predict and gpt.read on random tiny models: columns, confidences, voting, bad inputs, exit codes."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from gpt.predict import main as predict_main, merge_augmented, predict_csv
+from gpt.pretrained import load_pretrained
+from gpt.read import find_images, main as read_main, read_images
+from tests.test_export import MAX_LENGTH, build_export
+from vqvae.data import encode_paths
+from vqvae.tokens import grid_to_string, write_sidecar
+
+LABELS = ["hello", "world", "한국어", "abc 123", "hello", "abc"]
+
+
+def write_images(folder: Path, count: int = len(LABELS)) -> list[Path]:
+    """`count` PNG crops of varied sizes (wide, tall, square) with random strokes."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = [(24, 96), (32, 64), (96, 20), (40, 40), (16, 120), (30, 50)]
+    paths = []
+    for i in range(count):
+        height, width = sizes[i % len(sizes)]
+        image = np.full((height, width, 3), 255, np.uint8)
+        for _ in range(4):
+            x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
+            cv2.line(image, (x0, y0), (int(rng.integers(0, width)), int(rng.integers(0, height))),
+                     tuple(int(c) for c in rng.integers(0, 200, 3)), 2)
+        path = folder / f"crop_{i}.png"
+        cv2.imwrite(str(path), image)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    model_dir = build_export(root / "model")
+    pretrained = load_pretrained(model_dir)
+    paths = write_images(root / "images")
+    grids, report = encode_paths(pretrained.vqvae, [str(p) for p in paths], MAX_LENGTH, num_workers=0,
+                                 progress=False)
+    assert not len(report)
+    frame = pd.DataFrame({"img_path": [p.name for p in paths], "text": LABELS, "source": "unit",
+                          "visual_tokens": [grid_to_string(g) for g in grids]})
+    tokens_csv = root / "images" / "tokens.csv"
+    frame.to_csv(tokens_csv, index=False)
+    write_sidecar(tokens_csv, {"fingerprint": pretrained.fingerprint, "num_codes": 16, "downsample": 8,
+                               "max_length": MAX_LENGTH})
+    return {"root": root, "model_dir": model_dir, "pretrained": pretrained, "paths": paths,
+            "tokens_csv": tokens_csv, "frame": frame}
+
+
+def test_predict_columns_and_confidence(setup, tmp_path):
+    output = tmp_path / "pred.csv"
+    assert predict_main([str(setup["model_dir"]), str(setup["tokens_csv"]), "--output", str(output),
+                         "--no-progress", "--batch-size", "4"]) == 0
+    pred = pd.read_csv(output, dtype=str, keep_default_na=False)
+    assert list(pred.columns) == ["img_path", "label", "source", "visual_tokens", "text", "confidence"]
+    assert list(pred["label"]) == LABELS and list(pred["img_path"]) == list(setup["frame"]["img_path"])
+    confidence = pred["confidence"].astype(float)
+    assert ((confidence > 0) & (confidence <= 1)).all()
+    charset = set(setup["pretrained"].vocab.chars)
+    assert all(set(text) <= charset for text in pred["text"])
+
+
+def test_predict_agrees_with_read_and_batch_size(setup):
+    from_tokens, _ = predict_csv(setup["pretrained"], str(setup["tokens_csv"]), batch_size=2, progress=False)
+    from_images = read_images(setup["pretrained"], [str(p) for p in setup["paths"]], batch_size=64, progress=False)
+    assert [p[0] for p in from_images.predictions] == list(from_tokens["text"])
+    np.testing.assert_allclose([p[1] for p in from_images.predictions], from_tokens["confidence"], rtol=1e-5)
+
+
+def test_fingerprint_mismatch_is_refused(setup, tmp_path):
+    other = tmp_path / "tokens.csv"
+    setup["frame"].to_csv(other, index=False)
+    write_sidecar(other, {"fingerprint": "0123456789abcdef", "num_codes": 16})
+    with pytest.raises(ValueError, match=f"'0123456789abcdef'.*'{setup['pretrained'].fingerprint}'"):
+        predict_csv(setup["pretrained"], str(other), progress=False)
+    assert predict_main([str(setup["model_dir"]), str(other), "--output", str(tmp_path / "p.csv")]) == 2
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_too_long_grid_is_an_error_or_skipped(setup, tmp_path, capsys):
+    bad = setup["frame"].copy()
+    bad.loc[1, "visual_tokens"] = grid_to_string(np.zeros((2, MAX_LENGTH), dtype=np.int64))
+    bad.loc[3, "visual_tokens"] = "1 2\t3"  # ragged
+    tokens = tmp_path / "tokens.csv"
+    bad.to_csv(tokens, index=False)
+    write_sidecar(tokens, {"fingerprint": setup["pretrained"].fingerprint, "num_codes": 16})
+    output = tmp_path / "pred.csv"
+    assert predict_main([str(setup["model_dir"]), str(tokens), "--output", str(output), "--no-progress"]) == 2
+    assert "2 row(s)" in capsys.readouterr().err and not output.exists()
+    assert predict_main([str(setup["model_dir"]), str(tokens), "--output", str(output), "--no-progress",
+                         "--skip-bad"]) == 1
+    assert len(pd.read_csv(output)) == len(LABELS) - 2
+    report = pd.read_csv(str(output) + ".bad.csv")
+    assert list(report["row"]) == [1, 3] and "max_visual_length" in report["reason"][0]
+
+
+def test_merge_augmented_votes_by_confidence():
+    frame = pd.DataFrame({"img_path": ["a", "a", "a", "b", "c", "c"], "repeat": [0, 1, 2, 0, 0, 1],
+                          "label": ["y", "y", "y", "q", "m", "m"], "text": ["x", "y", "y", "q", "m", "n"],
+                          "confidence": [0.9, 0.5, 0.5, 0.7, 0.4, 0.6]})
+    merged = merge_augmented(frame)
+    assert list(merged["img_path"]) == ["a", "b", "c"]
+    assert list(merged["text"]) == ["y", "q", "n"]  # two weak votes (1.0) beat one strong (0.9)
+    np.testing.assert_allclose(merged["confidence"], [1.0 / 3, 0.7, 0.6 / 2])
+    assert list(merged["votes"]) == [2, 1, 1] and list(merged["copies"]) == [3, 1, 2]
+    assert list(merged["label"]) == ["y", "q", "m"]
+
+
+def test_predict_cli_merge_augmented(setup, tmp_path):
+    copies = pd.concat([setup["frame"].assign(repeat=r) for r in range(3)]).sort_index(kind="stable")
+    tokens = tmp_path / "aug.csv"
+    copies.to_csv(tokens, index=False)
+    write_sidecar(tokens, {"fingerprint": setup["pretrained"].fingerprint, "num_codes": 16})
+    output = tmp_path / "merged.csv"
+    assert predict_main([str(setup["model_dir"]), str(tokens), "--output", str(output), "--merge-augmented",
+                         "--no-progress"]) == 0
+    merged = pd.read_csv(output, keep_default_na=False)
+    assert list(merged["img_path"]) == list(setup["frame"]["img_path"])
+    assert (merged["copies"] == 3).all() and (merged["votes"] == 3).all()  # identical copies agree
+
+
+def test_read_folder_with_a_corrupt_file(setup, tmp_path, capsys):
+    folder = tmp_path / "crops"
+    paths = write_images(folder, 3)
+    (folder / "corrupt.png").write_bytes(b"not a png at all")
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    code = read_main([str(setup["model_dir"]), str(folder), "--no-progress", "--timing"])
+    captured = capsys.readouterr()
+    assert code == 1
+    lines = captured.out.strip().split("\n")
+    assert sorted(line.split("\t")[0] for line in lines) == sorted(str(p) for p in paths)
+    assert all(0 < float(line.split("\t")[2]) <= 1 for line in lines)
+    assert "corrupt.png" in captured.err and "1 of 4 image(s) could not be read" in captured.err
+    assert "img/s" in captured.err
+    output = tmp_path / "read.csv"
+    assert read_main([str(setup["model_dir"]), str(folder), "--output", str(output), "--no-progress"]) == 1
+    assert len(pd.read_csv(output)) == 3
+    assert "corrupt.png" in pd.read_csv(str(output) + ".bad.csv")["img_path"][0]
+
+
+def test_read_nothing_to_read_is_an_error(setup, tmp_path, capsys):
+    with pytest.raises(ValueError, match="no image given"):
+        find_images([])
+    (tmp_path / "empty").mkdir()
+    assert read_main([str(setup["model_dir"]), str(tmp_path / "empty")]) == 2
+    assert "no image files" in capsys.readouterr().err
+
+
+def test_read_refuses_an_incomplete_model_folder(setup, tmp_path, capsys):
+    assert read_main([str(tmp_path), str(setup["paths"][0])]) == 2
+    assert "lacks" in capsys.readouterr().err
