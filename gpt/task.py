@@ -158,8 +158,9 @@ class GPTTask(pl.LightningModule):
                 logger.log_text(key="val/samples", columns=list(shown.columns),
                                 data=shown.values.tolist(), step=step)
             elif hasattr(getattr(logger, "experiment", None), "add_text"):  # tensorboard
-                logger.experiment.add_text("val/samples", shown.to_markdown(index=False)
-                                           if _has_tabulate() else shown.to_string(index=False), step)
+                # Indented by 4 spaces: TensorBoard renders text as Markdown, where that is a code block.
+                table = "\n".join("    " + line for line in shown.to_string(index=False).splitlines())
+                logger.experiment.add_text("val/samples", table, step)
 
     # ------------------------------------------------------------------ optimizer
     def configure_optimizers(self) -> Any:
@@ -216,10 +217,3 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
                          f"is it a VQ-VAE checkpoint?")
     return checkpoint
 
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401  (pandas.to_markdown needs it)
-        return True
-    except ImportError:
-        return False

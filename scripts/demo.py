@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                "domain": "English words and numbers, horizontal (the demo's narrow domain)"}
     save_results(out / "results.json", results)
     print("\nDemo domain: English words and numbers, horizontal; test words never appear in training.")
-    rows = evaluation["datasets"] + [evaluation["combined"]] if "datasets" in evaluation else [evaluation]
+    rows = [*evaluation["results"], evaluation["combined"]]
     print_table(rows, ["dataset", "samples", "accuracy", "one_minus_ned", "cer", "mean_confidence", "images_per_s"])
     print(f"\nTotal {pipe.total_minutes()} min. Outputs:")
     for label, path in [("recognition export", out / "gpt"), ("text-to-image export", out / "gpt-finetune"),

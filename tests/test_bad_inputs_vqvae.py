@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_encode_decode import make_tiny_run, write_crops, write_labels
+from tests.test_encode_decode import make_tiny_run, one_torch_thread, write_crops, write_labels  # noqa: F401 (autouse fixture)
 from vqvae import decode, encode
 from vqvae.data import encode_images
 from vqvae.io import ImageReadError
@@ -29,21 +29,24 @@ def test_one_bad_file_among_many_is_reported_and_the_run_finishes(tiny_run, tmp_
     (data / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     cv2.imwrite(str(data / "thin.png"), np.zeros((40, 1, 3), np.uint8))  # 1 px wide
     cv2.imwrite(str(data / "empty_row.png"), np.zeros((1, 40, 3), np.uint8))  # 1 px high
-    names = names[:10] + ["missing.png", "corrupt.png"] + names[10:20] + ["thin.png", "empty_row.png"] + names[20:]
+    # header fine, pixels cut off: fails only when a loader worker decodes it
+    (data / "truncated.png").write_bytes((data / names[0]).read_bytes()[:70])
+    names = (names[:10] + ["missing.png", "corrupt.png"] + names[10:20] + ["thin.png", "empty_row.png"]
+             + names[20:25] + ["truncated.png"] + names[25:])
     labels = write_labels(data, names)
     output = tmp_path / "tokens.csv"
-    assert run_encode(tiny_run, labels, output) == 1
+    assert run_encode(tiny_run, labels, output, "--num-workers", "2") == 1
     frame = pd.read_csv(output, dtype=str, keep_default_na=False)
-    assert len(frame) == 30 and not {"missing.png", "corrupt.png", "thin.png"} & set(frame["img_path"])
+    assert len(frame) == 30 and not {"missing.png", "corrupt.png", "thin.png", "truncated.png"} & set(frame["img_path"])
     report = pd.read_csv(str(output) + ".bad.csv", dtype=str)
-    assert report["row"].tolist() == ["10", "11", "22", "23"]
-    assert report["img_path"].tolist() == ["missing.png", "corrupt.png", "thin.png", "empty_row.png"]
+    assert report["row"].tolist() == ["10", "11", "22", "23", "29"]
+    assert report["img_path"].tolist() == ["missing.png", "corrupt.png", "thin.png", "empty_row.png", "truncated.png"]
     reasons = report["reason"].tolist()
     assert "does not exist" in reasons[0] and "could not be read" in reasons[1]
-    assert "1x40" in reasons[2] and "40x1" in reasons[3]
-    assert "4 row(s)" in capsys.readouterr().err
+    assert "1x40" in reasons[2] and "40x1" in reasons[3] and "could not be decoded" in reasons[4]
+    assert "5 row(s)" in capsys.readouterr().err
     counts = pd.read_json(str(output) + ".json", typ="series")["counts"]
-    assert counts["failed_rows"] == 4 and counts["encoded_images"] == 30
+    assert counts["failed_rows"] == 5 and counts["encoded_images"] == 30
     # --skip-bad: same output and report, exit status 0
     assert run_encode(tiny_run, labels, output, "--skip-bad") == 0
     assert (tmp_path / "tokens.csv.bad.csv").exists()

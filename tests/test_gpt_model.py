@@ -123,3 +123,15 @@ def test_configs_load(name):
 def test_unknown_config_key_fails():
     with pytest.raises(ValueError, match="modle"):
         load_config(GPTConfig, ROOT / "config" / "tiny" / "gpt2.yaml", ["modle.n_layer=3"])
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = build_model({**TINY, "gradient_checkpointing": checkpointing}, VOCAB, V, T).train()
+        assert model.is_gradient_checkpointing == checkpointing
+        ids = batch_for("image_first")["input_ids"]
+        model(ids, use_cache=False).logits.float().square().mean().backward()
+        grads.append(model.transformer.h[0].attn.c_attn.weight.grad)
+    torch.testing.assert_close(grads[0], grads[1])

@@ -160,3 +160,22 @@ def test_tiny_gpt_learns_to_read(tmp_path):
     assert min(confidence for _, confidence in results) > 0.5
     metrics = pd.read_csv(run_dir / "logs" / "metrics.csv")
     assert metrics["val/accuracy"].dropna().iloc[-1] == 1.0
+
+
+def test_data_module_base_charset_and_batches(tmp_path):
+    from gpt.config import DataConfig
+    from gpt.data import GPTDataModule
+
+    train = random_tokens(tmp_path / "train.csv", WORDS)
+    val = random_tokens(tmp_path / "val.csv", ["xyz"], seed=1)
+    (tmp_path / "chars.txt").write_text("xy\nz\n", encoding="utf-8")
+    cfg = DataConfig(train=[train], val=val, max_text_length=12, batch_size=5, base_charset=str(tmp_path / "chars.txt"))
+    data = GPTDataModule(cfg, "image_first", tmp_path / "run").prepare()
+    assert {"x", "y", "z"} <= set(data.vocab.chars) and "\n" not in data.vocab.chars
+    assert Vocab.load(tmp_path / "run" / "charset.json") == data.vocab
+    batch = next(iter(data.train_dataloader()))
+    assert batch["input_ids"].shape == (5, 16 + 12) and batch["input_ids"].dtype == torch.long
+    assert batch["loss_part"].shape == (5, 28) and batch["index"].shape == (5,)
+    # each row is the layout of its CSV row: decode the text part back
+    texts = [data.vocab.decode_text(row[16:]) for row in batch["input_ids"].tolist()]
+    assert texts == [WORDS[i] for i in batch["index"].tolist()]

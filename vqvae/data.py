@@ -275,15 +275,16 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
 
 
 def _autocast(device: torch.device):
-    # bf16 on CUDA only: on CPU autocast is slower for convs here and could flip codes between machines.
+    # bf16 on CUDA only: on this CPU it was no faster for the demo encoder and changed ~3% of the codes.
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
 
 
 def _as_conv_input(images: Tensor, device: torch.device) -> Tensor:
-    # channels_last: oneDNN/cuDNN convolutions run faster on NHWC (measured 1.2-1.9x for the demo encoder on
-    # CPU); the codes are the same, the model's own weights are left untouched.
+    # channels_last (NHWC): the demo encoder ran ~1.4x faster on CPU (noisy, shared 2-core machine). Codes can
+    # differ from NCHW only at near-ties (0.05% on a random model); every path here uses NHWC, so results
+    # agree across batchings, workers and shards. The model's own weights are left untouched.
     return images.to(device).contiguous(memory_format=torch.channels_last)
 
 
@@ -334,18 +335,59 @@ def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int,
     return results  # type: ignore[return-value]
 
 
+class _EncodeBatches(torch.utils.data.Dataset):
+    """Item i = batch i loaded *and encoded* -> (indices (B,), code_ids (B, h, w), failures).
+
+    For CPU encoding with DataLoader workers: each worker runs the model on whole batches with one thread
+    (DataLoader workers use one torch thread). On a 2-core machine two single-thread processes encoded the
+    demo set 2-4x faster than one process with two intra-op threads (small convs parallelise poorly), and
+    the codes are identical because every batch is the same as in a one-process run.
+    """
+
+    def __init__(self, dataset: CropDataset, batches: list[list[int]], model: torch.nn.Module) -> None:
+        self.dataset, self.batches, self.model = dataset, batches, model
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, list[FailedCrop]]:
+        batch = collate_crops([self.dataset[key] for key in self.batches[i]])
+        images, indices = batch
+        with torch.inference_mode():
+            code_ids = (self.model.encode(_as_conv_input(images, torch.device("cpu"))) if len(indices)
+                        else torch.empty(0, 0, 0, dtype=torch.int64))
+        return indices, code_ids, batch.failures
+
+
+def _no_collate(item: Any) -> Any:
+    return item
+
+
+def default_num_workers(device: str | torch.device) -> int:
+    """Loader processes for encoding: on CPU every usable core (max 8), each encoding whole batches with
+    one thread; on GPU 4, which only load and resize images."""
+    if torch.device(device).type == "cpu":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        return min(cores, 8)
+    return 4
+
+
 @torch.inference_mode()
 def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_size: int = 64,
-                 num_workers: int = 2, device: str | torch.device | None = None, augment: bool = False,
-                 seed: int = 0, progress: bool = True, repeat: int = 0, num_replicas: int = 1,
-                 rank: int = 0) -> tuple[list[np.ndarray | None], BadRowReport]:
+                 num_workers: int | None = None, device: str | torch.device | None = None,
+                 augment: bool = False, seed: int = 0, progress: bool = True, repeat: int = 0,
+                 num_replicas: int = 1, rank: int = 0) -> tuple[list[np.ndarray | None], BadRowReport]:
     """Encode image files -> (grids, report): `grids[i]` is the (rows, cols) int64 grid of `paths[i]`, or
     None if it failed; `report` holds one row (row = i, img_path, reason) per failure.
 
     Deterministic and order-preserving whatever `batch_size`/`num_workers`: images are batched by template
-    in a fixed order, loaded by `num_workers` DataLoader processes, results placed by index. With
-    `augment`, the augmentation is seeded by (seed, index, repeat), so `repeat` 0..N-1 gives N different,
-    reproducible encodings of each image.
+    in a fixed order and results placed by index. `num_workers` DataLoader processes (None: see
+    default_num_workers) load the images; on CPU they also run the model, one thread each; 0 runs
+    everything in this process with all its threads. With `augment`, the augmentation is seeded by
+    (seed, index, repeat), so `repeat` 0..N-1 gives N different, reproducible encodings of each image.
 
     Sharding (several processes, e.g. torchrun): with `num_replicas` > 1 this process encodes only every
     `num_replicas`-th batch of the fixed batch list, starting at `rank`, and returns None for the other
@@ -355,6 +397,8 @@ def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_si
     if not 0 <= rank < num_replicas:
         raise ValueError(f"rank={rank} must be in [0, num_replicas={num_replicas})")
     device = _model_device(model, device)
+    if num_workers is None:
+        num_workers = default_num_workers(device)
     dataset = CropDataset(paths, max_length, model.downsample, augment=augment, seed=seed, progress=progress)
     report = BadRowReport()
     for failure in dataset.failures if rank == 0 else []:
@@ -365,19 +409,30 @@ def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_si
     sampler = TemplateBatchSampler(dataset, batch_size, shuffle=False, num_replicas=1, rank=0)
     offset = repeat * len(dataset)
     batches = [[offset + item for item in batch] for batch in sampler][rank::num_replicas]
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate_crops,
-                                         num_workers=num_workers, persistent_workers=False)
-    bar = tqdm(total=sum(map(len, batches)), desc="encoding", unit="img", disable=not progress)
+    bar = tqdm(total=sum(map(len, batches)), desc=f"encoding (repeat {repeat})" if repeat else "encoding",
+               unit="img", disable=not progress)
     failures: list[FailedCrop] = []
-    with _autocast(device):
-        for batch in loader:
-            images, indices = batch
-            failures.extend(batch.failures)
-            if len(indices):
-                code_ids = model.encode(_as_conv_input(images, device)).cpu().numpy()
-                for index, grid in zip(indices.tolist(), code_ids):
-                    results[index] = grid.astype(np.int64)
-            bar.update(len(indices) + len(batch.failures))
+
+    def place(indices: Tensor, code_ids: Tensor, batch_failures: list[FailedCrop]) -> None:
+        failures.extend(batch_failures)
+        for index, grid in zip(indices.tolist(), code_ids.numpy()):
+            results[index] = grid.astype(np.int64)
+        bar.update(len(indices) + len(batch_failures))
+
+    if device.type == "cpu" and num_workers > 0:
+        loader = torch.utils.data.DataLoader(_EncodeBatches(dataset, batches, model), batch_size=None,
+                                             collate_fn=_no_collate, num_workers=num_workers)
+        for indices, code_ids, batch_failures in loader:
+            place(indices, code_ids, batch_failures)
+    else:
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate_crops,
+                                             num_workers=num_workers)
+        with _autocast(device):
+            for batch in loader:
+                images, indices = batch
+                code_ids = (model.encode(_as_conv_input(images, device)).cpu() if len(indices)
+                            else torch.empty(0, 0, 0, dtype=torch.int64))
+                place(indices, code_ids, batch.failures)
     bar.close()
     for failure in sorted(failures):
         report.add(failure.index, failure.path, failure.reason)

@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Decode as `args` say; raises FileNotFoundError/ValueError on bad input, returns the exit status."""
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     model, _ = load_vqvae(args.config, args.checkpoint, map_location=device)

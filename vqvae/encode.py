@@ -54,7 +54,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--context-pairs", type=int, default=0,
                         help="add N rows of two random horizontal crops side by side, labels joined by a space")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--num-workers", type=int, default=2, help="image-loading processes")
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="processes that load images (and on CPU also encode them, one thread each); "
+                             "0: all in the main process; default: usable CPU cores (max 8) on CPU, 4 on GPU")
     parser.add_argument("--seed", type=int, default=0, help="seeds augmentation and context-pair choice")
     parser.add_argument("--skip-bad", action="store_true",
                         help="exit 0 even if some images failed (they are still reported in OUTPUT.bad.csv)")
@@ -68,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                      f"encodings of each image; add --augment")
     if args.context_pairs < 0:
         parser.error(f"--context-pairs {args.context_pairs} must be >= 0")
-    if args.batch_size < 1 or args.num_workers < 0:
+    if args.batch_size < 1 or (args.num_workers is not None and args.num_workers < 0):
         parser.error(f"--batch-size {args.batch_size} must be >= 1 and --num-workers {args.num_workers} >= 0")
     return args
 
@@ -157,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Encode as `args` say; raises FileNotFoundError/ValueError on bad input, returns the exit status."""
     started = time.perf_counter()
     world, rank = _distributed_setup()
     device = resolve_device(args.device)
@@ -176,9 +179,11 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
             model, list(frame["abs_path"]), max_length, batch_size=args.batch_size, num_workers=args.num_workers,
             device=device, augment=args.augment, seed=args.seed, progress=progress, repeat=repeat,
             num_replicas=world, rank=rank)
-        if world > 1:
-            gathered: list = [None] * world
-            torch.distributed.all_gather_object(gathered, (grids, repeat_report.rows))
+        if world > 1:  # rank 0 gathers every shard; each row was encoded by exactly one rank
+            gathered: list | None = [None] * world if rank == 0 else None
+            torch.distributed.gather_object((grids, repeat_report.rows), gathered, dst=0)
+            if rank != 0:
+                continue
             grids = [next((part[0][i] for part in gathered if part[0][i] is not None), None)
                      for i in range(len(grids))]
             repeat_report = BadRowReport(sorted((row for part in gathered for row in part[1]),
@@ -190,7 +195,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
             seen = {int(row["row"]) for row in report.rows}
             report.rows.extend(row for row in repeat_report.rows if int(row["row"]) not in seen)
     if rank != 0:
-        torch.distributed.barrier()
+        torch.distributed.barrier()  # wait until rank 0 has written, so torchrun ends when the files exist
+        torch.distributed.destroy_process_group()
         return 0
 
     failed = {int(row["row"]) for row in report.rows}
@@ -247,6 +253,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
           f") in {seconds:.1f}s")
     if world > 1:
         torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     if failed or failed_pairs:
         print(f"{len(failed)} row(s) and {failed_pairs} context pair(s) failed and are not in the output; "
               f"see {bad_path}", file=sys.stderr)
