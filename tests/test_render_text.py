@@ -67,17 +67,18 @@ def test_vertical_images_are_tall_and_labels_in_reading_order(tmp_path):
     for path in frame["img_path"]:
         height, width = load_image(tmp_path / path).shape[:2]
         assert height > width, (path, height, width)
-    # Reading order: the label's first character is drawn on top. "한." puts the heavy glyph first, ".한" last.
+    # Reading order: the label's first character is drawn on top. "한." puts the heavy glyph first, so the
+    # ink's centre of mass lies in the upper half; ".한" puts it in the lower half.
     font = load_fonts([_noto()])[0]
-    for text, top_heavy in (("한.", True), (".한", False)):
-        image = render_image(np.random.default_rng(0), text, font, 40, vertical=True, strength=0.0)
-        ink = 255 - image.mean(axis=2)  # black on white when strength is 0
-        half = image.shape[0] // 2
-        assert (ink[:half].sum() > ink[half:].sum()) == top_heavy, text
-    # and left-to-right for horizontal lines
-    image = render_image(np.random.default_rng(0), "한.", font, 40, vertical=False, strength=0.0)
-    ink = 255 - image.mean(axis=2)
-    assert ink[:, : image.shape[1] // 2].sum() > ink[:, image.shape[1] // 2:].sum()
+
+    def ink_centre(text: str, vertical: bool) -> float:
+        image = render_image(np.random.default_rng(0), text, font, 40, vertical=vertical, strength=0.0)
+        ink = 255.0 - image.mean(axis=2)  # black on white when strength is 0
+        axis_profile = ink.sum(axis=1 if vertical else 0)
+        return float((axis_profile * np.arange(len(axis_profile))).sum() / axis_profile.sum() / len(axis_profile))
+
+    assert ink_centre("한.", vertical=True) < 0.45 and ink_centre(".한", vertical=True) > 0.55
+    assert ink_centre("한.", vertical=False) < 0.45 and ink_centre(".한", vertical=False) > 0.55  # left to right
 
 
 def test_coverage_check_rejects_a_character_the_font_lacks(tmp_path):

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from vqvae.checkpoint import fingerprint, load_vqvae
-from vqvae.data import augment_image, encode_images, encode_paths
+from vqvae.data import augment_image, default_num_workers, encode_images, encode_paths
 from vqvae.io import BadRowReport, ImageReadError, load_image, read_labelled_csv, report_path_for, write_csv_atomic
 from vqvae.templates import make_templates
 from vqvae.tokens import TOKENS_COLUMN, grid_to_string, write_sidecar
@@ -172,11 +172,15 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     num_repeats = args.repeats or 1
     progress = not args.no_progress and rank == 0
 
+    num_workers = args.num_workers
+    if num_workers is None and world > 1:  # the ranks share the machine's cores
+        num_workers = max(1, default_num_workers(device) // world)
+    encode_started = time.perf_counter()
     grids_by_repeat: list[list[np.ndarray | None]] = []
     report = BadRowReport()
     for repeat in range(num_repeats):
         grids, repeat_report = encode_paths(
-            model, list(frame["abs_path"]), max_length, batch_size=args.batch_size, num_workers=args.num_workers,
+            model, list(frame["abs_path"]), max_length, batch_size=args.batch_size, num_workers=num_workers,
             device=device, augment=args.augment, seed=args.seed, progress=progress, repeat=repeat,
             num_replicas=world, rank=rank)
         if world > 1:  # rank 0 gathers every shard; each row was encoded by exactly one rank
@@ -194,6 +198,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         else:  # a file failing only in a later repeat (flaky disk) is still reported, once
             seen = {int(row["row"]) for row in report.rows}
             report.rows.extend(row for row in repeat_report.rows if int(row["row"]) not in seen)
+    encode_seconds = time.perf_counter() - encode_started
     if rank != 0:
         torch.distributed.barrier()  # wait until rank 0 has written, so torchrun ends when the files exist
         torch.distributed.destroy_process_group()
@@ -240,7 +245,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     bad_path = report.write(report_path_for(args.output))
     counts = {"input_rows": len(frame), "encoded_images": len(usable), "failed_rows": len(failed),
               "failed_context_pairs": failed_pairs,
-              "repeats": num_repeats, "context_pairs": num_pairs, "output_rows": len(output)}
+              "repeats": num_repeats, "context_pairs": num_pairs, "output_rows": len(output),
+              "encode_seconds": round(encode_seconds, 2)}
     write_sidecar(args.output, {
         "fingerprint": fingerprint(model), "num_codes": model.num_codes, "downsample": model.downsample,
         "max_length": max_length, "command": shlex.join([Path(sys.executable).name, "-m", "vqvae.encode",
@@ -250,7 +256,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     print(f"wrote {len(output)} rows to {args.output} ({len(usable)} of {len(frame)} images encoded"
           f"{f' x {num_repeats} repeats' if num_repeats > 1 else ''}{f', {num_pairs} context pairs' if num_pairs else ''}"
-          f") in {seconds:.1f}s")
+          f") in {seconds:.1f}s; encoding {len(usable) * num_repeats / max(encode_seconds, 1e-9):.0f} images/s")
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
