@@ -64,7 +64,7 @@ def summary_row(name: str, predictions: Sequence[str], labels: Sequence[str], co
 
 
 def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int = 128, num_workers: int = 0,
-             num_beams: int = 1, precision: str = "float32", ignore_case: bool = False, ignore_space: bool = False,
+             num_beams: int = 1, precision: str = "auto", ignore_case: bool = False, ignore_space: bool = False,
              progress: bool = True) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, BadRowReport]]:
     """Evaluate every labelled CSV. Returns (table with one row per dataset and a last row "combined",
     per-dataset prediction frames (input columns, `label`, `text`, `confidence`, `correct`),
@@ -128,8 +128,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes")
     parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="bfloat16 runs the GPT under autocast")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="GPT precision; auto: bf16 autocast on CUDA and on CPUs with native bf16")
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

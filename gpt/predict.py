@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 from contextlib import nullcontext
+from functools import lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
@@ -31,7 +32,52 @@ from vqvae.tokens import TOKENS_COLUMN, check_same_vqvae, read_sidecar, string_t
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 natively (avx512_bf16 or AMX): there bf16 autocast halves the
+    GPT's prefill time; elsewhere bf16 is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` -> bfloat16 on CUDA and on CPUs with native bf16, float32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not one of {PRECISIONS}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+        return "bfloat16"
+    return "float32"
+
+
+class LastLogitsOnly(torch.nn.Module):
+    """Wraps a causal LM so each forward returns logits for the last position only (`logits_to_keep=1`).
+
+    Decoding reads only `logits[:, -1]`; without this, the prompt pass also projects all
+    max_visual_length positions onto the whole vocab (about 10-25% of the prompt pass on CPU).
+    Exposes the wrapped model's `config`; parameters, train/eval mode are shared.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.train(model.training)  # a new Module starts in training mode; mirror the model's mode instead
+
+    @property
+    def config(self):  # noqa: ANN201 (a transformers PretrainedConfig)
+        return self.model.config
+
+    def forward(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (passes through to the HF model)
+        kwargs.setdefault("logits_to_keep", 1)
+        return self.model(*args, **kwargs)
 
 
 def image_ids_from_grids(vocab: Vocab, grids: Sequence[np.ndarray], max_visual_length: int) -> torch.Tensor:
@@ -45,21 +91,20 @@ def image_ids_from_grids(vocab: Vocab, grids: Sequence[np.ndarray], max_visual_l
 
 
 def autocast_for(device: torch.device, precision: str):
-    """bf16 autocast context for `precision="bfloat16"` (CPU or CUDA), a no-op for float32."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r} is not one of {PRECISIONS}")
-    if precision == "bfloat16":
+    """bf16 autocast context for `precision` "bfloat16" (or "auto" resolving to it), a no-op for float32."""
+    if resolve_precision(precision, device) == "bfloat16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 
 def recognize_ids(pretrained: Pretrained, image_ids: torch.Tensor, batch_size: int = 64, num_beams: int = 1,
-                  precision: str = "float32", progress: bool = True,
+                  precision: str = "auto", progress: bool = True,
                   desc: str = "recognizing") -> list[tuple[str, float]]:
     """Read image parts (N, max_visual_length) int64 -> [(text, confidence in (0, 1])] in input order.
 
     Rows are decoded in batches of `batch_size` after sorting by grid aspect (a proxy for text length:
-    a batch's decoding stops when its longest text ends), then put back in order.
+    a batch's decoding stops when its longest text ends), then put back in order. `precision`: "auto"
+    (bf16 autocast where the hardware has native bf16), "float32" or "bfloat16".
     """
     pretrained.require_recognition()
     if batch_size < 1:
@@ -71,7 +116,7 @@ def recognize_ids(pretrained: Pretrained, image_ids: torch.Tensor, batch_size: i
     content = (image_ids != pretrained.vocab.vpad_id).sum(dim=1)
     aspect = (content / rows - 1) / rows
     order = torch.argsort(aspect, stable=True).tolist()
-    model, vocab = pretrained.model, pretrained.vocab
+    model, vocab = LastLogitsOnly(pretrained.model), pretrained.vocab
     bar = tqdm(total=num_rows, desc=desc, unit="img", disable=not progress, leave=False)
     with torch.inference_mode(), autocast_for(pretrained.device, precision):
         for start in range(0, num_rows, batch_size):
@@ -86,7 +131,7 @@ def recognize_ids(pretrained: Pretrained, image_ids: torch.Tensor, batch_size: i
 
 
 def recognize_grids(pretrained: Pretrained, grids: Sequence[np.ndarray], batch_size: int = 64, num_beams: int = 1,
-                    precision: str = "float32", progress: bool = True,
+                    precision: str = "auto", progress: bool = True,
                     desc: str = "recognizing") -> list[tuple[str, float]]:
     """Read code grids (rows, cols) int64 -> [(text, confidence)] in input order (see recognize_ids)."""
     image_ids = image_ids_from_grids(pretrained.vocab, grids, pretrained.max_visual_length)
@@ -120,10 +165,10 @@ def merge_augmented(frame: pd.DataFrame, key: str = "img_path") -> pd.DataFrame:
     return merged.reset_index(drop=True)
 
 
-def parse_grids(frame: pd.DataFrame, max_visual_length: int,
+def parse_grids(frame: pd.DataFrame, max_visual_length: int, num_codes: int,
                 report: BadRowReport) -> list[Optional[np.ndarray]]:
-    """`visual_tokens` strings -> grids; a row that does not parse or does not fit `max_visual_length` is
-    None and listed in `report` (row = position in `frame`)."""
+    """`visual_tokens` strings -> grids; a row that does not parse, holds a code outside [0, num_codes) or
+    does not fit `max_visual_length` is None and listed in `report` (row = position in `frame`)."""
     grids: list[Optional[np.ndarray]] = []
     for row, (path, tokens) in enumerate(zip(frame["img_path"], frame[TOKENS_COLUMN])):
         try:
@@ -133,6 +178,11 @@ def parse_grids(frame: pd.DataFrame, max_visual_length: int,
             grids.append(None)
             continue
         rows, cols = grid.shape
+        if grid.min() < 0 or grid.max() >= num_codes:
+            report.add(row, path, f"codes span [{grid.min()}, {grid.max()}] but the codebook has {num_codes} "
+                                  f"codes")
+            grids.append(None)
+            continue
         if rows * (cols + 1) > max_visual_length:
             report.add(row, path, f"a {rows}x{cols} code grid needs {rows * (cols + 1)} tokens but the model's "
                                   f"max_visual_length is {max_visual_length}")
@@ -143,7 +193,7 @@ def parse_grids(frame: pd.DataFrame, max_visual_length: int,
 
 
 def predict_csv(pretrained: Pretrained, tokens_csv: str, batch_size: int = 64, num_beams: int = 1,
-                merge: bool = False, skip_bad: bool = False, precision: str = "float32",
+                merge: bool = False, skip_bad: bool = False, precision: str = "auto",
                 progress: bool = True) -> tuple[pd.DataFrame, BadRowReport]:
     """Predict every row of a token CSV. Returns (output frame, report of skipped rows).
 
@@ -153,7 +203,7 @@ def predict_csv(pretrained: Pretrained, tokens_csv: str, batch_size: int = 64, n
     check_same_vqvae(pretrained.fingerprint, read_sidecar(tokens_csv), f"token CSV {tokens_csv!r}")
     frame = read_labelled_csv(tokens_csv, required=("img_path", TOKENS_COLUMN)).drop(columns="abs_path")
     report = BadRowReport()
-    grids = parse_grids(frame, pretrained.max_visual_length, report)
+    grids = parse_grids(frame, pretrained.max_visual_length, pretrained.vocab.num_codes, report)
     if len(report) and not skip_bad:
         first = report.rows[0]
         raise ValueError(f"{len(report)} row(s) of {tokens_csv} cannot be read, e.g. row {first['row']} "
@@ -181,8 +231,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="one row per img_path: augmented copies vote, weighted by confidence")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="bfloat16 runs the GPT under autocast")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="GPT precision; auto: bf16 autocast on CUDA and on CPUs with native bf16")
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip rows whose grid does not parse or fit (listed in OUTPUT.bad.csv; exit 1)")

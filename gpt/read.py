@@ -78,7 +78,7 @@ class ReadResult:
 
 
 def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0,
-                num_beams: int = 1, precision: str = "float32", progress: bool = True) -> ReadResult:
+                num_beams: int = 1, precision: str = "auto", progress: bool = True) -> ReadResult:
     """OCR image files: VQ-encode each (template per image, batched by template, `num_workers` loader
     processes), then decode all grids with the GPT. Unreadable files are in the result's report, never
     silently dropped."""
@@ -114,8 +114,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes (0: in this process)")
     parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="bfloat16 runs the GPT under autocast")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="GPT precision; auto: bf16 autocast on CUDA and on CPUs with native bf16")
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--timing", action="store_true", help="print images/s of VQ encoding, GPT decoding, total")
@@ -128,9 +128,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def format_timing(timing: dict[str, float]) -> str:
-    return (f"{int(timing['images'])} images: VQ encoding {timing['encode_images_per_s']:.1f} img/s "
-            f"({timing['encode_seconds']:.2f}s), GPT decoding {timing['decode_images_per_s']:.1f} img/s "
-            f"({timing['decode_seconds']:.2f}s), end to end {timing['images_per_s']:.1f} img/s")
+    """One line, e.g. `VQ encoding: 420.1 images/s (2.42 s); GPT decoding: 160.3 images/s (6.35 s); total:
+    116.7 images/s (1024 images)` (stage times exclude loading the model)."""
+    return (f"VQ encoding: {timing['encode_images_per_s']:.1f} images/s ({timing['encode_seconds']:.2f} s); "
+            f"GPT decoding: {timing['decode_images_per_s']:.1f} images/s ({timing['decode_seconds']:.2f} s); "
+            f"total: {timing['images_per_s']:.1f} images/s ({int(timing['images'])} images)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -119,9 +119,11 @@ class GPTTask(pl.LightningModule):
                       prog_bar=False)
         if self.cfg.order != "image_first":
             return
-        # Greedy decoding of the first num_decode_samples rows (the val loader is not shuffled, so the
-        # same rows every time; every rank decodes the same rows, so the metrics need no syncing).
-        remaining = self.cfg.validation.num_decode_samples - len(self._decoded)
+        # Greedy decoding of the first rows the val loader gives (not shuffled, so the same rows every time).
+        # Under DDP each rank sees its own shard and decodes its share of num_decode_samples; the rows are
+        # gathered in on_validation_epoch_end.
+        budget = math.ceil(self.cfg.validation.num_decode_samples / max(1, self.trainer.world_size))
+        remaining = budget - len(self._decoded)
         if remaining <= 0:
             return
         texts = self.trainer.val_dataloaders.dataset.texts
@@ -131,9 +133,23 @@ class GPTTask(pl.LightningModule):
         for start in range(0, image_ids.shape[0], step):
             results = recognize(self.model, self.vocab, image_ids[start:start + step], self.max_text_length)
             for index, (prediction, confidence) in zip(indices[start:start + step], results):
-                self._decoded.append({"label": texts[index], "prediction": prediction, "confidence": confidence})
+                self._decoded.append({"index": index, "label": texts[index], "prediction": prediction,
+                                      "confidence": confidence})
+
+    def _gather_decoded(self) -> list[dict]:
+        """Decoded rows of all ranks, each val row once (the distributed sampler pads with repeats), by index."""
+        rows = self._decoded
+        if self.trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(parts, rows)  # every rank calls this, even with no rows
+            rows = list({row["index"]: row for part in parts for row in part}.values())
+        rows = sorted(rows, key=lambda row: row["index"])[:self.cfg.validation.num_decode_samples]
+        return [{k: v for k, v in row.items() if k != "index"} for row in rows]
 
     def on_validation_epoch_end(self) -> None:
+        if self.cfg.order != "image_first" or self.cfg.validation.num_decode_samples <= 0:
+            return
+        self._decoded = self._gather_decoded()
         if not self._decoded or self.trainer.sanity_checking:
             return
         from gpt.metrics import text_metrics  # owned by gpt-infer; imported late to keep imports light
@@ -141,8 +157,9 @@ class GPTTask(pl.LightningModule):
         labels = [row["label"] for row in self._decoded]
         predictions = [row["prediction"] for row in self._decoded]
         metrics = text_metrics(predictions, labels)
+        # Identical on every rank (computed from the gathered rows); sync_dist only averages equal values.
         self.log_dict({"val/accuracy": float(metrics["accuracy"]), "val/one_minus_ned": float(metrics["one_minus_ned"]),
-                       "val/cer": float(metrics["cer"])})
+                       "val/cer": float(metrics["cer"])}, sync_dist=True)
         if self.trainer.is_global_zero:
             self._write_samples(self._decoded)
 

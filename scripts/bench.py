@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         for offset, (name, (language, vertical, words)) in enumerate(TEST_SETS.items()):
             pipe.run(f"render-test-{name}", "scripts.render_text", "--output", data / f"test_{name}",
                      "--num-samples", args.num_test, "--seed", args.seed + 10 + offset, "--languages", language,
-                     "--vertical-share", vertical, "--words-file", data / words)
+                     "--vertical-share", vertical, "--words-file", data / words, "--words-only")
 
         vq_cfg, vq_run = "config/vqvae-bench.yaml", out / "runs" / "vqvae"
         pipe.run("vqvae-train", "vqvae.train", vq_cfg, f"data.train={data / 'train' / 'labels.csv'}",

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.run("render-val", "scripts.render_text", "--output", data / "val", "--num-samples", 300,
                  "--seed", args.seed + 1, "--exclude-words", data / "test_words.txt", *render)
         pipe.run("render-test", "scripts.render_text", "--output", data / "test", "--num-samples", args.num_test,
-                 "--seed", args.seed + 2, "--words-file", data / "test_words.txt", *render)
+                 "--seed", args.seed + 2, "--words-file", data / "test_words.txt", "--words-only", *render)
 
         vq_cfg, vq_run = "config/vqvae-demo.yaml", out / "runs" / "vqvae"
         pipe.run("vqvae-train", "vqvae.train", vq_cfg, f"data.train={data / 'train' / 'labels.csv'}",

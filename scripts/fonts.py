@@ -2,7 +2,8 @@
 
 A rendered image is only as good as its label: a character the font lacks would be drawn as a
 blank or a box while the label still names it. So every font's character map (fontTools `cmap`) is
-read once, and the renderer only draws a text with a font that covers every one of its characters.
+read once, and the renderer only draws a text with a font whose cmap has every one of its characters
+and whose glyphs for them are not empty (`Font.draws`).
 
 Defaults (DESIGN §7) are fonts that pip installs: DejaVu from matplotlib (Latin) and Noto Sans CJK
 from the `cvttf-notosanscjk-*` packages (Hangul, and Latin too).
@@ -12,12 +13,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from fontTools.ttLib import TTCollection, TTFont
+from PIL import ImageFont
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +31,12 @@ DEFAULT_DEJAVU = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "D
 # pip packages each holding one Noto Sans CJK .otf (Hangul + Latin).
 DEFAULT_NOTO_PACKAGES = ("cvttf_NotoSansCJK_Regular", "cvttf_NotoSansCJK_Bold", "cvttf_NotoSansCJK_Light")
 
-# Fonts whose cmap claims characters they do not really draw: LastResort maps every code point to a
-# placeholder glyph ("this is a Hangul character"), which would make every coverage check pass and
-# every image wrong. Skipped when found in a folder (matplotlib ships it beside DejaVu).
-PLACEHOLDER_FONT_PREFIXES = ("LastResort",)
+# Fonts whose cmap claims characters they do not really draw, so a coverage check would pass and the
+# image be wrong: LastResort maps every code point to a placeholder glyph ("this is a Hangul character");
+# the BaKoMa Computer Modern fonts (cmr10, cmsy10, ...) map ASCII code points to TeX-encoded glyphs
+# (cmsy10 draws math symbols for "abc"). matplotlib ships both beside DejaVu. Skipped in folders,
+# refused as files.
+UNRELIABLE_CMAP_FONTS = re.compile(r"^(LastResort.*|cm(b|ex|mi|r|ss|sy|ti|tt)10)\.(ttf|otf)$", re.IGNORECASE)
 
 
 class FontCoverageError(ValueError):
@@ -51,12 +56,29 @@ class Font:
     codepoints: frozenset[int] = field(repr=False)
 
     def covers(self, text: str) -> bool:
-        """True if every character of `text` (spaces included) has a glyph in this font."""
+        """True if every character of `text` (spaces included) is in this font's cmap."""
         return all(ord(char) in self.codepoints for char in text)
 
+    def draws(self, text: str) -> bool:
+        """covers(text), and every non-space character's glyph has ink: some fonts map characters they
+        lack to an empty glyph, which would render as a silent gap."""
+        return self.covers(text) and all(_has_ink(self.path, self.index, char) for char in set(text)
+                                         if not char.isspace())
+
     def missing(self, text: str) -> list[str]:
-        """The distinct characters of `text` this font lacks, in first-seen order."""
-        return list(dict.fromkeys(char for char in text if ord(char) not in self.codepoints))
+        """The distinct characters of `text` this font lacks or draws empty, in first-seen order."""
+        return [char for char in dict.fromkeys(text) if ord(char) not in self.codepoints
+                or not (char.isspace() or _has_ink(self.path, self.index, char))]
+
+
+@lru_cache(maxsize=64)
+def _probe_font(path: str, index: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, 32, index=index, layout_engine=ImageFont.Layout.BASIC)
+
+
+@lru_cache(maxsize=None)
+def _has_ink(path: str, index: int, char: str) -> bool:
+    return _probe_font(path, index).getmask(char).getbbox() is not None
 
 
 def default_font_files() -> list[Path]:
@@ -96,10 +118,14 @@ def find_font_files(specs: Sequence[str | os.PathLike]) -> list[Path]:
     for spec in specs:
         path = Path(spec).expanduser()
         if path.is_file():
+            if UNRELIABLE_CMAP_FONTS.match(path.name):
+                raise ValueError(f"font {str(path)!r} maps characters to glyphs that are not those characters "
+                                 f"(a placeholder or TeX-encoded font), so its images would be mislabelled; "
+                                 f"pass a Unicode text font instead")
             files.append(path)
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FONT_SUFFIXES
-                           and not p.name.startswith(PLACEHOLDER_FONT_PREFIXES))
+                           and not UNRELIABLE_CMAP_FONTS.match(p.name))
             if not found:
                 raise FileNotFoundError(f"font folder {str(path)!r} holds no {'/'.join(FONT_SUFFIXES)} files")
             files += found
@@ -146,8 +172,8 @@ def load_fonts(specs: Sequence[str | os.PathLike] | None = None) -> list[Font]:
 
 
 def fonts_covering(fonts: Iterable[Font], text: str) -> list[Font]:
-    """The fonts that have a glyph for every character of `text`."""
-    return [font for font in fonts if font.covers(text)]
+    """The fonts that draw every character of `text` (Font.draws)."""
+    return [font for font in fonts if font.draws(text)]
 
 
 def check_coverage(fonts: Sequence[Font], text: str) -> list[Font]:

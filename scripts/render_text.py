@@ -9,8 +9,10 @@ label is the reading order, top to bottom). Each sample is drawn from its own RN
 (seed, index), so a dataset is byte-identical for a seed whatever --num-workers is, and sample i does
 not change when --num-samples does.
 
-A text is drawn only with a font whose cmap covers every character of it (scripts.fonts), so a missing
-glyph never yields a mislabelled image; words no font covers are dropped from the pool and counted.
+A text is drawn only with a font whose cmap covers every character of it and whose glyphs have ink
+(scripts.fonts.Font.draws), so a missing glyph never yields a mislabelled image; words no font covers
+are dropped from the pool and counted (render.json). With --num-workers > 1 the workers are spawned,
+so a script calling render_dataset must guard its entry point with `if __name__ == "__main__":`.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import os
 import re
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -52,7 +54,7 @@ VERTICAL_LANGUAGE_WEIGHTS = {"ko": 0.8, "en": 0.1, "mixed": 0.1}
 MIXED_SHARE = 0.15
 MIN_CONTRAST = 3.0  # WCAG contrast ratio between text and background (3:1 = "large text" minimum)
 
-_LETTERS = re.compile(r"[^\W\d_]+")
+_LETTERS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # words, "don't" as one
 
 
 class SampleError(RuntimeError):
@@ -71,6 +73,7 @@ class RenderSettings:
     max_chars: int
     max_vertical_chars: int
     image_format: str
+    words_only: bool
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -140,12 +143,16 @@ class TextSampler:
     """Draws (text, language) pairs from word pools: words, phrases, numbers, punctuation, mixed case.
 
     `pools` maps 'ko'/'en' (and optionally 'mixed') to words or phrases; `exclude` holds casefolded
-    words that must never appear (checked on every token of the final text).
+    words that must never appear (checked on every token of the final text). `words_only` draws pool
+    entries as they are (Latin case varied) with no numbers, punctuation or phrases: for test sets of
+    held-out words.
     """
 
-    def __init__(self, pools: Mapping[str, Sequence[str]], exclude: frozenset[str] = frozenset()):
+    def __init__(self, pools: Mapping[str, Sequence[str]], exclude: frozenset[str] = frozenset(),
+                 words_only: bool = False):
         self.pools = {language: tuple(words) for language, words in pools.items() if words}
         self.exclude = exclude
+        self.words_only = words_only
 
     def word(self, rng: np.random.Generator, language: str) -> str:
         pool = self.pools[language]
@@ -159,6 +166,8 @@ class TextSampler:
 
     def sample(self, rng: np.random.Generator, language: str) -> str:
         """One text of `language` ('ko', 'en' or 'mixed'), NFC."""
+        if self.words_only:
+            return normalize_text(self.word(rng, language))
         if language == "mixed":
             return normalize_text(self._mixed(rng))
         r = rng.random()
@@ -289,8 +298,8 @@ def _draw_vertical(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: in
     size = font.size
     cell = round(size * (1.0 + spacing))
     cells = [cell // 2 if char == " " else cell for char in text]
-    column = max(font.getbbox(c, anchor="mm", stroke_width=stroke)[2] - font.getbbox(c, anchor="mm",
-                 stroke_width=stroke)[0] for c in text if c != " ")
+    boxes = [font.getbbox(char, anchor="mm", stroke_width=stroke) for char in text if char != " "]
+    column = max(right - left for left, _, right, _ in boxes)
     width, height = column + 2 * pad, sum(cells) + 2 * pad
     full = Image.new("L", (width, height), 0)
     fill = Image.new("L", (width, height), 0) if stroke else full
@@ -410,7 +419,7 @@ class _Renderer:
                  num_samples: int):
         self.settings, self.fonts, self.sampler, self.image_dir = settings, tuple(fonts), sampler, image_dir
         horizontal = {language: 1.0 for language in settings.languages}
-        if {"ko", "en"} <= set(horizontal):
+        if {"ko", "en"} <= set(horizontal) and (not sampler.words_only or "mixed" in sampler.pools):
             horizontal = {"ko": (1 - MIXED_SHARE) / 2, "en": (1 - MIXED_SHARE) / 2, "mixed": MIXED_SHARE}
         vertical = {language: VERTICAL_LANGUAGE_WEIGHTS[language] for language in horizontal}
         self.language_weights = {False: self._normalized(horizontal), True: self._normalized(vertical)}
@@ -441,7 +450,7 @@ class _Renderer:
             if self.sampler.is_excluded(text):
                 counts["redrawn_excluded_word"] += 1
                 continue
-            covering = [font for font in self.fonts if font.covers(text)]
+            covering = [font for font in self.fonts if font.draws(text)]
             if not covering:
                 counts["redrawn_no_font_covers"] += 1
                 continue
@@ -531,7 +540,7 @@ def build_pools(languages: tuple[str, ...] | None, fonts: Sequence[Font], words:
                 dropped[f"{language}_too_long"] += 1
             elif exclude and (word.casefold() in exclude or any(t.casefold() in exclude for t in _LETTERS.findall(word))):
                 dropped[f"{language}_excluded"] += 1
-            elif not any(font.covers(word + word.upper()) for font in fonts):  # UPPER is drawn too
+            elif not any(font.draws(word + word.upper()) for font in fonts):  # UPPER is drawn too
                 dropped[f"{language}_no_font_covers"] += 1
             else:
                 kept.append(word)
@@ -552,7 +561,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                    min_height: int = 20, max_height: int = 48, augment: str | float = "medium",
                    num_workers: int = 2, words: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
                    exclude_words: Iterable[str] | None = None, max_chars: int = 20, max_vertical_chars: int = 8,
-                   pool_size: int = 20000, image_format: str = "png", progress: bool = True) -> pd.DataFrame:
+                   pool_size: int = 20000, image_format: str = "png", words_only: bool = False,
+                   progress: bool = True) -> pd.DataFrame:
     """Render `num_samples` labelled text crops into `output_dir` and return its labels frame.
 
     Writes output_dir/images/NNNNNN.<image_format> and output_dir/labels.csv (LABEL_COLUMNS, index order,
@@ -564,9 +574,13 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     fonts: font files/folders (or loaded Fonts); None = DejaVu + Noto Sans CJK. min/max_height: font size
     range in px (log-uniform). augment: 'none' | 'light' | 'medium' | 'heavy' or a strength >= 0.
     words: replaces the wordfreq pools (entries may be phrases). exclude_words: never rendered, any case.
+    words_only: texts are pool entries only (no numbers, punctuation, phrases; Latin case still varies),
+    e.g. to render a test set of exactly the held-out words.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
+    if seed < 0:
+        raise ValueError(f"seed={seed} must be >= 0 (it seeds numpy's SeedSequence)")
     if not 0.0 <= vertical_share <= 1.0:
         raise ValueError(f"vertical_share={vertical_share} must be in [0, 1]")
     if not 4 <= min_height <= max_height:
@@ -593,7 +607,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     settings = RenderSettings(seed=int(seed), languages=language_tuple, vertical_share=float(vertical_share),
                               min_height=int(min_height), max_height=int(max_height), augment=strength,
                               max_chars=int(max_chars), max_vertical_chars=int(min(max_vertical_chars, max_chars)),
-                              image_format=image_format)
+                              image_format=image_format, words_only=bool(words_only))
     if settings.vertical_share > 0 and settings.max_vertical_chars < 2:
         raise ValueError(f"vertical text needs at least 2 characters but max_chars={max_chars}; "
                          f"raise --max-chars or set --vertical-share 0")
@@ -601,18 +615,20 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     output_dir = Path(output_dir)
     image_dir = output_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
-    renderer = _Renderer(settings, font_list, TextSampler(pools, exclude), str(image_dir), num_samples)
+    sampler = TextSampler(pools, exclude, words_only=settings.words_only)
+    renderer = _Renderer(settings, font_list, sampler, str(image_dir), num_samples)
 
     rows: list[dict | None] = [None] * num_samples
     report, counts = BadRowReport(), Counter()
     bar = tqdm(total=num_samples, desc="render", unit="img", disable=not progress)
-    if num_workers == 1:
+    if num_workers == 1 or num_samples <= 16:  # starting processes costs more than a few images
         results: Iterable = map(renderer, range(num_samples))
         pool = None
     else:
         # spawn, not fork: a child forked after OpenCV ran in the parent can deadlock in OpenCV's thread pool.
         pool = mp.get_context("spawn").Pool(num_workers, initializer=_init_worker, initargs=(renderer,))
-        results = pool.imap_unordered(_render_in_worker, range(num_samples), chunksize=32)
+        chunksize = max(1, min(32, num_samples // (4 * num_workers)))  # small jobs still use every worker
+        results = pool.imap_unordered(_render_in_worker, range(num_samples), chunksize=chunksize)
     try:
         for index, row, error, sample_counts in results:
             counts.update(sample_counts)
@@ -641,13 +657,22 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     return frame
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default only where it has a real one (not None/False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.render_text",
         description="Render a labelled dataset of Korean/English text crops: DIR/images/* and DIR/labels.csv "
                     "(img_path,text,orientation,language,font). Same seed => identical dataset, whatever "
                     "--num-workers.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_DefaultsFormatter)
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--num-samples", type=int, required=True, help="number of images")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed; sample i uses (seed, i)")
@@ -672,6 +697,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-vertical-chars", type=int, default=8, help="longest vertical label")
     parser.add_argument("--pool-size", type=int, default=20000, help="wordfreq words per language")
     parser.add_argument("--format", dest="image_format", default="png", choices=IMAGE_FORMATS, help="image file format")
+    parser.add_argument("--words-only", action="store_true",
+                        help="render the words as they are: no numbers, punctuation or phrases (held-out test sets)")
     return parser
 
 
@@ -686,7 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                max_height=args.max_height, augment=args.augment, num_workers=args.num_workers,
                                words=words, exclude_words=exclude, max_chars=args.max_chars,
                                max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
-                               image_format=args.image_format)
+                               image_format=args.image_format, words_only=args.words_only)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -140,6 +140,11 @@ def test_export_cli_from_checkpoint(tmp_path, capsys):
     save_vqvae_dir(VQVAE(TINY_VQVAE), TINY_VQVAE, tmp_path / "other")
     with pytest.raises(ValueError, match=f"trained on tokens of VQ-VAE '{fingerprint(vqvae)}'"):
         export_checkpoint(gpt_config, checkpoint, tmp_path / "out2", str(vq_config), str(tmp_path / "other"))
+    # The VQ-VAE the token sidecar recorded (config + checkpoint paths) is found without the flags.
+    task.vqvae_meta.update(config=str(vq_config), checkpoint=str(tmp_path / "vq"))
+    torch.save({"state_dict": task.state_dict(), "gpt": task.checkpoint_meta(), "global_step": 6}, checkpoint)
+    assert export_main([str(gpt_config), str(checkpoint), "--output", str(output)]) == 0
+    assert json.loads((output / "layout.json").read_text())["global_step"] == 6
     # A config describing another model is refused.
     gpt_config.write_text("model:\n  n_layer: 3\n")
     with pytest.raises(ValueError, match="model.n_layer: config 3 vs checkpoint 2"):

@@ -1,4 +1,5 @@
 """gpt.predict and gpt.read on random tiny models: columns, confidences, voting, bad inputs, exit codes."""
+import re
 from pathlib import Path
 
 import cv2
@@ -68,8 +69,11 @@ def test_predict_columns_and_confidence(setup, tmp_path):
 
 
 def test_predict_agrees_with_read_and_batch_size(setup):
-    from_tokens, _ = predict_csv(setup["pretrained"], str(setup["tokens_csv"]), batch_size=2, progress=False)
-    from_images = read_images(setup["pretrained"], [str(p) for p in setup["paths"]], batch_size=64, progress=False)
+    # float32: bf16 kernels may round differently for different batch sizes.
+    from_tokens, _ = predict_csv(setup["pretrained"], str(setup["tokens_csv"]), batch_size=2, precision="float32",
+                                 progress=False)
+    from_images = read_images(setup["pretrained"], [str(p) for p in setup["paths"]], batch_size=64,
+                              precision="float32", progress=False)
     assert [p[0] for p in from_images.predictions] == list(from_tokens["text"])
     np.testing.assert_allclose([p[1] for p in from_images.predictions], from_tokens["confidence"], rtol=1e-5)
 
@@ -88,17 +92,19 @@ def test_too_long_grid_is_an_error_or_skipped(setup, tmp_path, capsys):
     bad = setup["frame"].copy()
     bad.loc[1, "visual_tokens"] = grid_to_string(np.zeros((2, MAX_LENGTH), dtype=np.int64))
     bad.loc[3, "visual_tokens"] = "1 2\t3"  # ragged
+    bad.loc[4, "visual_tokens"] = "1 2\t3 99"  # code 99 of a 16-code book
     tokens = tmp_path / "tokens.csv"
     bad.to_csv(tokens, index=False)
     write_sidecar(tokens, {"fingerprint": setup["pretrained"].fingerprint, "num_codes": 16})
     output = tmp_path / "pred.csv"
     assert predict_main([str(setup["model_dir"]), str(tokens), "--output", str(output), "--no-progress"]) == 2
-    assert "2 row(s)" in capsys.readouterr().err and not output.exists()
+    assert "3 row(s)" in capsys.readouterr().err and not output.exists()
     assert predict_main([str(setup["model_dir"]), str(tokens), "--output", str(output), "--no-progress",
                          "--skip-bad"]) == 1
-    assert len(pd.read_csv(output)) == len(LABELS) - 2
+    assert len(pd.read_csv(output)) == len(LABELS) - 3
     report = pd.read_csv(str(output) + ".bad.csv")
-    assert list(report["row"]) == [1, 3] and "max_visual_length" in report["reason"][0]
+    assert list(report["row"]) == [1, 3, 4] and "max_visual_length" in report["reason"][0]
+    assert "ragged" in report["reason"][1] and "16 codes" in report["reason"][2]
 
 
 def test_merge_augmented_votes_by_confidence():
@@ -138,7 +144,8 @@ def test_read_folder_with_a_corrupt_file(setup, tmp_path, capsys):
     assert sorted(line.split("\t")[0] for line in lines) == sorted(str(p) for p in paths)
     assert all(0 < float(line.split("\t")[2]) <= 1 for line in lines)
     assert "corrupt.png" in captured.err and "1 of 4 image(s) could not be read" in captured.err
-    assert "img/s" in captured.err
+    assert re.search(r"VQ encoding: [\d.]+ images/s.*GPT decoding: [\d.]+ images/s.*total: [\d.]+ images/s",
+                     captured.err)
     output = tmp_path / "read.csv"
     assert read_main([str(setup["model_dir"]), str(folder), "--output", str(output), "--no-progress"]) == 1
     assert len(pd.read_csv(output)) == 3
@@ -156,3 +163,28 @@ def test_read_nothing_to_read_is_an_error(setup, tmp_path, capsys):
 def test_read_refuses_an_incomplete_model_folder(setup, tmp_path, capsys):
     assert read_main([str(tmp_path), str(setup["paths"][0])]) == 2
     assert "lacks" in capsys.readouterr().err
+
+
+def test_last_logits_wrapper_and_bf16_decode_like_the_plain_model(setup):
+    import torch
+
+    from gpt.decoding import recognize
+    from gpt.predict import LastLogitsOnly, image_ids_from_grids, recognize_ids
+    from vqvae.tokens import string_to_grid
+
+    pretrained = setup["pretrained"]
+    grids = [string_to_grid(s) for s in setup["frame"]["visual_tokens"]]
+    image_ids = image_ids_from_grids(pretrained.vocab, grids, pretrained.max_visual_length)
+    assert image_ids.shape == (len(grids), pretrained.max_visual_length)
+    plain = recognize(pretrained.model, pretrained.vocab, image_ids, pretrained.max_text_length)
+    wrapped = recognize(LastLogitsOnly(pretrained.model), pretrained.vocab, image_ids, pretrained.max_text_length)
+    assert [t for t, _ in plain] == [t for t, _ in wrapped]
+    np.testing.assert_allclose([c for _, c in plain], [c for _, c in wrapped], rtol=1e-5)
+    assert not pretrained.model.training
+    bf16 = recognize_ids(pretrained, image_ids, precision="bfloat16", progress=False)
+    assert all(0 < c <= 1 for _, c in bf16)
+    beams = recognize_ids(pretrained, image_ids, num_beams=3, precision="float32", progress=False)
+    assert all(c >= p - 1e-6 for (_, c), (_, p) in zip(beams, plain))  # beam search never scores lower
+    with pytest.raises(ValueError, match="precision='half'"):
+        recognize_ids(pretrained, image_ids, precision="half", progress=False)
+    assert torch.equal(image_ids[0, :1], torch.tensor([pretrained.vocab.row_id]))

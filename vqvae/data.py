@@ -217,11 +217,14 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
     Batches are sharded across DDP ranks (`num_replicas`/`rank` from torch.distributed when initialised):
     the batch list is padded by wrapping around to a multiple of `num_replicas`, so every rank gets the same
     number of batches. With Lightning, pass `use_distributed_sampler=False` to the Trainer so it does not
-    try to replace this sampler.
+    try to replace this sampler. `pad=False` (for validation, where ranks need not step together) shards
+    without wrapping, so every batch is seen exactly once and whole-set metrics count no image twice;
+    ranks then differ by at most one batch (a rank left with none gets a wrapped one, so it still logs).
     """
 
     def __init__(self, dataset: CropDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False, num_replicas: int | None = None, rank: int | None = None) -> None:
+                 drop_last: bool = False, num_replicas: int | None = None, rank: int | None = None,
+                 pad: bool = True) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         world, world_rank = _dist_world()
@@ -232,6 +235,7 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.groups = dataset.groups()
         self.num_items = len(dataset)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.pad = pad
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -259,7 +263,10 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
         return total
 
     def __len__(self) -> int:
-        return math.ceil(self._num_batches_total() / self.num_replicas)
+        total = self._num_batches_total()
+        if not self.pad and total:
+            return max(1, len(range(self.rank, total, self.num_replicas)))
+        return math.ceil(total / self.num_replicas)
 
     def __iter__(self) -> Iterator[list[int]]:
         epoch = self.epoch
@@ -267,10 +274,14 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
         batches = self._all_batches(epoch)
         if not batches:
             return
-        per_rank = len(self)
-        padded = [batches[i % len(batches)] for i in range(per_rank * self.num_replicas)]
+        if self.pad:
+            per_rank = len(self)
+            padded = [batches[i % len(batches)] for i in range(per_rank * self.num_replicas)]
+            mine = padded[self.rank::self.num_replicas]
+        else:
+            mine = batches[self.rank::self.num_replicas] or [batches[self.rank % len(batches)]]
         offset = epoch * self.num_items if self.shuffle else 0
-        for batch in padded[self.rank::self.num_replicas]:
+        for batch in mine:
             yield [offset + item for item in batch]
 
 

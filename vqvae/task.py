@@ -246,7 +246,8 @@ class VQVAEDataModule(pl.LightningDataModule):
         dataset = self._dataset(split)
         train = split == "train"
         batch_size = data.batch_size if train or data.val_batch_size is None else data.val_batch_size
-        sampler = TemplateBatchSampler(dataset, batch_size, shuffle=train, seed=self.cfg.seed)
+        # Validation shards without padding: no image counted twice in the whole-set metrics (DDP).
+        sampler = TemplateBatchSampler(dataset, batch_size, shuffle=train, seed=self.cfg.seed, pad=train)
         return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_crops,
                                            num_workers=data.num_workers, persistent_workers=data.num_workers > 0,
                                            pin_memory=torch.cuda.is_available())
