@@ -34,7 +34,7 @@ TINY_GPT = ROOT / "config" / "tiny" / "gpt2.yaml"
 # Words of many lengths (and two vertical crops): several template groups of uneven sizes.
 WORDS = ["a", "to", "OCR", "text", "alpha", "gamma", "delta", "tokens", "picture", "sentence", "hello world",
          "Seoul", "VQ", "model"]
-BATCH_SIZE = 4
+BATCH_SIZE = 3  # 7 batches over 5 template groups: an odd count, so the train shards need padding
 TIMEOUT_S = 240
 
 
@@ -209,7 +209,8 @@ def test_gpt_ddp_trains_and_gathers_validation(tmp_path):
     run_dir, num_decoded = tmp_path / "run", 10
     run([sys.executable, "-m", "gpt.train", str(TINY_GPT), f"data.train={train}", f"data.val={val}",
          f"run_dir={run_dir}", "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
-         "trainer.max_steps=2", "trainer.val_check_interval=2", f"validation.num_decode_samples={num_decoded}"])
+         "trainer.max_steps=2", "trainer.val_check_interval=2", f"validation.num_decode_samples={num_decoded}",
+         "data.max_text_length=16"])
     task = GPTTask.from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert task.vocab.num_codes == 16 and task.max_visual_length == 32
     # Each rank decoded its own shard (rows 0,2,4,.. and 1,3,5,..); the samples hold the first rows of both.
