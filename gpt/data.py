@@ -230,8 +230,8 @@ class GPTDataModule(pl.LightningDataModule):
             report = self.run_dir / "skipped.csv"
             if self.skipped:
                 write_csv_atomic(pd.DataFrame(self.skipped, columns=list(SKIPPED_COLUMNS)), report)
-            elif report.exists():
-                report.unlink()
+            else:  # missing_ok: under torchrun/SLURM every rank runs this at the same time
+                report.unlink(missing_ok=True)
         if self.skipped:
             log.warning("skipped %d rows that do not fit (train %d, val %d)%s", len(self.skipped),
                         len(train.skipped), len(val.skipped),

@@ -54,7 +54,10 @@ def prepare(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[str]]:
 
         init_dir = Path(cfg.init_from)
         vocab = Vocab.load(init_dir / "charset.json")
-        model = GPT2LMHeadModel.from_pretrained(init_dir)
+        # from_pretrained returns eval mode, and Lightning keeps module modes: without .train() dropout is off.
+        model = GPT2LMHeadModel.from_pretrained(init_dir).train()
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
     data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab).prepare()
     if resumed_meta is not None:
         check_same_sidecar(resumed_meta["vqvae"], ckpt_path, data.vqvae_meta, path_list(cfg.data.train)[0])
@@ -80,7 +83,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     monitor, mode = monitor_for(cfg)
     trainer = build_trainer(cfg.trainer, cfg.logger, cfg.run_dir, monitor=monitor, mode=mode)
     trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
-    log.info("done: checkpoints in %s", Path(cfg.run_dir) / "checkpoints")
+    if trainer.is_global_zero:  # once, not once per DDP rank
+        log.info("done: checkpoints in %s", Path(cfg.run_dir) / "checkpoints")
     return 0
 
 

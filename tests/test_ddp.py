@@ -77,6 +77,32 @@ def last_metrics(run_dir: Path) -> pd.Series:
     return pd.read_csv(run_dir / "logs" / "metrics.csv").ffill().iloc[-1]
 
 
+# --------------------------------------------------------------------------------------------- sampler
+@pytest.mark.parametrize("num_replicas", [2, 3, 8])
+def test_sampler_shards_pad_for_training_and_not_for_validation(tmp_path, num_replicas):
+    """In one process, as each rank would see it: training shards have equal lengths and cover every
+    batch; validation shards (pad=False) hold every batch exactly once, and a rank left without one gets a
+    repeat so that it still logs."""
+    from vqvae.data import CropDataset, TemplateBatchSampler
+
+    render_dataset(tmp_path)
+    dataset = CropDataset([str(tmp_path / f"{i:02d}.png") for i in range(len(WORDS))], 32, 8)
+    every = [tuple(b) for b in TemplateBatchSampler(dataset, BATCH_SIZE, shuffle=False, num_replicas=1, rank=0)]
+    train = [list(TemplateBatchSampler(dataset, BATCH_SIZE, shuffle=True, seed=5, num_replicas=num_replicas,
+                                       rank=rank)) for rank in range(num_replicas)]
+    assert len({len(shard) for shard in train}) == 1
+    assert {i for shard in train for batch in shard for i in batch} == set(range(len(dataset)))
+    val = [TemplateBatchSampler(dataset, BATCH_SIZE, shuffle=False, num_replicas=num_replicas, rank=rank, pad=False)
+           for rank in range(num_replicas)]
+    shards = [[tuple(batch) for batch in sampler] for sampler in val]
+    assert [len(shard) for shard in shards] == [len(sampler) for sampler in val]
+    assert all(shards)
+    if num_replicas <= len(every):
+        assert sorted(b for shard in shards for b in shard) == sorted(every)
+    else:  # more ranks than batches: the extra ranks repeat one batch each
+        assert sorted(set(b for shard in shards for b in shard)) == sorted(every)
+
+
 # --------------------------------------------------------------------------------------------- VQ-VAE
 @pytest.fixture(scope="module")
 def vqvae_ddp(tmp_path_factory) -> dict:
@@ -210,9 +236,10 @@ def test_gpt_ddp_trains_and_gathers_validation(tmp_path):
     run([sys.executable, "-m", "gpt.train", str(TINY_GPT), f"data.train={train}", f"data.val={val}",
          f"run_dir={run_dir}", "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
          "trainer.max_steps=2", "trainer.val_check_interval=2", f"validation.num_decode_samples={num_decoded}",
-         "data.max_text_length=16"])
+         "data.max_text_length=16", "model.gradient_checkpointing=true"])  # HF checkpointing must work with DDP
     task = GPTTask.from_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert task.vocab.num_codes == 16 and task.max_visual_length == 32
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
     # Each rank decoded its own shard (rows 0,2,4,.. and 1,3,5,..); the samples hold the first rows of both.
     samples = pd.read_csv(run_dir / "samples" / "val_step_2.csv", keep_default_na=False)
     assert samples["label"].tolist() == WORDS[:num_decoded]
