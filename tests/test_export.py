@@ -149,3 +149,40 @@ def test_export_cli_from_checkpoint(tmp_path, capsys):
     gpt_config.write_text("model:\n  n_layer: 3\n")
     with pytest.raises(ValueError, match="model.n_layer: config 3 vs checkpoint 2"):
         export_checkpoint(gpt_config, checkpoint, tmp_path / "out3", str(vq_config), str(tmp_path / "vq"))
+
+
+def test_last_checkpoint_follows_training_when_the_monitor_stalls(tmp_path):
+    """Exports read last.ckpt: it must hold the final step even when best.ckpt stops improving."""
+    import pytorch_lightning as pl
+    from omegaconf import OmegaConf
+
+    from vqvae.schema import LoggerConfig, TrainerConfig
+    from vqvae.trainer import build_trainer
+
+    class Stalled(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch).pow(2).mean()
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val/accuracy", 0.0)  # never improves after the first validation
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(torch.randn(64, 2), batch_size=4)
+
+        def val_dataloader(self):
+            return torch.utils.data.DataLoader(torch.randn(8, 2), batch_size=4)
+
+    cfg = OmegaConf.structured(TrainerConfig(accelerator="cpu", devices=1, max_steps=13, val_check_interval=5,
+                                             check_val_every_n_epoch=None, enable_progress_bar=False))
+    build_trainer(cfg, OmegaConf.structured(LoggerConfig()), tmp_path, monitor="val/accuracy", mode="max",
+                  enable_model_summary=False).fit(Stalled())
+    step = {name: torch.load(tmp_path / "checkpoints" / f"{name}.ckpt", weights_only=False)["global_step"]
+            for name in ("last", "best")}
+    assert step == {"last": 13, "best": 5}
