@@ -13,7 +13,7 @@ The phase budgets scale with --budget-minutes (defaults sum to about 75 minutes 
 from __future__ import annotations
 
 import argparse
-import math
+import os
 import platform
 import re
 import shutil
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     write_word_list(data / "prompts.txt", rng_prompts)
     exclude = ["--exclude-words", data / "test_words_all.txt"]
 
-    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
-                     "budget_minutes": args.budget_minutes}
+    results: dict = {"machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+                     "budget_minutes": args.budget_minutes, "num_train": args.num_train}
     try:
         pipe.run("render-train", "scripts.render_text", "--output", data / "train", "--num-samples", args.num_train,
                  "--seed", args.seed, *exclude)
