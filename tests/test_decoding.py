@@ -14,15 +14,6 @@ V, T = 12, 8
 VOCAB = Vocab.build(["abcdefgh ij한"], num_codes=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: tiny models on a busy shared CPU run several times faster; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def image_ids(num: int, seed: int = 0) -> torch.Tensor:
     rng = np.random.default_rng(seed)
     shapes = [(1, 5), (2, 3), (1, 11), (2, 4)]

@@ -82,16 +82,6 @@ def tiny_run(tmp_path):
     return make_tiny_run(tmp_path / "run")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run many tiny ops; on a shared 2-core machine, OpenMP threads waiting on each other
-    made these tests 10x slower. One thread is faster here and gives the same codes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_grid_string_round_trip():
     grid = np.array([[12, 7, 9], [4, 4, 1]])
     assert grid_to_string(grid) == "12 7 9\t4 4 1"

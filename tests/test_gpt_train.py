@@ -20,16 +20,6 @@ WORDS = ["cat", "dog", "sun", "한글", "tree", "blue", "red sky", "moon", "fish
          "box", "jam", "wind", "leaf"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy shared CPU two threads of a tiny model spin against each other
-    (8x slower measured here); restored after the test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write_tokens(path: Path, grids: list[np.ndarray], texts: list[str], fingerprint: str = "vq-a",
                  num_codes: int = 16, max_length: int = 16) -> str:
     pd.DataFrame({"img_path": [f"img{i}.png" for i in range(len(texts))], "text": texts,
