@@ -447,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
         best = {item.prompt_index: item for item in items if item.is_best}
         best_paths = [str(output / best[i].path) if i in best else "" for i in range(len(prompts))]
         available, reason = tesseract_status(args.tesseract_lang)
-        tesseract_texts = tesseract_read([p for p in best_paths], args.tesseract_lang) if available else None
+        tesseract_texts = tesseract_read(best_paths, args.tesseract_lang) if available else None
         any_exact = [any(item.exact for item in items if item.prompt_index == i) for i in range(len(prompts))]
         summary = legibility_summary(prompts, [best[i].read_back if i in best else "" for i in range(len(prompts))],
                                      [best[i].score if i in best else float("-inf") for i in range(len(prompts))],

@@ -128,9 +128,13 @@ def tesseract_status(language: str = "eng") -> tuple[bool, str]:
 
 
 def tesseract_read(paths: Sequence[str], language: str = "eng") -> list[str]:
-    """Tesseract's single-line reading (--psm 7) of each image file; "" where it fails."""
+    """Tesseract's single-line reading (--psm 7) of each image file; "" where it fails or the path is ""
+    (a prompt with no decodable candidate)."""
     texts = []
     for path in paths:
+        if not path:
+            texts.append("")
+            continue
         try:
             done = subprocess.run(["tesseract", str(path), "stdout", "-l", language, "--psm", "7"],
                                   capture_output=True, text=True, timeout=60)

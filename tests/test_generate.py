@@ -1,0 +1,165 @@
+"""gpt.generate / gpt.sampling / gpt.legibility on random tiny exports: grid handling of generations, seeds,
+prompt errors, unconditional self-captions, reranking and legibility.json."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from gpt.generate import (Generated, PromptError, check_prompts, decode_candidates, main as generate_main,
+                          write_outputs)
+from gpt.legibility import legibility_summary, tesseract_status
+from gpt.pretrained import load_pretrained
+from gpt.sampling import SamplingConfig, filter_logits, pick_tokens, sample_image_parts
+from tests.fixtures import recognition_export, text_to_image_export
+from tests.test_export import MAX_LENGTH, MAX_TEXT_LENGTH
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("generate")
+    recognizer = recognition_export(root / "recognition")
+    generator = text_to_image_export(root / "t2i")
+    return {"root": root, "recognizer": recognizer, "generator": generator,
+            "loaded": load_pretrained(generator, load_tokenizer=False)}
+
+
+def image_ids(vocab, tokens: list) -> np.ndarray:
+    """An image part from a compact spec: "R" = <row>, "V" = <vpad>, "t" = a text id, ints = codes;
+    <vpad>-padded to MAX_LENGTH."""
+    ids = [vocab.row_id if t == "R" else vocab.vpad_id if t == "V" else vocab.char_offset if t == "t"
+           else vocab.code_id(t) for t in tokens]
+    return np.array(ids + [vocab.vpad_id] * (MAX_LENGTH - len(ids)), dtype=np.int64)
+
+
+def test_grid_handling_of_generations(models):
+    pretrained = models["loaded"]
+    vocab = pretrained.vocab
+    cases = {
+        "well_formed": ["R", 1, 2, 3, "R", 4, 5, 6, "V", 9, 9],  # codes after <vpad> are ignored
+        "ragged": ["R", 1, 2, 3, "R", 4, "R", 7, 8, 9, 10, "t", "R", 5, 6, 7],  # most rows are 3 wide
+        "empty": ["R", "R", "V"],
+        "overlong": ["R"] + [5] * (MAX_LENGTH - 1),  # never ended: the whole part is one row
+    }
+    items = [Generated(0, "ab", index, image_ids(vocab, spec), -1.0) for index, spec in enumerate(cases.values())]
+    decode_candidates(items, vocab, pretrained.vqvae, crop=False, progress=False)
+    well, ragged, empty, overlong = items
+    np.testing.assert_array_equal(well.grid, [[1, 2, 3], [4, 5, 6]])
+    assert well.repairs == [] and well.image.shape == (16, 24, 3)
+    np.testing.assert_array_equal(ragged.grid, [[1, 2, 3], [4, 4, 4], [7, 8, 9], [5, 6, 7]])
+    assert any("padded from 1 to 3" in r for r in ragged.repairs)
+    assert any("cut from 4 to 3" in r for r in ragged.repairs)
+    assert any("text id" in r for r in ragged.repairs)
+    assert ragged.image.shape == (32, 24, 3)
+    assert empty.image is None and "no visual code" in empty.error
+    assert overlong.grid.shape == (1, MAX_LENGTH - 1) and overlong.image.shape == (8, 8 * (MAX_LENGTH - 1), 3)
+    # The undecodable candidate is reported in results.csv.bad.csv, the others written.
+    out = models["root"] / "grid_out"
+    report = write_outputs(items, out, unconditional=False, progress=False)
+    assert len(report) == 1
+    bad = pd.read_csv(out / "results.csv.bad.csv")
+    assert len(bad) == 1 and "no visual code" in bad["reason"][0] and bad["img_path"][0].endswith("candidate_02.png")
+    results = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert len(results) == 4 and results["path"].tolist()[2] == ""
+    assert Image.open(out / results["path"][1]).size == (24, 32)  # (width, height)
+
+
+def test_sampling_filters_and_seeds(models):
+    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0], [3.0, 2.0, 1.0, 0.0]])
+    top2 = filter_logits(logits, top_k=2)
+    assert torch.isinf(top2).sum(1).tolist() == [2, 2] and top2[0, 3] == 3.0
+    # Probabilities 0.64, 0.24, 0.09, 0.03: the first alone stays under 0.7, the first two reach it.
+    assert torch.isfinite(filter_logits(logits, top_p=0.7)).sum(1).tolist() == [2, 2]
+    assert torch.isfinite(filter_logits(logits, top_p=0.5)).sum(1).tolist() == [1, 1]
+    logprobs = torch.log(torch.tensor([[0.0, 0.5, 0.0, 0.5]] * 3))
+    assert pick_tokens(logprobs, torch.tensor([0.0, 0.49, 0.9999])).tolist() == [1, 1, 3]
+
+    pretrained = models["loaded"]
+    vocab = pretrained.vocab
+    prompts = torch.tensor([vocab.text_part("hello", MAX_TEXT_LENGTH)] * 3)
+    greedy = sample_image_parts(pretrained.model, vocab, prompts, MAX_LENGTH, SamplingConfig(temperature=0))
+    assert (greedy.image_ids == greedy.image_ids[0]).all()  # same prompt, greedy: same image
+    sampled = [sample_image_parts(pretrained.model, vocab, prompts, MAX_LENGTH, SamplingConfig(seed=s)).image_ids
+               for s in (1, 1, 2)]
+    assert torch.equal(sampled[0], sampled[1]) and not torch.equal(sampled[0], sampled[2])
+    for ids in sampled:
+        assert (ids[:, 0] == vocab.row_id).all() and bool(vocab.is_code(ids).any())
+        assert ((ids >= vocab.row_id) & (ids < vocab.num_used)).all()  # only image ids are drawn
+        ended = (ids == vocab.vpad_id).int().cumsum(1) > 0
+        assert (ids[ended] == vocab.vpad_id).all()  # nothing after the first <vpad>
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingConfig(top_p=0.0)
+
+
+def test_unknown_prompt_characters_are_named(models, tmp_path, capsys):
+    vocab = models["loaded"].vocab
+    with pytest.raises(PromptError, match=r"'Z' \(U\+005A.*'€' \(U\+20AC"):
+        check_prompts(["hello", "aZ€"], vocab, MAX_TEXT_LENGTH)
+    with pytest.raises(PromptError, match="longer than"):
+        check_prompts(["hello world abc"], vocab, MAX_TEXT_LENGTH)
+    status = generate_main([str(models["generator"]), "hello", "héllo", "--output", str(tmp_path / "out"),
+                            "--no-progress"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "'é' (U+00E9, prompt 1)" in err and "charset" in err
+    assert not (tmp_path / "out").exists()  # checked before any sampling
+
+
+def test_unconditional_samples_with_self_captions(models, tmp_path):
+    out = tmp_path / "free"
+    status = generate_main([str(models["recognizer"]), "--unconditional", "3", "--output", str(out),
+                            "--seed", "1", "--no-progress"])
+    results = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert status == (1 if (out / "results.csv.bad.csv").is_file() else 0)
+    assert len(results) == 3 and "caption" in results.columns and "prompt" not in results.columns
+    written = results[results["path"] != ""]
+    assert len(written) >= 1 and (out / "unconditional" / "sheet.png").is_file()
+    for path in written["path"]:
+        assert Image.open(out / path).mode == "RGB"
+    assert ((results["confidence"] > 0) & (results["confidence"] <= 1)).all()  # every sample was read back
+    saved = json.loads((out / "results.json").read_text())
+    assert [row["caption"] for row in saved] == results["caption"].tolist()
+    # A text-first model cannot sample image-first; a recognition model cannot take prompts.
+    assert generate_main([str(models["generator"]), "--unconditional", "2", "--output", str(tmp_path / "x")]) == 2
+    assert generate_main([str(models["recognizer"]), "hello", "--output", str(tmp_path / "y")]) == 2
+
+
+def test_rerank_marks_one_best_per_prompt_and_writes_legibility(models, tmp_path):
+    out = tmp_path / "ranked"
+    status = generate_main([str(models["generator"]), "hello", "abc", "--num-candidates", "4", "--output", str(out),
+                            "--rerank-with", str(models["recognizer"]), "--evaluate", "--seed", "0",
+                            "--no-progress"])
+    results = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert status == (1 if (out / "results.csv.bad.csv").is_file() else 0)
+    assert len(results) == 8 and results["prompt"].tolist() == ["hello"] * 4 + ["abc"] * 4
+    for prompt_index, group in results.groupby("prompt_index"):
+        decoded = group[group["path"] != ""]
+        assert int(group["is_best"].astype(str).eq("True").sum()) == 1, group
+        best = decoded[decoded["is_best"].astype(str) == "True"].iloc[0]
+        assert int(best["rank"]) == 0 and sorted(decoded["rank"].astype(int)) == list(range(len(decoded)))
+        folder = out / Path(best["path"]).parent
+        assert (folder / "best.png").read_bytes() == (out / best["path"]).read_bytes()
+        assert (folder / "sheet.png").is_file()
+        # Ranked by (exact read-back, log p(prompt | image)): the best has the highest score among non-exact.
+        scores = decoded["score"].astype(float)
+        assert float(best["score"]) == scores.max() or str(best["exact"]) == "True"
+    legibility = json.loads((out / "legibility.json").read_text())
+    assert legibility["num_prompts"] == 2 and legibility["num_candidates"] == 4
+    assert 0.0 <= legibility["recognizer"]["exact_rate"] <= 1.0
+    assert legibility["recognizer"]["model"] == str(models["recognizer"])
+    available, reason = tesseract_status()
+    assert legibility["tesseract"]["available"] == available
+    if not available:
+        assert legibility["tesseract"]["reason"] == reason and "tesseract" in reason
+
+
+def test_legibility_summary_counts_exact_best_readings():
+    summary = legibility_summary(["ab", "cd", "ef"], ["ab", "cx", ""], [-1.0, -2.0, float("-inf")],
+                                 [True, True, False], 4, None, "not installed")
+    assert summary["recognizer"]["exact_rate"] == pytest.approx(1 / 3)
+    assert summary["recognizer"]["any_candidate_exact_rate"] == pytest.approx(2 / 3)
+    assert summary["recognizer"]["mean_best_log_likelihood"] == pytest.approx(-1.5)
+    assert summary["tesseract"] == {"available": False, "reason": "not installed"}
