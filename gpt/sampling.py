@@ -5,7 +5,9 @@ just `<row>` for unconditional sampling from the image-first model) is run once,
 is fed back with `past_key_values`. Only image ids (`<row>`, `<vpad>`, codes) can be drawn: a precomputed
 additive mask removes the rest before temperature, top-k and top-p. A row that draws `<vpad>` is done
 (the image ended); it is fed `<vpad>` from then on, so every row keeps the training layout, and the loop
-stops as soon as every row is done or `max_visual_length` ids exist.
+stops as soon as every row is done or `max_visual_length` ids exist. Right after a `<row>` only a code
+may follow, and the last position cannot open a row (training data never holds an empty row or an image
+without codes), so every sample has codes to decode.
 
 Randomness: the uniform numbers that pick each token are drawn up front, one row of them per candidate,
 from a generator seeded with `seed`, and tokens are picked by inverse-CDF lookup. So a candidate's image
@@ -142,6 +144,12 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
                          f"got {tuple(uniforms.shape)}")
     uniforms = uniforms.to(device)
     mask = image_token_mask(vocab, model.config.vocab_size, device)
+    # After <row>: codes only (no empty row, no empty image).
+    codes_only = mask.clone()
+    codes_only[[vocab.row_id, vocab.vpad_id]] = float("-inf")
+    # At the last position a <row> would open a row with no room for codes.
+    no_row = mask.clone()
+    no_row[vocab.row_id] = float("-inf")
 
     row = torch.full((batch, 1), vocab.row_id, dtype=torch.long, device=device)
     first_input = torch.cat([prompt_ids.to(device=device, dtype=torch.long), row], dim=1)
@@ -156,6 +164,7 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     logprob = torch.zeros(batch, dtype=torch.float32, device=device)
     vpad = torch.full((batch,), vocab.vpad_id, dtype=torch.long, device=device)
+    after_row = torch.ones(batch, 1, dtype=torch.bool, device=device)  # the image part starts with <row>
     was_training = model.training
     model.eval()
     try:
@@ -163,10 +172,16 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
         for position in range(1, max_visual_length):
             out = model(input_ids=next_input, past_key_values=past, use_cache=True)
             past, steps = out.past_key_values, steps + 1
-            logits = out.logits[:, -1].float() + mask
+            logits = out.logits[:, -1].float()
+            step_mask = torch.where(after_row, codes_only, no_row if position == max_visual_length - 1 else mask)
             if guided:
+                logits = logits + step_mask.repeat(2, 1)
                 cond, free = logits[:batch].log_softmax(-1), logits[batch:].log_softmax(-1)
-                logits = free + config.guidance_scale * (cond - free)  # -inf stays -inf: same mask in both
+                # Both branches share the mask; masked ids stay -inf (inf - inf would be nan).
+                logits = torch.where(torch.isfinite(cond), free + config.guidance_scale * (cond - free),
+                                     float("-inf"))
+            else:
+                logits = logits + step_mask
             if config.temperature == 0:
                 logprobs = logits.log_softmax(-1)
                 token = logprobs.argmax(-1)
@@ -178,6 +193,7 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
             token = torch.where(finished, vpad, token)
             image_ids[:, position] = token
             finished |= token == vocab.vpad_id
+            after_row = (token == vocab.row_id)[:, None]
             if bool(finished.all()):
                 break
             next_input = token[:, None].repeat(2, 1) if guided else token[:, None]

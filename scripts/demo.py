@@ -34,13 +34,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minutes-gpt", type=float, default=5.0)
     parser.add_argument("--minutes-finetune", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --out finished")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
-    pipe = Pipeline(out)
+    pipe = Pipeline(out, resume=args.resume)
     data = out / "data"
 
     # Unseen words: the test set is rendered only from words the training set never contains.

@@ -35,6 +35,7 @@ class StepFailed(RuntimeError):
 @dataclass
 class Pipeline:
     out_dir: Path
+    resume: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -45,6 +46,12 @@ class Pipeline:
         """Run `python -m module args...`; log to logs/<name>.log; return the exit code."""
         argv = [sys.executable, "-m", module, *map(str, args)]
         log_path = self.out_dir / "logs" / f"{name}.log"
+        done_path = log_path.with_suffix(".done")
+        if self.resume and done_path.is_file():
+            self.timings[name] = float(done_path.read_text())
+            print(f"==> [{name}] done in an earlier run ({self.timings[name]:.0f} s), skipped", flush=True)
+            return 0
+        done_path.unlink(missing_ok=True)
         print(f"==> [{name}] {' '.join(argv[1:])}", flush=True)
         start = time.perf_counter()
         with open(log_path, "w", encoding="utf-8") as log:
@@ -54,6 +61,8 @@ class Pipeline:
         seconds = time.perf_counter() - start
         self.timings[name] = round(seconds, 1)
         print(f"    {'ok' if code == 0 else f'exit {code}'} in {seconds:.0f} s (log: {log_path})", flush=True)
+        if code == 0:
+            done_path.write_text(f"{seconds:.1f}")
         if code != 0 and check:
             tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
             raise StepFailed(f"step {name!r} failed with exit code {code}; last lines of {log_path}:\n"
