@@ -345,7 +345,7 @@ def write_outputs(items: list[Generated], output: Path, unconditional: bool, pro
             continue
         folder = output / Path(shown[0].path).parent
         if unconditional:
-            captions = [f"#{i.candidate} {i.read_back} ({i.confidence:.2f})" for i in shown]
+            captions = [f"#{i.candidate} {i.read_back} ({i.confidence:.2g})" for i in shown]
         else:
             captions = [f"#{i.candidate}{' best' if i.is_best else ''}"
                         + (f" '{i.read_back}' {i.score:.1f}" if not math.isnan(i.score) else "") for i in shown]
@@ -399,6 +399,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
     parser.add_argument("--guidance-scale", type=float, default=1.0,
                         help="classifier-free guidance (1.0 = off; needs fine-tuning with cond_dropout > 0)")
+    parser.add_argument("--free-rows", action="store_true",
+                        help="let rows end where the model says (default: every row as wide as the first; "
+                        "ragged grids are then repaired and the repairs reported)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (whatever --batch-size)")
     parser.add_argument("--rerank-with", default=None, metavar="RECOGNITION_DIR",
                         help="recognition export that reads the candidates back to rank them")
@@ -422,7 +425,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("no prompts: give them as arguments or with --prompts-file, or use --unconditional N")
     if args.evaluate and (not prompts or not args.rerank_with):
         raise ValueError("--evaluate needs prompts and --rerank-with RECOGNITION_DIR")
-    sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, args.guidance_scale, args.seed)
+    sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, args.guidance_scale, args.seed,
+                              rectangular=not args.free_rows)
     device, progress, crop = resolve_device(args.device), not args.no_progress, not args.no_crop
     output = Path(args.output)
     generator = load_pretrained(args.model_dir, device=device, load_tokenizer=False)

@@ -37,12 +37,16 @@ class SamplingConfig:
     top_p: keep the smallest set of tokens whose probability reaches p (1.0: all).
     guidance_scale: classifier-free guidance weight (1.0: off; needs a model fine-tuned with cond_dropout > 0).
     seed: seeds the per-candidate random streams.
+    rectangular: after the first row, every row gets exactly the first row's width (a <row> or the end is
+        forced when a row is full, codes are forced before) and a row is only opened if it fits, so the
+        grid needs no repair. False: rows end where the model says (parse_grid repairs and reports).
     """
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
     guidance_scale: float = 1.0
     seed: int = 0
+    rectangular: bool = True
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -150,6 +154,11 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
     # At the last position a <row> would open a row with no room for codes.
     no_row = mask.clone()
     no_row[vocab.row_id] = float("-inf")
+    # Rectangular rows: a full row must end (<row>, or <vpad> when no further row fits).
+    end_row = torch.full_like(mask, float("-inf"))
+    end_row[[vocab.row_id, vocab.vpad_id]] = 0.0
+    end_image = torch.full_like(mask, float("-inf"))
+    end_image[vocab.vpad_id] = 0.0
 
     row = torch.full((batch, 1), vocab.row_id, dtype=torch.long, device=device)
     first_input = torch.cat([prompt_ids.to(device=device, dtype=torch.long), row], dim=1)
@@ -165,6 +174,8 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
     logprob = torch.zeros(batch, dtype=torch.float32, device=device)
     vpad = torch.full((batch,), vocab.vpad_id, dtype=torch.long, device=device)
     after_row = torch.ones(batch, 1, dtype=torch.bool, device=device)  # the image part starts with <row>
+    width = torch.zeros(batch, 1, dtype=torch.long, device=device)  # the first row's width; 0 while on it
+    count = torch.zeros(batch, 1, dtype=torch.long, device=device)  # codes in the current row
     was_training = model.training
     model.eval()
     try:
@@ -174,6 +185,14 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
             past, steps = out.past_key_values, steps + 1
             logits = out.logits[:, -1].float()
             step_mask = torch.where(after_row, codes_only, no_row if position == max_visual_length - 1 else mask)
+            if config.rectangular:
+                has_width = width > 0
+                # A <row> here needs room for itself and a row as wide as the first (or the current) one.
+                room = position + torch.where(has_width, width, count) + 1 <= max_visual_length
+                full = has_width & (count >= width)
+                step_mask = torch.where(~room & ~after_row, torch.where(full, end_image, no_row), step_mask)
+                step_mask = torch.where(full & room, end_row, step_mask)
+                step_mask = torch.where(has_width & ~full, codes_only, step_mask)
             if guided:
                 logits = logits + step_mask.repeat(2, 1)
                 cond, free = logits[:batch].log_softmax(-1), logits[batch:].log_softmax(-1)
@@ -193,7 +212,10 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
             token = torch.where(finished, vpad, token)
             image_ids[:, position] = token
             finished |= token == vocab.vpad_id
-            after_row = (token == vocab.row_id)[:, None]
+            is_row = (token == vocab.row_id)[:, None]
+            width = torch.where(is_row & (width == 0), count, width)
+            count = torch.where(is_row, 0, count + vocab.is_code(token)[:, None].long())
+            after_row = is_row
             if bool(finished.all()):
                 break
             next_input = token[:, None].repeat(2, 1) if guided else token[:, None]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_encode_decode import make_tiny_run, one_torch_thread, write_crops, write_labels  # noqa: F401 (autouse fixture)
+from tests.test_encode_decode import make_tiny_run, write_crops, write_labels
 from vqvae import decode, encode
 from vqvae.data import encode_images
 from vqvae.io import ImageReadError

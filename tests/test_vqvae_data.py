@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_encode_decode import SIZES, one_torch_thread, write_crops  # noqa: F401 (autouse fixture)
+from tests.test_encode_decode import SIZES, write_crops
 from vqvae.data import CropDataset, FailedCrop, TemplateBatchSampler, augment_image, collate_crops
 from vqvae.templates import choose_template
 

@@ -14,16 +14,6 @@ TINY = ModelConfig(num_codes=16, code_dim=4, downsample=16, hidden_channels=4, c
                    num_res_blocks=1, norm_groups=4, dead_code_steps=20)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a shared, busy CPU spin-wait (measured
-    5 s vs 37 s for the overfit test under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def rand_images(*shape: int) -> torch.Tensor:
     return torch.rand(*shape) * 2 - 1
 

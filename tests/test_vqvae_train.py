@@ -21,16 +21,6 @@ TINY_CONFIG = ROOT / "config" / "tiny" / "vqvae.yaml"
 WORDS = ["alpha", "beta", "gamma", "delta", "OCR", "text", "VQ", "model", "token", "image", "Seoul", "hello"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a shared, busy CPU spin-wait (measured
-    5 s vs 37 s for the overfit test under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def render_words(root: Path, canvas: tuple[int, int] | None = None) -> Path:
     """A dozen black-on-white DejaVu words as a labelled CSV (rendered here: no other script needed).
     Each image is cropped to its word, or drawn on a fixed `canvas` (width, height) when given."""
