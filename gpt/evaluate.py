@@ -20,10 +20,9 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from gpt.metrics import normalize_for_metrics, text_metrics
-from gpt.predict import PRECISIONS
+from gpt.predict import add_inference_options, check_inference_options
 from gpt.pretrained import Pretrained, load_pretrained
 from gpt.read import read_images
 from vqvae.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
@@ -125,18 +124,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--predictions", default=None, help="folder for per-sample predictions, DATASET.csv each")
     parser.add_argument("--ignore-case", action="store_true", help="compare case-insensitively")
     parser.add_argument("--ignore-space", action="store_true", help="drop all whitespace before comparing")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes")
-    parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="GPT precision; auto: bf16 autocast on CUDA and on CPUs with native bf16")
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.num_beams < 1 or args.num_workers < 0:
-        parser.error(f"--batch-size {args.batch_size} and --num-beams {args.num_beams} must be >= 1, "
-                     f"--num-workers {args.num_workers} >= 0")
+    check_inference_options(parser, args)
     return args
 
 
@@ -152,8 +142,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI entry: 0 ok, 1 some images could not be read (reported), 2 a usage or input error."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
         table, predictions, reports = evaluate(

@@ -220,6 +220,29 @@ def predict_csv(pretrained: Pretrained, tokens_csv: str, batch_size: int = 64, n
     return output, report
 
 
+def add_inference_options(parser: argparse.ArgumentParser, image_files: bool = False) -> None:
+    """The options gpt.predict, gpt.read and gpt.evaluate share; `image_files` adds the image-loading
+    ones (--num-workers, --threads). Check them with `check_inference_options`."""
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="GPT precision; auto: bf16 autocast on CUDA and on CPUs with native bf16")
+    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if image_files:
+        parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes (0: in this process)")
+        parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def check_inference_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """parser.error naming the bad value of a shared inference option."""
+    if args.batch_size < 1 or args.num_beams < 1 or getattr(args, "num_workers", 0) < 0:
+        parser.error(f"--batch-size {args.batch_size} and --num-beams {args.num_beams} must be >= 1, "
+                     f"--num-workers {getattr(args, 'num_workers', 0)} >= 0")
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gpt.predict", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -229,17 +252,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="CSV to write")
     parser.add_argument("--merge-augmented", action="store_true",
                         help="one row per img_path: augmented copies vote, weighted by confidence")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="GPT precision; auto: bf16 autocast on CUDA and on CPUs with native bf16")
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
     parser.add_argument("--skip-bad", action="store_true",
                         help="skip rows whose grid does not parse or fit (listed in OUTPUT.bad.csv; exit 1)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_inference_options(parser)
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.num_beams < 1:
-        parser.error(f"--batch-size {args.batch_size} and --num-beams {args.num_beams} must be >= 1")
+    check_inference_options(parser, args)
     return args
 
 

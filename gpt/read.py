@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import pandas as pd
-import torch
 
-from gpt.predict import PRECISIONS, recognize_grids
+from gpt.predict import add_inference_options, check_inference_options, recognize_grids
 from gpt.pretrained import Pretrained, load_pretrained
 from vqvae.io import BadRowReport, report_path_for, write_csv_atomic
 
@@ -111,19 +110,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("model_dir", help="a recognition export folder (python -m gpt.export)")
     parser.add_argument("images", nargs="+", help="image files and/or folders (searched recursively)")
     parser.add_argument("--output", default=None, help="write a CSV img_path,text,confidence instead of printing")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes (0: in this process)")
-    parser.add_argument("--num-beams", type=int, default=1, help="1: greedy; more: beam search")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="GPT precision; auto: bf16 autocast on CUDA and on CPUs with native bf16")
-    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'cuda:1'")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--timing", action="store_true", help="print images/s of VQ encoding, GPT decoding, total")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.num_beams < 1 or args.num_workers < 0:
-        parser.error(f"--batch-size {args.batch_size} and --num-beams {args.num_beams} must be >= 1, "
-                     f"--num-workers {args.num_workers} >= 0")
+    check_inference_options(parser, args)
     return args
 
 
@@ -139,8 +129,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI entry: 0 ok, 1 some images failed (reported), 2 a usage or input error."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         paths = find_images(args.images)
         pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
