@@ -4,7 +4,7 @@ Renders English words and numbers (a narrower domain than the benchmark, so a CP
 trains the VQ-VAE and the recognition GPT, evaluates on a held-out test set of words the models never saw,
 reads a few image files, fine-tunes in reverse and draws a few prompts. Everything lands in outputs/demo/.
 
-    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 3] [--minutes-gpt 7] [--minutes-finetune 2]
+    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 3] [--minutes-gpt 5] [--minutes-finetune 2]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-train", type=int, default=12000, help="rendered training crops")
     parser.add_argument("--num-test", type=int, default=300, help="rendered test crops (unseen words)")
     parser.add_argument("--minutes-vqvae", type=float, default=3.0)
-    parser.add_argument("--minutes-gpt", type=float, default=7.0)
+    parser.add_argument("--minutes-gpt", type=float, default=5.0)
     parser.add_argument("--minutes-finetune", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --out finished")
