@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from scripts.demo import max_time
-from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, save_results
+from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, replace_dir, save_results
 from scripts.words import split_words, word_pool, write_word_list
 
 # Share of the budget per training phase (the rest goes to rendering, encoding and evaluation).
@@ -169,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         best = max(variants, key=lambda v: (variants[v]["evaluation"]["combined"]["accuracy"],
                                             variants[v]["evaluation"]["combined"]["one_minus_ned"]))
         results["gpt"] = {"variants": variants, "kept": best}
-        if (out / "gpt").exists():
-            shutil.rmtree(out / "gpt")
-        shutil.copytree(variants[best]["export"], out / "gpt")
+        replace_dir(variants[best]["export"], out / "gpt")
 
         image_dirs = [data / "test_en" / "images", data / "test_ko_vertical" / "images"]
         results["read"] = read_throughput(pipe, out / "gpt", image_dirs)
@@ -180,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.run("finetune", "gpt.finetune", "config/gpt2-bench-finetune.yaml", f"init_from={out / 'gpt'}",
                  f"data.train={data / 'train' / 'tokens.csv'}", f"data.val={data / 'val' / 'tokens.csv'}",
                  f"run_dir={ft_run}", f"trainer.max_time={max_time(minutes['finetune'])}", f"seed={args.seed}")
-        if (out / "gpt-finetune").exists():
-            shutil.rmtree(out / "gpt-finetune")
-        shutil.copytree(ft_run / "export", out / "gpt-finetune")
+        replace_dir(ft_run / "export", out / "gpt-finetune")
         # Unseen words may hold a character no training label had: generation refuses those (it cannot
         # draw what is not in the charset), so prompts come from held-out words the charset covers.
         charset = set(read_json(out / "gpt-finetune" / "charset.json")["chars"])

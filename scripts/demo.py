@@ -9,11 +9,10 @@ reads a few image files, fine-tunes in reverse and draws a few prompts. Everythi
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
-from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, save_results
+from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, replace_dir, save_results
 from scripts.words import split_words, word_pool, write_word_list
 
 PROMPTS = ["hello", "open 24", "coffee", "seoul 2026"]
@@ -80,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.run("finetune", "gpt.finetune", "config/gpt2-demo-finetune.yaml", f"init_from={gpt_export}",
                  f"data.train={data / 'train' / 'tokens.csv'}", f"data.val={data / 'val' / 'tokens.csv'}",
                  f"run_dir={ft_run}", f"trainer.max_time={max_time(args.minutes_finetune)}", f"seed={args.seed}")
-        if (out / "gpt-finetune").exists():
-            shutil.rmtree(out / "gpt-finetune")
-        shutil.copytree(ft_run / "export", out / "gpt-finetune")
+        replace_dir(ft_run / "export", out / "gpt-finetune")
         pipe.run("generate", "gpt.generate", out / "gpt-finetune", *PROMPTS, "--output", out / "generated",
                  "--num-candidates", 4, "--rerank-with", gpt_export, "--seed", args.seed)
     except StepFailed as error:

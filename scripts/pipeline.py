@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -71,6 +72,12 @@ class Pipeline:
 
     def total_minutes(self) -> float:
         return round(sum(self.timings.values()) / 60.0, 1)
+
+
+def replace_dir(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy the folder `source` to `target`, replacing what was there (exports other tools look for)."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from vqvae.cli import run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
 from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic
 from vqvae.modeling import VQVAE
@@ -83,13 +84,7 @@ def decode_grids(model: VQVAE, grids: Sequence[np.ndarray], batch_size: int = 64
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: returns the exit status (0 ok, 1 some rows failed, 2 a usage/input error)."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args, argv)
-    except (FileNotFoundError, ValueError) as error:  # user-reachable problems: the message says the fix
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, run, argv)
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:

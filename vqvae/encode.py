@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vqvae.cli import run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
 from vqvae.data import augment_image, default_num_workers, encode_images, encode_paths
 from vqvae.io import BadRowReport, ImageReadError, load_image, read_labelled_csv, report_path_for, write_csv_atomic
@@ -149,13 +150,7 @@ def _distributed_setup() -> tuple[int, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: returns the exit status (0 ok, 1 some rows failed, 2 a usage/input error)."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args, argv)
-    except (FileNotFoundError, ValueError) as error:  # user-reachable problems: the message says the fix
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, run, argv)
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
