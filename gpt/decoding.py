@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gpt.modeling import cached_step
 from gpt.vocab import Vocab
 
 
@@ -62,11 +63,10 @@ def greedy_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text
     next_input = sequence
     for step in range(max_text_length - 1):
         if use_cache:
-            out = model(input_ids=next_input, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            logits, past = cached_step(model, next_input, past)
         else:
-            out = model(input_ids=sequence, use_cache=False)
-        logprobs = _step_logprobs(out.logits[:, -1], mask)
+            logits = model(input_ids=sequence, use_cache=False).logits[:, -1]
+        logprobs = _step_logprobs(logits, mask)
         # The last step may only close the text: max_text_length - 2 characters are the most that fit.
         pick_from = logprobs + eos_only if step == max_text_length - 2 else logprobs
         token = pick_from.argmax(dim=-1)
@@ -103,11 +103,10 @@ def beam_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_l
     past, next_input = None, sequence
     for step in range(max_text_length - 1):
         if use_cache:
-            out = model(input_ids=next_input, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            logits, past = cached_step(model, next_input, past)
         else:
-            out = model(input_ids=sequence, use_cache=False)
-        logprobs = _step_logprobs(out.logits[:, -1], mask).view(batch, beams, size)
+            logits = model(input_ids=sequence, use_cache=False).logits[:, -1]
+        logprobs = _step_logprobs(logits, mask).view(batch, beams, size)
         if step == max_text_length - 2:  # the last step may only close the text
             keep = logprobs[..., vocab.eos_id].clone()
             logprobs = torch.full_like(logprobs, float("-inf"))

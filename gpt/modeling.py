@@ -4,8 +4,11 @@ Imports torch and transformers only, so the model runs in a notebook as it is.
 """
 from __future__ import annotations
 
+import inspect
+from functools import lru_cache
 from typing import Any
 
+from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt.vocab import Vocab
@@ -41,3 +44,18 @@ def build_model(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_l
     if _get(model_cfg, "gradient_checkpointing", False):
         model.gradient_checkpointing_enable()
     return model
+
+
+# transformers 5 renamed the KV-cache argument and output `past_key_values` to `cache` (the old names warn and
+# are announced for removal in 5.40); older releases, and simple stand-in models, only know `past_key_values`.
+@lru_cache(maxsize=None)
+def _cache_name(model_type: type) -> str:
+    return "cache" if "cache" in inspect.signature(model_type.forward).parameters else "past_key_values"
+
+
+def cached_step(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any) -> tuple[Tensor, Any]:
+    """One decoding step with the KV cache: the last position's logits (B, vocab) and the updated cache
+    (pass None on the first step, with the whole prompt as `input_ids`)."""
+    name = _cache_name(type(model))
+    out = model(input_ids=input_ids, use_cache=True, **{name: cache})
+    return out.logits[:, -1], getattr(out, name)

@@ -2,7 +2,7 @@
 
 One forward pass per position for the whole batch: the prompt (a text part for the text-first model, or
 just `<row>` for unconditional sampling from the image-first model) is run once, then one token a step
-is fed back with `past_key_values`. Only image ids (`<row>`, `<vpad>`, codes) can be drawn: a precomputed
+is fed back (`gpt.modeling.cached_step`). Only image ids (`<row>`, `<vpad>`, codes) can be drawn: a precomputed
 additive mask removes the rest before temperature, top-k and top-p. A row that draws `<vpad>` is done
 (the image ended); it is fed `<vpad>` from then on, so every row keeps the training layout, and the loop
 stops as soon as every row is done or `max_visual_length` ids exist. Right after a `<row>` only a code
@@ -25,6 +25,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
+from gpt.modeling import cached_step
 from gpt.vocab import Vocab
 
 
@@ -181,9 +182,8 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
     try:
         past, next_input, steps = None, first_input, 0
         for position in range(1, max_visual_length):
-            out = model(input_ids=next_input, past_key_values=past, use_cache=True)
-            past, steps = out.past_key_values, steps + 1
-            logits = out.logits[:, -1].float()
+            logits, past = cached_step(model, next_input, past)
+            logits, steps = logits.float(), steps + 1
             step_mask = torch.where(after_row, codes_only, no_row if position == max_visual_length - 1 else mask)
             if config.rectangular:
                 has_width = width > 0

@@ -26,6 +26,7 @@ from gpt.decoding import recognize
 from gpt.modeling import build_model
 from gpt.vocab import PART_IMAGE, PART_TEXT, Vocab
 from vqvae.io import write_csv_atomic
+from vqvae.schedule import lr_lambda, max_time_seconds
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,6 @@ def monitor_for(cfg: Any) -> tuple[str, str]:
 def no_decay(name: str, param: Tensor) -> bool:
     """Biases and LayerNorm gains (all 1-D parameters in GPT-2) get no weight decay."""
     return param.ndim < 2 or name.endswith(".bias")
-
-
-def warmup_cosine(step: int, warmup_steps: int, decay_steps: int, min_ratio: float) -> float:
-    """LR multiplier: linear warmup to 1 over `warmup_steps`, then cosine down to `min_ratio` at
-    `decay_steps` (and flat after)."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, decay_steps - warmup_steps))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class GPTTask(pl.LightningModule):
@@ -192,9 +184,8 @@ class GPTTask(pl.LightningModule):
         optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), fused=fused or None,
                                       foreach=None if fused else True)
         decay_steps = optim.decay_steps or int(self.trainer.estimated_stepping_batches)
-        warmup = max(1, int(optim.warmup_steps))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup, decay_steps, optim.min_lr_ratio))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
+            optim.warmup_steps, decay_steps, optim.min_lr_ratio, max_time_seconds(self.cfg.trainer.max_time)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------ checkpoints

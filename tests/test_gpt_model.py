@@ -9,7 +9,7 @@ from transformers import GPT2LMHeadModel
 
 from gpt.config import GPTConfig, path_list
 from gpt.modeling import build_model
-from gpt.task import GPTTask, no_decay, warmup_cosine
+from gpt.task import GPTTask, no_decay
 from gpt.vocab import Vocab
 from vqvae.schema import load_config
 
@@ -87,14 +87,6 @@ def test_no_decay_on_biases_and_layernorm():
     plain = {name for name, p in model.named_parameters() if no_decay(name, p)}
     assert "transformer.h.0.ln_1.weight" in plain and "transformer.h.0.attn.c_attn.bias" in plain
     assert "transformer.h.0.attn.c_attn.weight" not in plain and "transformer.wte.weight" not in plain
-
-
-def test_warmup_cosine():
-    assert warmup_cosine(0, 10, 110, 0.1) == pytest.approx(0.1)
-    assert warmup_cosine(9, 10, 110, 0.1) == pytest.approx(1.0)
-    assert warmup_cosine(60, 10, 110, 0.1) == pytest.approx(0.55)
-    assert warmup_cosine(110, 10, 110, 0.1) == pytest.approx(0.1)
-    assert warmup_cosine(500, 10, 110, 0.1) == pytest.approx(0.1)
 
 
 def test_save_pretrained_round_trip(tmp_path):

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from vqvae.config import load_vqvae_config
 from vqvae.io import load_image
-from vqvae.task import VQVAEDataModule, VQVAETask, lr_factor, sample_grid
+from vqvae.task import VQVAEDataModule, VQVAETask, sample_grid
 from vqvae.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,15 +131,6 @@ def test_training_batches_have_the_encode_shapes(dataset, tmp_path):
         rows, cols = height // f, width // f
         assert rows * (cols + 1) <= max_length
         assert -1 <= images.min() and images.max() <= 1
-
-
-def test_lr_schedule():
-    assert lr_factor(0, 10, 100, 0.1) == pytest.approx(0.1)
-    assert lr_factor(9, 10, 100, 0.1) == pytest.approx(1.0)
-    assert lr_factor(55, 10, 100, 0.1) == pytest.approx(0.55)
-    assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
-    assert lr_factor(10_000, 10, 100, 0.1) == pytest.approx(0.1)
-    assert lr_factor(500, 10, None, 0.1) == 1.0
 
 
 def test_sample_grid_pads_mixed_shapes():

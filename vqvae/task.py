@@ -22,6 +22,7 @@ from vqvae.io import BadRowReport, read_labelled_csv, save_image
 from vqvae.losses import psnr, vqvae_loss_terms
 from vqvae.modeling import VQVAE, histogram_perplexity
 from vqvae.schema import to_dict
+from vqvae.schedule import lr_lambda, max_time_seconds
 from vqvae.templates import tensor_array_to_image
 
 log = logging.getLogger(__name__)
@@ -29,18 +30,6 @@ log = logging.getLogger(__name__)
 # Sample grids hold at most this many original/reconstruction pairs: beyond that a grid becomes too big
 # to look at (and slow to write at every validation).
 MAX_SAMPLE_IMAGES = 64
-
-
-def lr_factor(step: int, warmup_steps: int, decay_steps: Optional[int], min_ratio: float) -> float:
-    """Multiplier of the base learning rate at optimiser step `step` (0-based), in [min_ratio, 1]:
-    linear warmup over `warmup_steps`, then cosine decay to `min_ratio` at `decay_steps` (then flat);
-    constant 1 after warmup when `decay_steps` is None."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if not decay_steps or decay_steps <= warmup_steps:
-        return 1.0
-    progress = min(1.0, (step - warmup_steps) / (decay_steps - warmup_steps))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def batch_images(batch: Any) -> Tensor:
@@ -190,9 +179,8 @@ class VQVAETask(pl.LightningModule):
         decay_steps = optim.decay_steps
         if decay_steps is None and self.cfg.trainer.max_steps > 0:
             decay_steps = self.cfg.trainer.max_steps
-        warmup, min_ratio = optim.warmup_steps, optim.min_lr_ratio
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, warmup, decay_steps, min_ratio))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
+            optim.warmup_steps, decay_steps, optim.min_lr_ratio, max_time_seconds(self.cfg.trainer.max_time)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
