@@ -42,6 +42,7 @@ from gpt.legibility import (legibility_summary, prompt_log_likelihood, read_back
 from gpt.pretrained import Pretrained, load_pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
+from vqvae.cli import DEVICE_HELP, resolve_device
 from vqvae.decode import decode_grids
 from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
 from vqvae.templates import PAD_RGB
@@ -377,12 +378,6 @@ def write_outputs(items: list[Generated], output: Path, unconditional: bool, pro
     return report
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     summary, details = __doc__.split("\n\n", 1)
     parser = argparse.ArgumentParser(prog="python -m gpt.generate", description=summary, epilog=details,
@@ -411,7 +406,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="write legibility.json (needs prompts and --rerank-with)")
     parser.add_argument("--tesseract-lang", default="eng", help="Tesseract languages for --evaluate (e.g. kor+eng)")
     parser.add_argument("--no-crop", action="store_true", help="keep the template padding in the PNGs")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 

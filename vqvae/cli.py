@@ -1,10 +1,27 @@
-"""The exit-status convention of the project's file-processing commands, in one place."""
+"""What the project's commands share: the exit-status convention and the meaning of `--device`."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 from typing import Callable, Sequence
+
+import torch
+
+DEVICE_HELP = "'auto' (CUDA when torch sees a GPU, else CPU), 'cpu', 'cuda', 'cuda:1', ..."
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device a `--device` value names; ValueError (naming the fix) for CUDA without a GPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"--device {name!r} is not a device ({error}); use {DEVICE_HELP}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} asked for CUDA but torch sees no GPU; use --device cpu or auto")
+    return device
 
 
 def run_cli(parse_args: Callable[[Sequence[str] | None], argparse.Namespace],

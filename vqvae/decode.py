@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from vqvae.cli import run_cli
+from vqvae.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
 from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic
 from vqvae.modeling import VQVAE
@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="folder for the PNGs and index.csv")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--limit", type=int, default=None, help="decode only the first N rows")
-    parser.add_argument("--device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda'")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--ignore-fingerprint", action="store_true",
                         help="decode even if the sidecar says another VQ-VAE made the tokens")
     parser.add_argument("--no-progress", action="store_true")
@@ -89,8 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     """Decode as `args` say; raises FileNotFoundError/ValueError on bad input, returns the exit status."""
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     model, _ = load_vqvae(args.config, args.checkpoint, map_location=device)
     tokens_path = Path(args.tokens)
     if not tokens_path.is_file():

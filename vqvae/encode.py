@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vqvae.cli import run_cli
+from vqvae.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
 from vqvae.data import augment_image, default_num_workers, encode_images, encode_paths
 from vqvae.io import BadRowReport, ImageReadError, load_image, read_labelled_csv, report_path_for, write_csv_atomic
@@ -61,7 +61,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seeds augmentation and context-pair choice")
     parser.add_argument("--skip-bad", action="store_true",
                         help="exit 0 even if some images failed (they are still reported in OUTPUT.bad.csv)")
-    parser.add_argument("--device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1'")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
@@ -74,15 +74,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.batch_size < 1 or (args.num_workers is not None and args.num_workers < 0):
         parser.error(f"--batch-size {args.batch_size} must be >= 1 and --num-workers {args.num_workers} >= 0")
     return args
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} asked for CUDA but torch sees no GPU; use --device cpu")
-    return device
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ misspelt key fails at start-up instead of being added silently.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 

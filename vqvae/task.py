@@ -56,7 +56,7 @@ def sample_grid(originals: list[np.ndarray], reconstructions: list[np.ndarray], 
         raise ValueError(f"need equally many originals and reconstructions, got {len(originals)} and "
                          f"{len(reconstructions)}")
     width = max(max_width, max(image.shape[1] for image in originals) + 2 * gap)
-    placements, shelves = [], []  # (top, left) per pair; (top, height) per shelf
+    placements = []  # (top, left) of each pair
     top, left, shelf_h = gap, gap, 0
     for original in originals:
         pair_h, pair_w = 2 * original.shape[0] + gap, original.shape[1]
