@@ -5,7 +5,7 @@ measured, the recognition GPT learns to read this in CPU minutes, and multi-font
 trains the VQ-VAE and the recognition GPT, evaluates on a held-out test set of words the models never saw,
 reads a few image files, fine-tunes in reverse and draws a few prompts. Everything lands in outputs/demo/.
 
-    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 2.5] [--minutes-gpt 8] [--minutes-finetune 1]
+    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 2.5] [--minutes-gpt 9] [--minutes-finetune 1]
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, repla
 from scripts.words import split_words, word_pool, write_word_list
 
 PROMPTS = ["hello", "coffee", "Seoul", "OPEN"]
+MAX_CHARS = 10  # the longest demo word; the GPT's text part is sized to it (<s> + 10 + </s>), not to 22
 DOMAIN = "single English words (up to 10 characters), DejaVu Sans, black on white, horizontal"
 
 
@@ -33,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-train", type=int, default=12000, help="rendered training crops")
     parser.add_argument("--num-test", type=int, default=300, help="rendered test crops (unseen words)")
     parser.add_argument("--minutes-vqvae", type=float, default=2.5)
-    parser.add_argument("--minutes-gpt", type=float, default=8.0)
+    parser.add_argument("--minutes-gpt", type=float, default=9.0)
     parser.add_argument("--minutes-finetune", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --out finished")
@@ -51,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     write_word_list(data / "train_words.txt", train_words)
     write_word_list(data / "test_words.txt", test_words)
     sans = [path for path in default_font_files() if path.name == "DejaVuSans.ttf"]
-    render = ["--languages", "en", "--vertical-share", "0", "--words-only", "--max-chars", 10, "--augment", "none",
-              "--fonts", *sans]
+    render = ["--languages", "en", "--vertical-share", "0", "--words-only", "--max-chars", MAX_CHARS,
+              "--augment", "none", "--fonts", *sans]
     try:
         pipe.run("render-train", "scripts.render_text", "--output", data / "train", "--num-samples", args.num_train,
                  "--seed", args.seed, "--exclude-words", data / "test_words.txt", *render)
@@ -73,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         gpt_run, gpt_export = out / "runs" / "gpt", out / "gpt"
         pipe.run("gpt-train", "gpt.train", "config/gpt2-demo.yaml", f"data.train={data / 'train' / 'tokens.csv'}",
                  f"data.val={data / 'val' / 'tokens.csv'}", f"run_dir={gpt_run}",
-                 f"trainer.max_time={max_time(args.minutes_gpt)}", f"seed={args.seed}")
-        pipe.run("gpt-export", "gpt.export", "config/gpt2-demo.yaml", gpt_run / "checkpoints" / "last.ckpt",
+                 f"data.max_text_length={MAX_CHARS + 2}", f"trainer.max_time={max_time(args.minutes_gpt)}",
+                 f"seed={args.seed}")
+        pipe.run("gpt-export", "gpt.export", gpt_run / "config.yaml", gpt_run / "checkpoints" / "last.ckpt",
                  "--output", gpt_export)
         pipe.run("evaluate", "gpt.evaluate", gpt_export, data / "test" / "labels.csv", "--json", out / "eval.json")
         samples = sorted((data / "test" / "images").iterdir())[:8]
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         ft_run = out / "runs" / "gpt-finetune"
         pipe.run("finetune", "gpt.finetune", "config/gpt2-demo-finetune.yaml", f"init_from={gpt_export}",
                  f"data.train={data / 'train' / 'tokens.csv'}", f"data.val={data / 'val' / 'tokens.csv'}",
-                 f"run_dir={ft_run}", f"trainer.max_time={max_time(args.minutes_finetune)}", f"seed={args.seed}")
+                 f"run_dir={ft_run}", f"data.max_text_length={MAX_CHARS + 2}",
+                 f"trainer.max_time={max_time(args.minutes_finetune)}", f"seed={args.seed}")
         replace_dir(ft_run / "export", out / "gpt-finetune")
         pipe.run("generate", "gpt.generate", out / "gpt-finetune", *PROMPTS, "--output", out / "generated",
                  "--num-candidates", 4, "--rerank-with", gpt_export, "--seed", args.seed)
