@@ -25,7 +25,6 @@ from gpt.metrics import normalize_for_metrics, text_metrics
 from gpt.predict import add_inference_options, check_inference_options
 from gpt.pretrained import Pretrained, load_pretrained
 from gpt.read import read_images
-from vqvae.cli import resolve_device
 from vqvae.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        pretrained = load_pretrained(args.model_dir, device=resolve_device(args.device), load_tokenizer=False, load_vqvae=True)
+        pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
         table, predictions, reports = evaluate(
             pretrained, args.datasets, args.batch_size, args.num_workers, args.num_beams, args.precision,
             args.ignore_case, args.ignore_space, not args.no_progress)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from gpt.decoding import recognize
 from gpt.pretrained import Pretrained, load_pretrained
 from gpt.vocab import Vocab
-from vqvae.cli import DEVICE_HELP, resolve_device
+from vqvae.cli import DEVICE_HELP
 from vqvae.io import BadRowReport, read_labelled_csv, report_path_for, write_csv_atomic
 from vqvae.tokens import TOKENS_COLUMN, check_same_vqvae, read_sidecar, string_to_grid
 
@@ -266,7 +266,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        pretrained = load_pretrained(args.model_dir, device=resolve_device(args.device), load_tokenizer=False, load_vqvae=False)
+        pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=False)
         output, report = predict_csv(pretrained, args.tokens_csv, args.batch_size, args.num_beams,
                                      args.merge_augmented, args.skip_bad, args.precision, not args.no_progress)
     except (FileNotFoundError, ValueError) as error:

@@ -24,6 +24,7 @@ import torch
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from gpt.vocab import Vocab
+from vqvae.cli import resolve_device
 
 LAYOUT_NAME = "layout.json"
 CHARSET_NAME = "charset.json"
@@ -114,7 +115,8 @@ class Pretrained:
 def load_pretrained(directory: str | os.PathLike, device: str | torch.device = "cpu", load_tokenizer: bool = True,
                     load_vqvae: bool = True, attn_implementation: Optional[str] = None) -> Pretrained:
     """Load an export folder: model (eval mode, on `device`), Vocab from charset.json, layout.json, and
-    optionally the tokenizer and the VQ-VAE (eval mode, on `device`).
+    optionally the tokenizer and the VQ-VAE (eval mode, on `device`: a torch.device or a `--device` value,
+    "auto" included).
 
     `attn_implementation` (Hugging Face's): None picks "eager" on CPU, where one-token decoding steps run
     1.7x faster than with "sdpa" under bf16 (measured on the benchmark model), and "sdpa" elsewhere.
@@ -124,7 +126,7 @@ def load_pretrained(directory: str | os.PathLike, device: str | torch.device = "
     directory = check_export_dir(directory, need_tokenizer=load_tokenizer, need_vqvae=load_vqvae)
     layout = read_layout(directory)
     vocab = Vocab.load(directory / CHARSET_NAME)
-    device = torch.device(device)
+    device = resolve_device(device)
     if attn_implementation is None:
         attn_implementation = "eager" if device.type == "cpu" else "sdpa"
     model = GPT2LMHeadModel.from_pretrained(str(directory), attn_implementation=attn_implementation)

@@ -24,7 +24,6 @@ import pandas as pd
 
 from gpt.predict import add_inference_options, check_inference_options, recognize_grids
 from gpt.pretrained import Pretrained, load_pretrained
-from vqvae.cli import resolve_device
 from vqvae.io import BadRowReport, report_path_for, write_csv_atomic
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         paths = find_images(args.images)
-        pretrained = load_pretrained(args.model_dir, device=resolve_device(args.device), load_tokenizer=False, load_vqvae=True)
+        pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
         result = read_images(pretrained, paths, args.batch_size, args.num_workers, args.num_beams,
                              args.precision, not args.no_progress)
     except (FileNotFoundError, ValueError) as error:

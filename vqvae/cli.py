@@ -11,8 +11,9 @@ import torch
 DEVICE_HELP = "'auto' (CUDA when torch sees a GPU, else CPU), 'cpu', 'cuda', 'cuda:1', ..."
 
 
-def resolve_device(name: str) -> torch.device:
-    """The torch device a `--device` value names; ValueError (naming the fix) for CUDA without a GPU."""
+def resolve_device(name: str | torch.device) -> torch.device:
+    """The torch device a `--device` value (or a torch.device) names; ValueError, naming the fix, for an
+    unknown name or for CUDA without a GPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
