@@ -8,6 +8,7 @@ import inspect
 from functools import lru_cache
 from typing import Any
 
+import torch
 from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -46,16 +47,27 @@ def build_model(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_l
     return model
 
 
+def attention_for(device: torch.device) -> str:
+    """Hugging Face's attention implementation for `device`: "eager" on CPU, "sdpa" elsewhere. Measured on the
+    2-core development CPU under bf16 autocast: a training step 1.6x faster for the demo GPT (4x128, 76 tokens)
+    and 1.2x for the benchmark GPT (4x256, 152 tokens); one-token decoding steps 1.7x faster."""
+    return "eager" if device.type == "cpu" else "sdpa"
+
+
 # transformers 5 renamed the KV-cache argument and output `past_key_values` to `cache` (the old names warn and
 # are announced for removal in 5.40); older releases, and simple stand-in models, only know `past_key_values`.
+# `logits_to_keep=1`: decoding reads only the last position, and projecting a whole prompt onto the vocab
+# costs about 10-25% of the prompt pass on CPU.
 @lru_cache(maxsize=None)
-def _cache_name(model_type: type) -> str:
-    return "cache" if "cache" in inspect.signature(model_type.forward).parameters else "past_key_values"
+def _step_arguments(model_type: type) -> tuple[str, bool]:
+    parameters = inspect.signature(model_type.forward).parameters
+    return ("cache" if "cache" in parameters else "past_key_values"), "logits_to_keep" in parameters
 
 
 def cached_step(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any) -> tuple[Tensor, Any]:
     """One decoding step with the KV cache: the last position's logits (B, vocab) and the updated cache
     (pass None on the first step, with the whole prompt as `input_ids`)."""
-    name = _cache_name(type(model))
-    out = model(input_ids=input_ids, use_cache=True, **{name: cache})
+    name, keeps_logits = _step_arguments(type(model))
+    extra = {"logits_to_keep": 1} if keeps_logits else {}
+    out = model(input_ids=input_ids, use_cache=True, **{name: cache}, **extra)
     return out.logits[:, -1], getattr(out, name)

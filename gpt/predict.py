@@ -59,28 +59,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "float32"
 
 
-class LastLogitsOnly(torch.nn.Module):
-    """Wraps a causal LM so each forward returns logits for the last position only (`logits_to_keep=1`).
-
-    Decoding reads only `logits[:, -1]`; without this, the prompt pass also projects all
-    max_visual_length positions onto the whole vocab (about 10-25% of the prompt pass on CPU).
-    Exposes the wrapped model's `config`; parameters, train/eval mode are shared.
-    """
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.train(model.training)  # a new Module starts in training mode; mirror the model's mode instead
-
-    @property
-    def config(self):  # noqa: ANN201 (a transformers PretrainedConfig)
-        return self.model.config
-
-    def forward(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 (passes through to the HF model)
-        kwargs.setdefault("logits_to_keep", 1)
-        return self.model(*args, **kwargs)
-
-
 def image_ids_from_grids(vocab: Vocab, grids: Sequence[np.ndarray], max_visual_length: int) -> torch.Tensor:
     """Code grids (rows, cols) -> image parts (N, max_visual_length) int64, laid out by the Vocab (grids of
     one shape at once). Raises GridTooLong naming the first row whose grid does not fit."""
@@ -117,7 +95,7 @@ def recognize_ids(pretrained: Pretrained, image_ids: torch.Tensor, batch_size: i
     content = (image_ids != pretrained.vocab.vpad_id).sum(dim=1)
     aspect = (content / rows - 1) / rows
     order = torch.argsort(aspect, stable=True).tolist()
-    model, vocab = LastLogitsOnly(pretrained.model), pretrained.vocab
+    model, vocab = pretrained.model, pretrained.vocab
     bar = tqdm(total=num_rows, desc=desc, unit="img", disable=not progress, leave=False)
     with torch.inference_mode(), autocast_for(pretrained.device, precision):
         for start in range(0, num_rows, batch_size):

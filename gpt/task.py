@@ -23,7 +23,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt.config import GPTConfig
 from gpt.decoding import recognize
-from gpt.modeling import build_model
+from gpt.modeling import attention_for, build_model
 from gpt.vocab import PART_IMAGE, PART_TEXT, Vocab
 from vqvae.io import write_csv_atomic
 from vqvae.schedule import lr_lambda, max_time_seconds
@@ -99,6 +99,10 @@ class GPTTask(pl.LightningModule):
         self.log("train/loss", out["loss"], prog_bar=True)
         self.log_dict({"train/image_loss": out["image_loss"], "train/text_loss": out["text_loss"]})
         return out["loss"]
+
+    def on_fit_start(self) -> None:
+        # The model is built before Lightning places it; pick the attention kernel for where it now runs.
+        self.model.set_attn_implementation(attention_for(self.device))
 
     # ------------------------------------------------------------------ validation
     def on_validation_epoch_start(self) -> None:

@@ -1,7 +1,8 @@
 """`make demo`: the whole pipeline on a small rendered dataset, on CPU, in about 15 minutes.
 
-Renders single English words in one clean font, black on white (a far narrower domain than the benchmark:
-measured, the recognition GPT learns to read this in CPU minutes, and multi-font coloured crops not yet),
+Renders single English words in one monospaced font, black on white, each in a fixed-width field (a far
+narrower domain than the benchmark, chosen because the recognition GPT learns it in CPU minutes; BENCHMARKS.md
+"What limits reading" has the measurements behind each choice),
 trains the VQ-VAE and the recognition GPT, evaluates on a held-out test set of words the models never saw,
 reads a few image files, fine-tunes in reverse and draws a few prompts. Everything lands in outputs/demo/.
 
@@ -19,7 +20,14 @@ from scripts.words import split_words, word_pool, write_word_list
 
 PROMPTS = ["hello", "coffee", "Seoul", "OPEN"]
 MAX_CHARS = 10  # the longest demo word; the GPT's text part is sized to it (<s> + 10 + </s>), not to 22
-DOMAIN = "single English words (up to 10 characters), DejaVu Sans, black on white, horizontal"
+# Every crop is extended with background to the aspect of the 3x20 template of config/vqvae-demo.yaml (64
+# tokens), so every word lands in that template at one scale and a monospaced glyph always spans the same
+# code columns. Measured in 6-minute GPT runs on the same words: tight crops in DejaVu Sans 1.7% exact; in
+# fixed-width fields 9.0%; DejaVu Sans Mono in fixed-width fields 24.3%.
+FONT = "DejaVuSansMono.ttf"
+FIELD_ASPECT = 20 / 3
+DOMAIN = (f"single English words (up to {MAX_CHARS} characters), DejaVu Sans Mono, black on white, "
+          f"left-aligned in a fixed-width field")
 
 
 def max_time(minutes: float) -> str:
@@ -31,7 +39,7 @@ def max_time(minutes: float) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="outputs/demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--num-train", type=int, default=12000, help="rendered training crops")
+    parser.add_argument("--num-train", type=int, default=40000, help="rendered training crops")
     parser.add_argument("--num-test", type=int, default=300, help="rendered test crops (unseen words)")
     parser.add_argument("--minutes-vqvae", type=float, default=2.5)
     parser.add_argument("--minutes-gpt", type=float, default=9.0)
@@ -51,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     train_words, test_words = split_words(word_pool("en", 20000), test_share=0.05, seed=args.seed)
     write_word_list(data / "train_words.txt", train_words)
     write_word_list(data / "test_words.txt", test_words)
-    sans = [path for path in default_font_files() if path.name == "DejaVuSans.ttf"]
+    font = [path for path in default_font_files() if path.name == FONT]
     render = ["--languages", "en", "--vertical-share", "0", "--words-only", "--max-chars", MAX_CHARS,
-              "--augment", "none", "--fonts", *sans]
+              "--augment", "none", "--min-aspect", f"{FIELD_ASPECT:.4f}", "--fonts", *font]
     try:
         pipe.run("render-train", "scripts.render_text", "--output", data / "train", "--num-samples", args.num_train,
                  "--seed", args.seed, "--exclude-words", data / "test_words.txt", *render)

@@ -74,6 +74,7 @@ class RenderSettings:
     max_vertical_chars: int
     image_format: str
     words_only: bool
+    min_aspect: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -366,12 +367,14 @@ def _degrade(rng: np.random.Generator, image: np.ndarray, strength: float) -> np
 
 
 def render_image(rng: np.random.Generator, text: str, font: Font, size: int, vertical: bool,
-                 strength: float = 1.0) -> np.ndarray:
+                 strength: float = 1.0, min_aspect: float = 0.0) -> np.ndarray:
     """Draw `text` with `font` at `size` px into a tight-ish crop: RGB uint8 (H, W, 3).
 
     Vertical text stacks the characters top to bottom. `strength` (0 = clean black on white) scales the
     augmentations: colours and backgrounds, outline and shadow, rotation and perspective, blur, noise, JPEG.
-    The caller guarantees that `font` covers `text`.
+    `min_aspect` > 0 extends shorter crops along the reading direction (right, or down for vertical text)
+    with background until length / thickness >= min_aspect: fixed-width fields, where every text keeps the
+    same scale once resized to a template. The caller guarantees that `font` covers `text`.
     """
     pil_font = _pil_font(font.path, font.index, size)
     stroke = max(1, round(size * rng.uniform(0.03, 0.08))) if rng.random() < 0.12 * min(strength, 1.0) else 0
@@ -383,7 +386,12 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     # "A few px" of margin on each side, independently, like a text detector's loose boxes.
     margins = rng.uniform(0.02, 0.25, 4) * size + 1
     x0, y0, x1, y1 = box
-    box = (x0 - margins[0], y0 - margins[1], x1 + margins[2], y1 + margins[3])
+    x0, y0, x1, y1 = x0 - margins[0], y0 - margins[1], x1 + margins[2], y1 + margins[3]
+    if vertical:
+        y1 = max(y1, y0 + min_aspect * (x1 - x0))
+    else:
+        x1 = max(x1, x0 + min_aspect * (y1 - y0))
+    box = (x0, y0, x1, y1)
     matrix, width, height = _warp_matrix(rng, box, vertical, strength)
 
     def warp(mask: np.ndarray) -> np.ndarray:
@@ -467,7 +475,7 @@ class _Renderer:
             text, language, font = self.choose_text(rng, vertical, counts)
             log_min, log_max = math.log(self.settings.min_height), math.log(self.settings.max_height)
             size = int(round(math.exp(rng.uniform(log_min, log_max))))
-            image = render_image(rng, text, font, size, vertical, self.settings.augment)
+            image = render_image(rng, text, font, size, vertical, self.settings.augment, self.settings.min_aspect)
             save_image(os.path.join(self.image_dir, name), image)
         except Exception as error:  # reported as a bad row with its reason; the run goes on
             return index, None, f"{type(error).__name__}: {error}", counts
@@ -562,7 +570,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                    num_workers: int = 2, words: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
                    exclude_words: Iterable[str] | None = None, max_chars: int = 20, max_vertical_chars: int = 8,
                    pool_size: int = 20000, image_format: str = "png", words_only: bool = False,
-                   progress: bool = True) -> pd.DataFrame:
+                   min_aspect: float = 0.0, progress: bool = True) -> pd.DataFrame:
     """Render `num_samples` labelled text crops into `output_dir` and return its labels frame.
 
     Writes output_dir/images/NNNNNN.<image_format> and output_dir/labels.csv (LABEL_COLUMNS, index order,
@@ -575,7 +583,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     range in px (log-uniform). augment: 'none' | 'light' | 'medium' | 'heavy' or a strength >= 0.
     words: replaces the wordfreq pools (entries may be phrases). exclude_words: never rendered, any case.
     words_only: texts are pool entries only (no numbers, punctuation, phrases; Latin case still varies),
-    e.g. to render a test set of exactly the held-out words.
+    e.g. to render a test set of exactly the held-out words. min_aspect: extend shorter crops with background
+    to this length / thickness (0 = tight crops; see render_image).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
@@ -599,6 +608,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
             raise ValueError(f"augment strength {augment} must be in [0, 3] (medium = 1.0)")
     if num_workers < 1:
         raise ValueError(f"num_workers={num_workers} must be at least 1")
+    if not 0.0 <= min_aspect <= 64.0:
+        raise ValueError(f"min_aspect={min_aspect} must be in [0, 64] (0 = tight crops)")
 
     font_list = list(fonts) if fonts and all(isinstance(f, Font) for f in fonts) else load_fonts(fonts or None)  # type: ignore[arg-type]
     exclude = frozenset(normalize_text(w).casefold() for w in (exclude_words or ()) if w.strip())
@@ -607,7 +618,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     settings = RenderSettings(seed=int(seed), languages=language_tuple, vertical_share=float(vertical_share),
                               min_height=int(min_height), max_height=int(max_height), augment=strength,
                               max_chars=int(max_chars), max_vertical_chars=int(min(max_vertical_chars, max_chars)),
-                              image_format=image_format, words_only=bool(words_only))
+                              image_format=image_format, words_only=bool(words_only), min_aspect=float(min_aspect))
     if settings.vertical_share > 0 and settings.max_vertical_chars < 2:
         raise ValueError(f"vertical text needs at least 2 characters but max_chars={max_chars}; "
                          f"raise --max-chars or set --vertical-share 0")
@@ -699,6 +710,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", dest="image_format", default="png", choices=IMAGE_FORMATS, help="image file format")
     parser.add_argument("--words-only", action="store_true",
                         help="render the words as they are: no numbers, punctuation or phrases (held-out test sets)")
+    parser.add_argument("--min-aspect", type=float, default=0.0,
+                        help="extend shorter crops with background (right, or down when vertical) to this "
+                             "length/thickness ratio: fixed-width fields, one text scale after template resizing")
     return parser
 
 
@@ -713,7 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                max_height=args.max_height, augment=args.augment, num_workers=args.num_workers,
                                words=words, exclude_words=exclude, max_chars=args.max_chars,
                                max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
-                               image_format=args.image_format, words_only=args.words_only)
+                               image_format=args.image_format, words_only=args.words_only,
+                               min_aspect=args.min_aspect)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from transformers import GPT2LMHeadModel
 
 from gpt.config import GPTConfig, path_list
-from gpt.modeling import build_model
+from gpt.modeling import attention_for, build_model
 from gpt.task import GPTTask, no_decay
 from gpt.vocab import Vocab
 from vqvae.schema import load_config
@@ -30,6 +30,16 @@ def batch_for(order: str) -> dict:
     grids = [np.array([[1, 2, 3], [4, 5, 6]]), np.array([[7, 8, 9, 10]])]
     ids, part = VOCAB.sequences(grids, ["hello", "ow"], order, V, T)
     return {"input_ids": torch.from_numpy(ids), "loss_part": torch.from_numpy(part), "index": torch.arange(2)}
+
+
+def test_training_on_cpu_switches_to_eager_attention_with_the_same_losses():
+    assert attention_for(torch.device("cpu")) == "eager" and attention_for(torch.device("cuda", 0)) == "sdpa"
+    task = task_for("image_first")
+    task.model.set_attn_implementation("sdpa")
+    before = task.losses(batch_for("image_first"))["loss"]
+    task.on_fit_start()  # without a trainer the module is on the CPU
+    assert task.model.config._attn_implementation == "eager"
+    torch.testing.assert_close(task.losses(batch_for("image_first"))["loss"], before)
 
 
 def test_build_model_sizes():

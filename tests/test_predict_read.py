@@ -165,11 +165,11 @@ def test_read_refuses_an_incomplete_model_folder(setup, tmp_path, capsys):
     assert "lacks" in capsys.readouterr().err
 
 
-def test_last_logits_wrapper_and_bf16_decode_like_the_plain_model(setup):
+def test_cached_and_bf16_decoding_read_like_the_uncached_model(setup):
     import torch
 
     from gpt.decoding import recognize
-    from gpt.predict import LastLogitsOnly, image_ids_from_grids, recognize_ids
+    from gpt.predict import image_ids_from_grids, recognize_ids
     from vqvae.tokens import string_to_grid
 
     pretrained = setup["pretrained"]
@@ -177,9 +177,9 @@ def test_last_logits_wrapper_and_bf16_decode_like_the_plain_model(setup):
     image_ids = image_ids_from_grids(pretrained.vocab, grids, pretrained.max_visual_length)
     assert image_ids.shape == (len(grids), pretrained.max_visual_length)
     plain = recognize(pretrained.model, pretrained.vocab, image_ids, pretrained.max_text_length)
-    wrapped = recognize(LastLogitsOnly(pretrained.model), pretrained.vocab, image_ids, pretrained.max_text_length)
-    assert [t for t, _ in plain] == [t for t, _ in wrapped]
-    np.testing.assert_allclose([c for _, c in plain], [c for _, c in wrapped], rtol=1e-5)
+    uncached = recognize(pretrained.model, pretrained.vocab, image_ids, pretrained.max_text_length, use_cache=False)
+    assert [t for t, _ in plain] == [t for t, _ in uncached]
+    np.testing.assert_allclose([c for _, c in plain], [c for _, c in uncached], rtol=1e-5)
     assert not pretrained.model.training
     bf16 = recognize_ids(pretrained, image_ids, precision="bfloat16", progress=False)
     assert all(0 < c <= 1 for _, c in bf16)

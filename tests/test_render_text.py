@@ -177,3 +177,24 @@ def test_word_list_round_trip_and_font_folders(tmp_path):
     # matplotlib's TeX-encoded cmsy10 claims 'a'..'z' but draws math symbols: never used
     with pytest.raises(ValueError, match="mislabelled"):
         find_font_files([_dejavu().parent / "cmsy10.ttf"])
+
+
+def test_min_aspect_extends_short_crops_with_background_along_the_reading_direction():
+    font = load_fonts([_noto()])[0]
+    for text, vertical in [("ab", False), ("한글", True)]:
+        tight = render_image(np.random.default_rng(0), text, font, 40, vertical=vertical, strength=0.0)
+        field = render_image(np.random.default_rng(0), text, font, 40, vertical=vertical, strength=0.0,
+                             min_aspect=6.0)
+        height, width = field.shape[:2]
+        length, thickness = (height, width) if vertical else (width, height)
+        assert abs(length / thickness - 6.0) < 0.1, (text, field.shape)
+        assert field.shape[int(vertical)] == tight.shape[int(vertical)]  # the thickness is untouched
+        # the text stays where it was (left, or top) and the extension is plain background
+        np.testing.assert_array_equal(field[:tight.shape[0], :tight.shape[1]], tight)
+        extension = field[tight.shape[0]:] if vertical else field[:, tight.shape[1]:]
+        assert extension.min() == 255
+    # a crop already longer than min_aspect is left as it is
+    long = render_image(np.random.default_rng(0), "abcdefghijkl", font, 40, vertical=False, strength=0.0)
+    kept = render_image(np.random.default_rng(0), "abcdefghijkl", font, 40, vertical=False, strength=0.0,
+                        min_aspect=2.0)
+    np.testing.assert_array_equal(long, kept)
