@@ -6,7 +6,7 @@ narrower domain than the benchmark, chosen because the recognition GPT learns it
 trains the VQ-VAE and the recognition GPT, evaluates on a held-out test set of words the models never saw,
 reads a few image files, fine-tunes in reverse and draws a few prompts. Everything lands in outputs/demo/.
 
-    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 2.5] [--minutes-gpt 9] [--minutes-finetune 1]
+    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 2.5] [--minutes-gpt 8.75] [--minutes-finetune 1]
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from scripts.words import split_words, word_pool, write_word_list
 
 PROMPTS = ["hello", "coffee", "Seoul", "OPEN"]
 MAX_CHARS = 10  # the longest demo word; the GPT's text part is sized to it (<s> + 10 + </s>), not to 22
-# Every crop is extended with background to the aspect of the 3x20 template of config/vqvae-demo.yaml (64
+# Every crop is extended with background to the aspect of the 4x23 template of config/vqvae-demo.yaml (96
 # tokens), so every word lands in that template at one scale and a monospaced glyph always spans the same
 # code columns. Measured in 6-minute GPT runs on the same words: tight crops in DejaVu Sans 1.7% exact; in
-# fixed-width fields 9.0%; DejaVu Sans Mono in fixed-width fields 24.3%.
+# fixed-width fields 9.0%; DejaVu Sans Mono in fixed-width fields 24.3% (BENCHMARKS.md).
 FONT = "DejaVuSansMono.ttf"
-FIELD_ASPECT = 20 / 3
+FIELD_ASPECT = 23 / 4
 DOMAIN = (f"single English words (up to {MAX_CHARS} characters), DejaVu Sans Mono, black on white, "
           f"left-aligned in a fixed-width field")
 
@@ -39,10 +39,10 @@ def max_time(minutes: float) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="outputs/demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--num-train", type=int, default=40000, help="rendered training crops")
+    parser.add_argument("--num-train", type=int, default=36000, help="rendered training crops")
     parser.add_argument("--num-test", type=int, default=300, help="rendered test crops (unseen words)")
     parser.add_argument("--minutes-vqvae", type=float, default=2.5)
-    parser.add_argument("--minutes-gpt", type=float, default=9.0)
+    parser.add_argument("--minutes-gpt", type=float, default=8.75)
     parser.add_argument("--minutes-finetune", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --out finished")
