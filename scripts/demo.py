@@ -6,7 +6,7 @@ narrower domain than the benchmark, chosen because the recognition GPT learns it
 trains the VQ-VAE and the recognition GPT, evaluates on a held-out test set of words the models never saw,
 reads a few image files, fine-tunes in reverse and draws a few prompts. Everything lands in outputs/demo/.
 
-    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 2.5] [--minutes-gpt 8.5] [--minutes-finetune 1]
+    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 2.25] [--minutes-gpt 8.5] [--minutes-finetune 1]
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ def max_time(minutes: float) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="outputs/demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--num-train", type=int, default=36000, help="rendered training crops")
+    parser.add_argument("--num-train", type=int, default=32000, help="rendered training crops")
     parser.add_argument("--num-test", type=int, default=300, help="rendered test crops (unseen words)")
-    parser.add_argument("--minutes-vqvae", type=float, default=2.5)
+    parser.add_argument("--minutes-vqvae", type=float, default=2.25)
     parser.add_argument("--minutes-gpt", type=float, default=8.5)
     parser.add_argument("--minutes-finetune", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
