@@ -14,20 +14,33 @@ import argparse
 import sys
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from scripts.fonts import default_font_files
 from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, replace_dir, save_results
 from scripts.words import split_words, word_pool, write_word_list
+from vqvae.templates import make_templates
 
 PROMPTS = ["hello", "coffee", "Seoul", "OPEN"]
 MAX_CHARS = 10  # the longest demo word; the GPT's text part is sized to it (<s> + 10 + </s>), not to 22
-# Every crop is extended with background to the aspect of the 4x23 template of config/vqvae-demo.yaml (96
-# tokens), so every word lands in that template at one scale and a monospaced glyph always spans the same
-# code columns. Measured in 6-minute GPT runs on the same words: tight crops in DejaVu Sans 1.7% exact; in
-# fixed-width fields 9.0%; DejaVu Sans Mono in fixed-width fields 24.3% (BENCHMARKS.md).
+# Every crop is extended with background to the aspect of the 4-row template of the VQ-VAE config (4x23 for
+# its 96 tokens), so every word lands in that template at one scale and a monospaced glyph always spans the
+# same code columns. Measured in 6-minute GPT runs on the same words: tight crops in DejaVu Sans 1.7% exact;
+# in fixed-width fields 9.0%; DejaVu Sans Mono in fixed-width fields 24.3% (BENCHMARKS.md).
 FONT = "DejaVuSansMono.ttf"
-FIELD_ASPECT = 23 / 4
+VQ_CONFIG = "config/vqvae-demo.yaml"
+FIELD_ROWS = 4
 DOMAIN = (f"single English words (up to {MAX_CHARS} characters), DejaVu Sans Mono, black on white, "
           f"left-aligned in a fixed-width field")
+
+
+def field_aspect(max_length: int) -> float:
+    """Aspect (cols / rows) of the FIELD_ROWS-row template for `max_length` tokens."""
+    for template in make_templates(max_length):
+        if template.rows == FIELD_ROWS:
+            return template.aspect
+    raise ValueError(f"max_length={max_length} has no {FIELD_ROWS}-row template; pick one of at least "
+                     f"{FIELD_ROWS * 2} tokens in {VQ_CONFIG}")
 
 
 def max_time(minutes: float) -> str:
@@ -60,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     write_word_list(data / "train_words.txt", train_words)
     write_word_list(data / "test_words.txt", test_words)
     font = [path for path in default_font_files() if path.name == FONT]
+    aspect = field_aspect(int(OmegaConf.load(VQ_CONFIG).data.max_length))
     render = ["--languages", "en", "--vertical-share", "0", "--words-only", "--max-chars", MAX_CHARS,
-              "--augment", "none", "--min-aspect", f"{FIELD_ASPECT:.4f}", "--fonts", *font]
+              "--augment", "none", "--min-aspect", f"{aspect:.4f}", "--fonts", *font]
     try:
         pipe.run("render-train", "scripts.render_text", "--output", data / "train", "--num-samples", args.num_train,
                  "--seed", args.seed, "--exclude-words", data / "test_words.txt", *render)
@@ -70,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.run("render-test", "scripts.render_text", "--output", data / "test", "--num-samples", args.num_test,
                  "--seed", args.seed + 2, "--words-file", data / "test_words.txt", *render)
 
-        vq_cfg, vq_run = "config/vqvae-demo.yaml", out / "runs" / "vqvae"
+        vq_cfg, vq_run = VQ_CONFIG, out / "runs" / "vqvae"
         pipe.run("vqvae-train", "vqvae.train", vq_cfg, f"data.train={data / 'train' / 'labels.csv'}",
                  f"data.val={data / 'val' / 'labels.csv'}", f"run_dir={vq_run}",
                  f"trainer.max_time={max_time(args.minutes_vqvae)}", f"seed={args.seed}")

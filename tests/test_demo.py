@@ -1,0 +1,16 @@
+"""scripts/demo.py: the fixed-width field it renders lands in one template of the demo VQ-VAE config."""
+import pytest
+from omegaconf import OmegaConf
+
+from scripts.demo import FIELD_ROWS, VQ_CONFIG, field_aspect
+from vqvae.templates import Template, choose_template
+
+
+def test_demo_fields_land_in_the_four_row_template_of_the_config():
+    max_length = int(OmegaConf.load(VQ_CONFIG).data.max_length)
+    aspect = field_aspect(max_length)
+    template = choose_template(round(aspect * 100), 100, max_length)
+    assert template.rows == FIELD_ROWS and template.aspect == aspect
+    assert field_aspect(96) == Template(4, 23).aspect
+    with pytest.raises(ValueError, match="max_length=4 has no 4-row template"):
+        field_aspect(4)
