@@ -31,7 +31,7 @@ FONT = "DejaVuSansMono.ttf"
 VQ_CONFIG = "config/vqvae-demo.yaml"
 FIELD_ROWS = 4
 DOMAIN = (f"single English words (up to {MAX_CHARS} characters), DejaVu Sans Mono, black on white, "
-          f"left-aligned in a fixed-width field")
+          f"at one size and place in a fixed-width field (a printed form's)")
 
 
 def field_aspect(max_length: int) -> float:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     font = [path for path in default_font_files() if path.name == FONT]
     aspect = field_aspect(int(OmegaConf.load(VQ_CONFIG).data.max_length))
     render = ["--languages", "en", "--vertical-share", "0", "--words-only", "--max-chars", MAX_CHARS,
-              "--augment", "none", "--min-aspect", f"{aspect:.4f}", "--fonts", *font]
+              "--augment", "none", "--min-aspect", f"{aspect:.4f}", "--line-box", "--fonts", *font]
     try:
         pipe.run("render-train", "scripts.render_text", "--output", data / "train", "--num-samples", args.num_train,
                  "--seed", args.seed, "--exclude-words", data / "test_words.txt", *render)

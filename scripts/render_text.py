@@ -53,6 +53,7 @@ VERTICAL_LANGUAGE_WEIGHTS = {"ko": 0.8, "en": 0.1, "mixed": 0.1}
 # Share of horizontal samples that mix Hangul and Latin when both languages are enabled.
 MIXED_SHARE = 0.15
 MIN_CONTRAST = 3.0  # WCAG contrast ratio between text and background (3:1 = "large text" minimum)
+LINE_BOX_MARGIN = 0.1  # of the font size, left and right of a --line-box crop
 
 _LETTERS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # words, "don't" as one
 
@@ -75,6 +76,7 @@ class RenderSettings:
     image_format: str
     words_only: bool
     min_aspect: float = 0.0
+    line_box: bool = False
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -274,10 +276,11 @@ def _background(rng: np.random.Generator, height: int, width: int, colour: np.nd
     return image
 
 
-def _draw_horizontal(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: int, cap_top: int
-                     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+def _draw_horizontal(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: int, cap_top: int,
+                     line_box: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
     """Masks of a one-line text: (full (fill+stroke), fill) uint8 (H, W) and the crop box (x0, y0, x1, y1)
-    before margins: ink, extended up to the cap height and down to the baseline."""
+    before margins: ink, extended up to the cap height and down to the baseline; or with `line_box` the
+    font's line box: pen origin to advance, ascent to descent, whatever the letters."""
     left, top, right, bottom = font.getbbox(text, anchor="ls", stroke_width=stroke)
     width, height = right - left + 2 * pad, bottom - top + 2 * pad
     origin = (pad - left, pad - top)
@@ -287,8 +290,12 @@ def _draw_horizontal(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: 
     if stroke:
         fill = Image.new("L", (width, height), 0)
         ImageDraw.Draw(fill).text(origin, text, font=font, fill=255, anchor="ls")
-    cap = cap_top - stroke
-    box = (pad, min(pad, origin[1] + cap), width - pad, max(height - pad, origin[1] + stroke))
+    if line_box:
+        ascent, descent = font.getmetrics()
+        box = (origin[0], origin[1] - ascent, origin[0] + font.getlength(text), origin[1] + descent)
+    else:
+        cap = cap_top - stroke
+        box = (pad, min(pad, origin[1] + cap), width - pad, max(height - pad, origin[1] + stroke))
     return np.asarray(full), np.asarray(fill), box
 
 
@@ -367,14 +374,16 @@ def _degrade(rng: np.random.Generator, image: np.ndarray, strength: float) -> np
 
 
 def render_image(rng: np.random.Generator, text: str, font: Font, size: int, vertical: bool,
-                 strength: float = 1.0, min_aspect: float = 0.0) -> np.ndarray:
+                 strength: float = 1.0, min_aspect: float = 0.0, line_box: bool = False) -> np.ndarray:
     """Draw `text` with `font` at `size` px into a tight-ish crop: RGB uint8 (H, W, 3).
 
     Vertical text stacks the characters top to bottom. `strength` (0 = clean black on white) scales the
     augmentations: colours and backgrounds, outline and shadow, rotation and perspective, blur, noise, JPEG.
     `min_aspect` > 0 extends shorter crops along the reading direction (right, or down for vertical text)
     with background until length / thickness >= min_aspect: fixed-width fields, where every text keeps the
-    same scale once resized to a template. The caller guarantees that `font` covers `text`.
+    same scale once resized to a template. `line_box` crops horizontal text to the font's line box with
+    fixed margins instead of the ink box with random ones: with one font, every crop then has one scale
+    and every glyph a fixed place, like printed forms. The caller guarantees that `font` covers `text`.
     """
     pil_font = _pil_font(font.path, font.index, size)
     stroke = max(1, round(size * rng.uniform(0.03, 0.08))) if rng.random() < 0.12 * min(strength, 1.0) else 0
@@ -382,9 +391,12 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     if vertical:
         full, fill, box = _draw_vertical(pil_font, text, stroke, pad, rng.uniform(0.0, 0.3))
     else:
-        full, fill, box = _draw_horizontal(pil_font, text, stroke, pad, _cap_top(font.path, font.index, size))
+        full, fill, box = _draw_horizontal(pil_font, text, stroke, pad, _cap_top(font.path, font.index, size),
+                                           line_box)
     # "A few px" of margin on each side, independently, like a text detector's loose boxes.
     margins = rng.uniform(0.02, 0.25, 4) * size + 1
+    if line_box and not vertical:  # the line box has room above capitals and below descenders already
+        margins[:] = (LINE_BOX_MARGIN * size, 0.0, LINE_BOX_MARGIN * size, 0.0)
     x0, y0, x1, y1 = box
     x0, y0, x1, y1 = x0 - margins[0], y0 - margins[1], x1 + margins[2], y1 + margins[3]
     if vertical:
@@ -475,7 +487,8 @@ class _Renderer:
             text, language, font = self.choose_text(rng, vertical, counts)
             log_min, log_max = math.log(self.settings.min_height), math.log(self.settings.max_height)
             size = int(round(math.exp(rng.uniform(log_min, log_max))))
-            image = render_image(rng, text, font, size, vertical, self.settings.augment, self.settings.min_aspect)
+            image = render_image(rng, text, font, size, vertical, self.settings.augment, self.settings.min_aspect,
+                                 self.settings.line_box)
             save_image(os.path.join(self.image_dir, name), image)
         except Exception as error:  # reported as a bad row with its reason; the run goes on
             return index, None, f"{type(error).__name__}: {error}", counts
@@ -570,7 +583,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                    num_workers: int = 2, words: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
                    exclude_words: Iterable[str] | None = None, max_chars: int = 20, max_vertical_chars: int = 8,
                    pool_size: int = 20000, image_format: str = "png", words_only: bool = False,
-                   min_aspect: float = 0.0, progress: bool = True) -> pd.DataFrame:
+                   min_aspect: float = 0.0, line_box: bool = False, progress: bool = True) -> pd.DataFrame:
     """Render `num_samples` labelled text crops into `output_dir` and return its labels frame.
 
     Writes output_dir/images/NNNNNN.<image_format> and output_dir/labels.csv (LABEL_COLUMNS, index order,
@@ -584,7 +597,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     words: replaces the wordfreq pools (entries may be phrases). exclude_words: never rendered, any case.
     words_only: texts are pool entries only (no numbers, punctuation, phrases; Latin case still varies),
     e.g. to render a test set of exactly the held-out words. min_aspect: extend shorter crops with background
-    to this length / thickness (0 = tight crops; see render_image).
+    to this length / thickness (0 = tight crops; see render_image). line_box: crop horizontal text to the
+    font's line box with fixed margins (see render_image).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
@@ -618,7 +632,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     settings = RenderSettings(seed=int(seed), languages=language_tuple, vertical_share=float(vertical_share),
                               min_height=int(min_height), max_height=int(max_height), augment=strength,
                               max_chars=int(max_chars), max_vertical_chars=int(min(max_vertical_chars, max_chars)),
-                              image_format=image_format, words_only=bool(words_only), min_aspect=float(min_aspect))
+                              image_format=image_format, words_only=bool(words_only), min_aspect=float(min_aspect),
+                              line_box=bool(line_box))
     if settings.vertical_share > 0 and settings.max_vertical_chars < 2:
         raise ValueError(f"vertical text needs at least 2 characters but max_chars={max_chars}; "
                          f"raise --max-chars or set --vertical-share 0")
@@ -713,6 +728,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-aspect", type=float, default=0.0,
                         help="extend shorter crops with background (right, or down when vertical) to this "
                              "length/thickness ratio: fixed-width fields, one text scale after template resizing")
+    parser.add_argument("--line-box", action="store_true",
+                        help="crop horizontal text to the font's line box (pen origin to advance, ascent to "
+                             "descent) with fixed margins, not to its ink with random margins: one scale and "
+                             "fixed glyph places per font, like printed forms")
     return parser
 
 
@@ -728,7 +747,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                words=words, exclude_words=exclude, max_chars=args.max_chars,
                                max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
                                image_format=args.image_format, words_only=args.words_only,
-                               min_aspect=args.min_aspect)
+                               min_aspect=args.min_aspect, line_box=args.line_box)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

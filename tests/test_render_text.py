@@ -198,3 +198,22 @@ def test_min_aspect_extends_short_crops_with_background_along_the_reading_direct
     kept = render_image(np.random.default_rng(0), "abcdefghijkl", font, 40, vertical=False, strength=0.0,
                         min_aspect=2.0)
     np.testing.assert_array_equal(long, kept)
+
+
+def test_line_box_gives_every_crop_of_a_font_one_height_and_fixed_glyph_places():
+    mono = load_fonts([next(p for p in default_font_files() if p.name == "DejaVuSansMono.ttf")])[0]
+
+    def crop(text: str, seed: int, line_box: bool) -> np.ndarray:
+        return render_image(np.random.default_rng(seed), text, mono, 30, vertical=False, strength=0.0,
+                            line_box=line_box)
+
+    # ink boxes: a descender and random margins change the crop; line boxes do not (same length in a
+    # monospaced font => same shape, whatever the letters and the seed)
+    assert crop("ace", 0, False).shape != crop("Agy", 1, False).shape
+    assert crop("ace", 0, True).shape == crop("Agy", 1, True).shape
+    # the first two glyphs sit at the same pixels whatever follows them
+    abc, abx = crop("abc", 0, True), crop("abx", 5, True)
+    advance = render_text._pil_font(mono.path, mono.index, 30).getlength("a")
+    two_glyphs = int(render_text.LINE_BOX_MARGIN * 30 + 2 * advance)
+    np.testing.assert_array_equal(abc[:, :two_glyphs], abx[:, :two_glyphs])
+    assert not np.array_equal(abc, abx)
