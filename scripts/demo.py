@@ -1,8 +1,8 @@
 """`make demo`: the whole pipeline on a small rendered dataset, on CPU, in about 15 minutes.
 
-Renders single English words in one monospaced font, black on white, each in a fixed-width field (a far
-narrower domain than the benchmark, chosen because the recognition GPT learns it in CPU minutes; BENCHMARKS.md
-"What limits reading" has the measurements behind each choice),
+Renders single English words in one monospaced font, black on white, each at one size and place in a
+fixed-width field (a far narrower domain than the benchmark, chosen because the recognition GPT learns it in
+CPU minutes; BENCHMARKS.md "What made the demo read" has the measurements behind each choice),
 trains the VQ-VAE and the recognition GPT, evaluates on a held-out test set of words the models never saw,
 reads a few image files, fine-tunes in reverse and draws a few prompts. Everything lands in outputs/demo/.
 
@@ -29,7 +29,8 @@ MAX_CHARS = 10  # the longest demo word; the GPT's text part is sized to it (<s>
 # Every crop is extended with background to the aspect of the 4-row template of the VQ-VAE config (4x23 for
 # its 96 tokens), so every word lands in that template at one scale and a monospaced glyph always spans the
 # same code columns. Measured in 6-minute GPT runs on the same words: tight crops in DejaVu Sans 1.7% exact;
-# in fixed-width fields 9.0%; DejaVu Sans Mono in fixed-width fields 24.3% (BENCHMARKS.md).
+# in fixed-width fields 9.0%; DejaVu Sans Mono in fixed-width fields 24.3% (BENCHMARKS.md). --line-box (one
+# glyph size and place, not ink boxes with random margins) took the whole demo from 51-54% to 96.7%.
 FONT = "DejaVuSansMono.ttf"
 VQ_CONFIG = "config/vqvae-demo.yaml"
 FIELD_ROWS = 4
