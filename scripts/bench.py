@@ -29,9 +29,8 @@ from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, repla
 from scripts.words import split_words, word_pool, write_word_list
 
 # Share of the budget per training phase; "gpt" is per variant (plain and context). The rest goes to rendering,
-# encoding and evaluation: 7 minutes of the 75 in the measured run, whose shares (0.15 / 0.22 / 0.10) left 16
-# minutes unused, hence these (about 71 minutes in all on that machine; not yet run).
-SHARES = {"vqvae": 0.15, "gpt": 0.29, "finetune": 0.12}
+# encoding and evaluation: 7 of the 75 minutes in the measured run, which took 59 minutes in all (BENCHMARKS.md).
+SHARES = {"vqvae": 0.15, "gpt": 0.22, "finetune": 0.10}
 TEST_SETS = {  # name -> (languages, vertical share, word file)
     "ko_horizontal": ("ko", 0.0, "test_words_ko.txt"),
     "ko_vertical": ("ko", 1.0, "test_words_ko.txt"),
