@@ -394,7 +394,7 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
         full, fill, box = _draw_horizontal(pil_font, text, stroke, pad, _cap_top(font.path, font.index, size),
                                            line_box)
     # "A few px" of margin on each side, independently, like a text detector's loose boxes.
-    margins = rng.uniform(0.02, 0.25, 4) * size + 1
+    margins = rng.uniform(0.02, 0.25, 4) * size + 1  # drawn always, so later random draws do not shift
     if line_box and not vertical:  # the line box has room above capitals and below descenders already
         margins[:] = (LINE_BOX_MARGIN * size, 0.0, LINE_BOX_MARGIN * size, 0.0)
     x0, y0, x1, y1 = box
