@@ -53,7 +53,8 @@ VERTICAL_LANGUAGE_WEIGHTS = {"ko": 0.8, "en": 0.1, "mixed": 0.1}
 # Share of horizontal samples that mix Hangul and Latin when both languages are enabled.
 MIXED_SHARE = 0.15
 MIN_CONTRAST = 3.0  # WCAG contrast ratio between text and background (3:1 = "large text" minimum)
-LINE_BOX_MARGIN = 0.1  # of the font size, left and right of a --line-box crop
+LINE_BOX_MARGIN = 0.1  # of the font size, before and after the text of a --line-box crop
+LINE_BOX_SPACING = 0.1  # of the font size, between the cells of a vertical --line-box crop
 
 _LETTERS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # words, "don't" as one
 
@@ -299,15 +300,18 @@ def _draw_horizontal(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: 
     return np.asarray(full), np.asarray(fill), box
 
 
-def _draw_vertical(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: int, spacing: float
-                   ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+def _draw_vertical(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: int, spacing: float,
+                   line_box: bool = False) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
     """Masks of a vertical line: each character centred in its own cell, top to bottom; a space is a half
-    cell of gap. Same return as _draw_horizontal."""
+    cell of gap. Same return as _draw_horizontal; the box is the ink's, or with `line_box` the column of
+    cells, one font size wide, whatever the characters (fixed-width in CJK fonts)."""
     size = font.size
     cell = round(size * (1.0 + spacing))
     cells = [cell // 2 if char == " " else cell for char in text]
     boxes = [font.getbbox(char, anchor="mm", stroke_width=stroke) for char in text if char != " "]
     column = max(right - left for left, _, right, _ in boxes)
+    if line_box:  # room for the whole cell, one font size wide
+        column = max(column, size)
     width, height = column + 2 * pad, sum(cells) + 2 * pad
     full = Image.new("L", (width, height), 0)
     fill = Image.new("L", (width, height), 0) if stroke else full
@@ -324,6 +328,8 @@ def _draw_vertical(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: in
     if len(xs) == 0:
         raise SampleError(f"font {font.path} drew no ink for {text!r}")
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    if line_box:
+        box = ((width - size) / 2, pad, (width + size) / 2, pad + sum(cells))
     return full_array, np.asarray(fill), box
 
 
@@ -381,22 +387,26 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     augmentations: colours and backgrounds, outline and shadow, rotation and perspective, blur, noise, JPEG.
     `min_aspect` > 0 extends shorter crops along the reading direction (right, or down for vertical text)
     with background until length / thickness >= min_aspect: fixed-width fields, where every text keeps the
-    same scale once resized to a template. `line_box` crops horizontal text to the font's line box with
-    fixed margins instead of the ink box with random ones: with one font, every crop then has one scale
-    and every glyph a fixed place, like printed forms. The caller guarantees that `font` covers `text`.
+    same scale once resized to a template. `line_box` crops text to the font's line box with fixed margins
+    instead of the ink box with random ones (vertical text: a column of cells one font size wide, at a fixed
+    spacing): with one font, every crop then has one scale and every glyph a fixed place, like printed
+    forms. The caller guarantees that `font` covers `text`.
     """
     pil_font = _pil_font(font.path, font.index, size)
     stroke = max(1, round(size * rng.uniform(0.03, 0.08))) if rng.random() < 0.12 * min(strength, 1.0) else 0
     pad = size + 2 * stroke
     if vertical:
-        full, fill, box = _draw_vertical(pil_font, text, stroke, pad, rng.uniform(0.0, 0.3))
+        spacing = rng.uniform(0.0, 0.3)  # drawn always, so later random draws do not shift
+        full, fill, box = _draw_vertical(pil_font, text, stroke, pad, LINE_BOX_SPACING if line_box else spacing,
+                                         line_box)
     else:
         full, fill, box = _draw_horizontal(pil_font, text, stroke, pad, _cap_top(font.path, font.index, size),
                                            line_box)
     # "A few px" of margin on each side, independently, like a text detector's loose boxes.
     margins = rng.uniform(0.02, 0.25, 4) * size + 1  # drawn always, so later random draws do not shift
-    if line_box and not vertical:  # the line box has room above capitals and below descenders already
-        margins[:] = (LINE_BOX_MARGIN * size, 0.0, LINE_BOX_MARGIN * size, 0.0)
+    if line_box:  # across the line, the box has room for the tallest or widest glyph already
+        along = LINE_BOX_MARGIN * size
+        margins[:] = (0.0, along, 0.0, along) if vertical else (along, 0.0, along, 0.0)
     x0, y0, x1, y1 = box
     x0, y0, x1, y1 = x0 - margins[0], y0 - margins[1], x1 + margins[2], y1 + margins[3]
     if vertical:
@@ -597,8 +607,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     words: replaces the wordfreq pools (entries may be phrases). exclude_words: never rendered, any case.
     words_only: texts are pool entries only (no numbers, punctuation, phrases; Latin case still varies),
     e.g. to render a test set of exactly the held-out words. min_aspect: extend shorter crops with background
-    to this length / thickness (0 = tight crops; see render_image). line_box: crop horizontal text to the
-    font's line box with fixed margins (see render_image).
+    to this length / thickness (0 = tight crops; see render_image). line_box: crop text to the font's line
+    box with fixed margins (see render_image).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
@@ -729,9 +739,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="extend shorter crops with background (right, or down when vertical) to this "
                              "length/thickness ratio: fixed-width fields, one text scale after template resizing")
     parser.add_argument("--line-box", action="store_true",
-                        help="crop horizontal text to the font's line box (pen origin to advance, ascent to "
-                             "descent) with fixed margins, not to its ink with random margins: one scale and "
-                             "fixed glyph places per font, like printed forms")
+                        help="crop text to the font's line box (pen origin to advance, ascent to descent; "
+                             "vertical: cells one font size wide at a fixed spacing) with fixed margins, not to "
+                             "its ink with random margins: one scale and fixed glyph places per font, like "
+                             "printed forms")
     return parser
 
 

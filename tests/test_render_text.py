@@ -217,3 +217,20 @@ def test_line_box_gives_every_crop_of_a_font_one_height_and_fixed_glyph_places()
     two_glyphs = int(render_text.LINE_BOX_MARGIN * 30 + 2 * advance)
     np.testing.assert_array_equal(abc[:, :two_glyphs], abx[:, :two_glyphs])
     assert not np.array_equal(abc, abx)
+
+
+def test_vertical_line_box_stacks_fixed_cells_whatever_the_characters():
+    noto = next(f for f in load_fonts(default_font_files()) if "CJK" in f.name and "Regular" in f.name)
+
+    def crop(text: str, seed: int, line_box: bool) -> np.ndarray:
+        return render_image(np.random.default_rng(seed), text, noto, 30, vertical=True, strength=0.0,
+                            line_box=line_box)
+
+    # '一' is wide and flat, '이' narrower and tall: ink boxes differ, line boxes are one font size wide
+    assert crop("一一", 0, False).shape != crop("이이", 1, False).shape
+    assert crop("一一", 0, True).shape == crop("이이", 1, True).shape
+    # the first character sits at the same pixels whatever follows it
+    first_cell = int(render_text.LINE_BOX_MARGIN * 30 + 30 * (1 + render_text.LINE_BOX_SPACING))
+    top, other = crop("가나", 0, True), crop("가다", 3, True)
+    np.testing.assert_array_equal(top[:first_cell], other[:first_cell])
+    assert not np.array_equal(top, other)
