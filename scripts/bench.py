@@ -1,8 +1,8 @@
 """`make bench`: the benchmark recipe on a fixed CPU budget, from rendering to evaluation.
 
-Renders Korean and English words (horizontal and vertical) with held-out test words, trains the VQ-VAE,
-encodes (once plain, once with context pairs), trains a recognition GPT on each and keeps the one that
-reads better, fine-tunes it in reverse and measures generation legibility. Numbers go to
+Renders Korean and English words (horizontal and vertical, printed-form crops: see render_domain) with
+held-out test words, trains the VQ-VAE, encodes (once plain, once with context pairs), trains a recognition
+GPT on each and keeps the one that reads better, fine-tunes it in reverse and measures generation legibility. Numbers go to
 outputs/bench/results.json and a Markdown section printed at the end (paste into BENCHMARKS.md); the
 exports stay in outputs/bench/gpt and outputs/bench/gpt-finetune for `gpt.evaluate` on other data.
 
@@ -24,18 +24,35 @@ from pathlib import Path
 
 import pandas as pd
 
-from scripts.demo import max_time
+from scripts.demo import GENERATION, field_aspect, max_time
 from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, replace_dir, save_results
 from scripts.words import split_words, word_pool, write_word_list
 
 # Share of the budget per training phase; "gpt" is per variant (plain and context). The rest goes to rendering,
-# encoding and evaluation: 7 of the 75 minutes in the measured run, which took 59 minutes in all (BENCHMARKS.md).
-SHARES = {"vqvae": 0.15, "gpt": 0.22, "finetune": 0.10}
+# encoding and evaluation: 7 minutes in the measured runs (BENCHMARKS.md).
+SHARES = {"vqvae": 0.15, "gpt": 0.29, "finetune": 0.12}
+# The rendered domain, the same for training and test crops: single words of up to MAX_CHARS characters, black
+# on white in the default fonts, each cropped to its font's line box and extended with background to a
+# fixed-width field (the FIELD_ROWS-row template), so a glyph has one size per font and a fixed place. Measured
+# (BENCHMARKS.md): ink boxes with random margins under medium or light augmentation left the GPT at 0% exact.
+MAX_CHARS, MAX_VERTICAL_CHARS = 10, 4  # 5 stacked syllables would need a longer template than 4
+FIELD_ROWS = 5  # 5 x 24 for the 128 tokens of config/vqvae-bench.yaml: a 40 px line, Hangul about 3 code rows high
+VQ_CONFIG = "config/vqvae-bench.yaml"
+
 TEST_SETS = {  # name -> (languages, vertical share, word file)
     "ko_horizontal": ("ko", 0.0, "test_words_ko.txt"),
     "ko_vertical": ("ko", 1.0, "test_words_ko.txt"),
     "en": ("en", 0.0, "test_words_en.txt"),
 }
+
+
+def render_domain() -> list:
+    """The scripts.render_text flags of the benchmark domain."""
+    from omegaconf import OmegaConf
+
+    aspect = field_aspect(int(OmegaConf.load(VQ_CONFIG).data.max_length), FIELD_ROWS)
+    return ["--words-only", "--max-chars", MAX_CHARS, "--max-vertical-chars", MAX_VERTICAL_CHARS,
+            "--augment", "none", "--line-box", "--min-aspect", f"{aspect:.4f}"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -110,20 +127,22 @@ def main(argv: list[str] | None = None) -> int:
         write_word_list(data / f"test_words_{language}.txt", test)
     write_word_list(data / "test_words_all.txt", test_words["ko"] + test_words["en"])
     exclude = ["--exclude-words", data / "test_words_all.txt"]
+    domain = render_domain()
 
     results: dict = {"machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
-                     "budget_minutes": args.budget_minutes, "num_train": args.num_train}
+                     "budget_minutes": args.budget_minutes, "num_train": args.num_train,
+                     "render_flags": " ".join(map(str, domain))}
     try:
         pipe.run("render-train", "scripts.render_text", "--output", data / "train", "--num-samples", args.num_train,
-                 "--seed", args.seed, *exclude)
+                 "--seed", args.seed, *exclude, *domain)
         pipe.run("render-val", "scripts.render_text", "--output", data / "val", "--num-samples", 1000,
-                 "--seed", args.seed + 1, *exclude)
+                 "--seed", args.seed + 1, *exclude, *domain)
         for offset, (name, (language, vertical, words)) in enumerate(TEST_SETS.items()):
             pipe.run(f"render-test-{name}", "scripts.render_text", "--output", data / f"test_{name}",
                      "--num-samples", args.num_test, "--seed", args.seed + 10 + offset, "--languages", language,
-                     "--vertical-share", vertical, "--words-file", data / words, "--words-only")
+                     "--vertical-share", vertical, "--words-file", data / words, *domain)
 
-        vq_cfg, vq_run = "config/vqvae-bench.yaml", out / "runs" / "vqvae"
+        vq_cfg, vq_run = VQ_CONFIG, out / "runs" / "vqvae"
         pipe.run("vqvae-train", "vqvae.train", vq_cfg, f"data.train={data / 'train' / 'labels.csv'}",
                  f"data.val={data / 'val' / 'labels.csv'}", f"run_dir={vq_run}",
                  f"trainer.max_time={max_time(minutes['vqvae'])}", f"seed={args.seed}")
@@ -181,17 +200,18 @@ def main(argv: list[str] | None = None) -> int:
                  f"run_dir={ft_run}", f"trainer.max_time={max_time(minutes['finetune'])}", f"seed={args.seed}")
         replace_dir(ft_run / "export", out / "gpt-finetune")
         # Unseen words may hold a character no training label had: generation refuses those (it cannot
-        # draw what is not in the charset), so prompts come from held-out words the charset covers.
+        # draw what is not in the charset), so prompts come from held-out words the charset covers, no
+        # longer than the training words.
         charset = set(read_json(out / "gpt-finetune" / "charset.json")["chars"])
         candidates = [w for pair in zip(test_words["ko"], test_words["en"]) for w in pair]
-        prompts = [w for w in candidates if set(w) <= charset][: args.num_prompts]
+        prompts = [w for w in candidates if set(w) <= charset and len(w) <= MAX_CHARS][: args.num_prompts]
         write_word_list(data / "prompts.txt", prompts)
         results["legibility_prompts"] = {"num_prompts": len(prompts), "languages": "ko and en alternating",
                                          "held_out_words_outside_charset": sum(not set(w) <= charset for w in candidates)}
         start = time.perf_counter()
         pipe.run("legibility", "gpt.generate", out / "gpt-finetune", "--prompts-file", data / "prompts.txt",
                  "--output", out / "generated", "--num-candidates", 8, "--batch-size", 64, "--rerank-with", out / "gpt", "--evaluate",
-                 "--seed", args.seed, "--tesseract-lang", "kor+eng")
+                 "--seed", args.seed, "--tesseract-lang", "kor+eng", *GENERATION)
         results["legibility"] = read_json(out / "generated" / "legibility.json")
         results["legibility"]["images_per_s"] = round(len(prompts) * 8 / (time.perf_counter() - start), 2)
         results["tesseract"] = tesseract_scores(data)
@@ -218,7 +238,8 @@ def read_yaml(path: Path) -> dict:
 def markdown(results: dict) -> str:
     """The BENCHMARKS.md section for these results."""
     lines = [f"Machine: {results['machine']}; budget {results['budget_minutes']} min; "
-             f"took {results.get('total_minutes')} min (`make bench`).", ""]
+             f"took {results.get('total_minutes')} min (`make bench`); crops rendered with "
+             f"`{results['render_flags']}`.", ""]
     for variant, info in results["gpt"]["variants"].items():
         kept = " (kept)" if variant == results["gpt"]["kept"] else ""
         lines += [f"Recognition, {variant} training data{kept}: {info['train_steps']} steps, "

@@ -39,13 +39,13 @@ DOMAIN = (f"single English words (up to {MAX_CHARS} characters), DejaVu Sans Mon
           f"at one size and place in a fixed-width field (a printed form's)")
 
 
-def field_aspect(max_length: int) -> float:
-    """Aspect (cols / rows) of the FIELD_ROWS-row template for `max_length` tokens."""
+def field_aspect(max_length: int, rows: int = FIELD_ROWS) -> float:
+    """Aspect (cols / rows) of the `rows`-row template for `max_length` tokens."""
     for template in make_templates(max_length):
-        if template.rows == FIELD_ROWS:
+        if template.rows == rows:
             return template.aspect
-    raise ValueError(f"max_length={max_length} has no {FIELD_ROWS}-row template; pick one of at least "
-                     f"{FIELD_ROWS * 2} tokens in {VQ_CONFIG}")
+    raise ValueError(f"max_length={max_length} has no {rows}-row template; pick one of at least "
+                     f"{rows * 2} tokens")
 
 
 def max_time(minutes: float) -> str:

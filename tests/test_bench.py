@@ -1,0 +1,24 @@
+"""scripts/bench.py: its rendering domain puts the crops of each orientation into one template."""
+from collections import Counter
+
+from omegaconf import OmegaConf
+
+from scripts import bench
+from scripts.render_text import main
+from vqvae.io import load_image, read_labelled_csv
+from vqvae.templates import choose_template
+
+
+def test_bench_domain_renders_one_template_per_orientation(tmp_path):
+    assert main(["--output", str(tmp_path), "--num-samples", "40", "--seed", "3", "--num-workers", "1",
+                 *map(str, bench.render_domain())]) == 0
+    max_length = int(OmegaConf.load(bench.VQ_CONFIG).data.max_length)
+    templates = Counter()
+    rows = read_labelled_csv(tmp_path / "labels.csv")
+    for path, orientation in zip(rows["abs_path"], rows["orientation"]):
+        height, width = load_image(path).shape[:2]
+        templates[orientation, choose_template(width, height, max_length)] += 1
+    horizontal = {t for o, t in templates if o == "horizontal"}
+    vertical = {t for o, t in templates if o == "vertical"}
+    assert len(horizontal) == 1 and next(iter(horizontal)).rows == bench.FIELD_ROWS, templates
+    assert len(vertical) == 1, templates
