@@ -194,20 +194,22 @@ def main(argv: list[str] | None = None) -> int:
         image_dirs = [data / "test_en" / "images", data / "test_ko_vertical" / "images"]
         results["read"] = read_throughput(pipe, out / "gpt", image_dirs)
 
-        ft_run = out / "runs" / "gpt-finetune"
-        pipe.run("finetune", "gpt.finetune", "config/gpt2-bench-finetune.yaml", f"init_from={out / 'gpt'}",
-                 f"data.train={data / 'train' / 'tokens.csv'}", f"data.val={data / 'val' / 'tokens.csv'}",
-                 f"run_dir={ft_run}", f"trainer.max_time={max_time(minutes['finetune'])}", f"seed={args.seed}")
-        replace_dir(ft_run / "export", out / "gpt-finetune")
         # Unseen words may hold a character no training label had: generation refuses those (it cannot
         # draw what is not in the charset), so prompts come from held-out words the charset covers, no
-        # longer than the training words.
-        charset = set(read_json(out / "gpt-finetune" / "charset.json")["chars"])
+        # longer than the training words. The fine-tuned export keeps this charset.
+        charset = set(read_json(out / "gpt" / "charset.json")["chars"])
         candidates = [w for pair in zip(test_words["ko"], test_words["en"]) for w in pair]
         prompts = [w for w in candidates if set(w) <= charset and len(w) <= MAX_CHARS][: args.num_prompts]
         write_word_list(data / "prompts.txt", prompts)
         results["legibility_prompts"] = {"num_prompts": len(prompts), "languages": "ko and en alternating",
                                          "held_out_words_outside_charset": sum(not set(w) <= charset for w in candidates)}
+
+        ft_run = out / "runs" / "gpt-finetune"
+        pipe.run("finetune", "gpt.finetune", "config/gpt2-bench-finetune.yaml", f"init_from={out / 'gpt'}",
+                 f"data.train={data / 'train' / 'tokens.csv'}", f"data.val={data / 'val' / 'tokens.csv'}",
+                 f"run_dir={ft_run}", f"trainer.max_time={max_time(minutes['finetune'])}", f"seed={args.seed}",
+                 sample_prompts_override(prompts[:4]))
+        replace_dir(ft_run / "export", out / "gpt-finetune")
         start = time.perf_counter()
         pipe.run("legibility", "gpt.generate", out / "gpt-finetune", "--prompts-file", data / "prompts.txt",
                  "--output", out / "generated", "--num-candidates", 8, "--batch-size", 64, "--rerank-with", out / "gpt", "--evaluate",
@@ -227,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     save_results(out / "results.json", results)
     print(markdown(results))
     return 0
+
+
+def sample_prompts_override(prompts: list[str]) -> str:
+    """The `samples.prompts=[...]` override for these words, quoted so that `123` or `null` stay strings."""
+    return "samples.prompts=[" + ",".join(f'"{w}"' for w in prompts if '"' not in w) + "]"
 
 
 def read_yaml(path: Path) -> dict:

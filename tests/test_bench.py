@@ -1,4 +1,4 @@
-"""scripts/bench.py: its rendering domain puts the crops of each orientation into one template."""
+"""scripts/bench.py: its rendering domain puts the crops of each orientation into one template; its overrides parse."""
 from collections import Counter
 
 from omegaconf import OmegaConf
@@ -22,3 +22,13 @@ def test_bench_domain_renders_one_template_per_orientation(tmp_path):
     vertical = {t for o, t in templates if o == "vertical"}
     assert len(horizontal) == 1 and next(iter(horizontal)).rows == bench.FIELD_ROWS, templates
     assert len(vertical) == 1, templates
+
+
+def test_sample_prompts_override_keeps_every_word_a_string():
+    from gpt.finetune import FinetuneConfig
+    from vqvae.schema import load_config
+
+    words = ["해", "on", "123", "null", "don't"]
+    cfg = load_config(FinetuneConfig, "config/gpt2-bench-finetune.yaml",
+                      ["init_from=x", "data.train=t.csv", "data.val=v.csv", bench.sample_prompts_override(words)])
+    assert list(cfg.samples.prompts) == words
