@@ -154,8 +154,9 @@ def crop_padding(image: np.ndarray, downsample: int, tolerance: float = 24.0) ->
     cols = width // downsample
     rows = height // downsample
     # A block of codes is padding when every pixel in it is.
-    col_pad = padded[:rows * downsample, :cols * downsample].reshape(rows * downsample, cols, downsample).all(axis=(0, 2))
-    row_pad = padded[:rows * downsample, :cols * downsample].reshape(rows, downsample, cols * downsample).all(axis=(1, 2))
+    grid = padded[:rows * downsample, :cols * downsample]
+    col_pad = grid.reshape(rows * downsample, cols, downsample).all(axis=(0, 2))
+    row_pad = grid.reshape(rows, downsample, cols * downsample).all(axis=(1, 2))
     keep_cols = cols - _trailing_true(col_pad)
     keep_rows = rows - _trailing_true(row_pad)
     return np.ascontiguousarray(image[:max(1, keep_rows) * downsample, :max(1, keep_cols) * downsample])

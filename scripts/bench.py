@@ -2,8 +2,8 @@
 
 Renders Korean and English words (horizontal and vertical, printed-form crops: see render_domain) with
 held-out test words, trains the VQ-VAE, encodes (once plain, once with context pairs), trains a recognition
-GPT on each and keeps the one that reads better, fine-tunes it in reverse and measures generation legibility. Numbers go to
-outputs/bench/results.json and a Markdown section printed at the end (paste into BENCHMARKS.md); the
+GPT on each and keeps the one that reads better, fine-tunes it in reverse and measures generation legibility.
+Numbers go to outputs/bench/results.json and a Markdown section printed at the end (paste into BENCHMARKS.md); the
 exports stay in outputs/bench/gpt and outputs/bench/gpt-finetune for `gpt.evaluate` on other data.
 
     python -m scripts.bench [--out outputs/bench] [--budget-minutes 75]
@@ -201,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         candidates = [w for pair in zip(test_words["ko"], test_words["en"]) for w in pair]
         prompts = [w for w in candidates if set(w) <= charset and len(w) <= MAX_CHARS][: args.num_prompts]
         write_word_list(data / "prompts.txt", prompts)
+        outside = sum(not set(w) <= charset for w in candidates)
         results["legibility_prompts"] = {"num_prompts": len(prompts), "languages": "ko and en alternating",
-                                         "held_out_words_outside_charset": sum(not set(w) <= charset for w in candidates)}
+                                         "held_out_words_outside_charset": outside}
 
         ft_run = out / "runs" / "gpt-finetune"
         pipe.run("finetune", "gpt.finetune", "config/gpt2-bench-finetune.yaml", f"init_from={out / 'gpt'}",
@@ -212,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         replace_dir(ft_run / "export", out / "gpt-finetune")
         start = time.perf_counter()
         pipe.run("legibility", "gpt.generate", out / "gpt-finetune", "--prompts-file", data / "prompts.txt",
-                 "--output", out / "generated", "--num-candidates", 8, "--batch-size", 64, "--rerank-with", out / "gpt", "--evaluate",
-                 "--seed", args.seed, "--tesseract-lang", "kor+eng", *GENERATION)
+                 "--output", out / "generated", "--num-candidates", 8, "--batch-size", 64,
+                 "--rerank-with", out / "gpt", "--evaluate", "--seed", args.seed, "--tesseract-lang", "kor+eng",
+                 *GENERATION)
         results["legibility"] = read_json(out / "generated" / "legibility.json")
         results["legibility"]["images_per_s"] = round(len(prompts) * 8 / (time.perf_counter() - start), 2)
         results["tesseract"] = tesseract_scores(data)

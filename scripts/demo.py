@@ -1,4 +1,4 @@
-"""`make demo`: the whole pipeline on a small rendered dataset, on CPU, in under 15 minutes (13.4–13.5 measured in three runs).
+"""`make demo`: the whole pipeline on a small rendered dataset, on CPU, in under 15 minutes (13.4–13.5 in 3 runs).
 
 Renders single English words in one monospaced font, black on white, each at one size and place in a
 fixed-width field (a far narrower domain than the benchmark, chosen because the recognition GPT learns it in

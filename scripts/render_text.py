@@ -319,7 +319,8 @@ def _draw_vertical(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: in
     for char, h in zip(text, cells):
         if char != " ":
             centre = (width / 2, y + h / 2)
-            ImageDraw.Draw(full).text(centre, char, font=font, fill=255, anchor="mm", stroke_width=stroke, stroke_fill=255)
+            ImageDraw.Draw(full).text(centre, char, font=font, fill=255, anchor="mm", stroke_width=stroke,
+                                      stroke_fill=255)
             if stroke:
                 ImageDraw.Draw(fill).text(centre, char, font=font, fill=255, anchor="mm")
         y += h
@@ -359,7 +360,8 @@ def _degrade(rng: np.random.Generator, image: np.ndarray, strength: float) -> np
     p = min(strength, 1.0)
     height, width = image.shape[:2]
     if rng.random() < 0.3 * p:  # contrast / brightness
-        image = (image - 128) * rng.uniform(1 - 0.25 * strength, 1 + 0.1 * strength) + 128 + rng.normal(0, 10 * strength)
+        gain = rng.uniform(1 - 0.25 * strength, 1 + 0.1 * strength)
+        image = (image - 128) * gain + 128 + rng.normal(0, 10 * strength)
     if rng.random() < 0.15 * p and min(height, width) >= 8:  # low resolution: down and back up
         factor = rng.uniform(max(0.35, 1 - 0.45 * strength), 0.9)
         small = cv2.resize(image, (max(2, round(width * factor)), max(2, round(height * factor))),
@@ -533,8 +535,9 @@ def _parse_languages(languages: str | Sequence[str] | None) -> tuple[str, ...] |
     return tuple(dict.fromkeys(items))
 
 
-def build_pools(languages: tuple[str, ...] | None, fonts: Sequence[Font], words: Sequence[str] | Mapping[str, Sequence[str]] | None,
-                exclude: frozenset[str], max_chars: int, pool_size: int) -> tuple[dict[str, list[str]], tuple[str, ...], dict]:
+def build_pools(languages: tuple[str, ...] | None, fonts: Sequence[Font],
+                words: Sequence[str] | Mapping[str, Sequence[str]] | None, exclude: frozenset[str], max_chars: int,
+                pool_size: int) -> tuple[dict[str, list[str]], tuple[str, ...], dict]:
     """Word pools per language, filtered: no excluded word (casefold), at most `max_chars` characters, and
     covered by at least one font. Returns (pools, languages, counts of dropped words).
 
@@ -569,7 +572,8 @@ def build_pools(languages: tuple[str, ...] | None, fonts: Sequence[Font], words:
         for word in entries:
             if not word or len(word) > max_chars:
                 dropped[f"{language}_too_long"] += 1
-            elif exclude and (word.casefold() in exclude or any(t.casefold() in exclude for t in _LETTERS.findall(word))):
+            elif exclude and (word.casefold() in exclude
+                              or any(t.casefold() in exclude for t in _LETTERS.findall(word))):
                 dropped[f"{language}_excluded"] += 1
             elif not any(font.draws(word + word.upper()) for font in fonts):  # UPPER is drawn too
                 dropped[f"{language}_no_font_covers"] += 1
@@ -579,9 +583,11 @@ def build_pools(languages: tuple[str, ...] | None, fonts: Sequence[Font], words:
     for language in languages:
         if not pools.get(language):
             why = ", ".join(f"{k}={v}" for k, v in sorted(dropped.items()) if k.startswith(language)) or "no entries"
-            hint = (f"none of the fonts {[f.name for f in fonts][:8]} covers Hangul; add one that does "
-                    f"(e.g. Noto Sans CJK) with --fonts or drop 'ko' from --languages") \
-                if dropped.get(f"{language}_no_font_covers") else f"drop {language!r} from --languages or give more words"
+            if dropped.get(f"{language}_no_font_covers"):
+                hint = (f"none of the fonts {[f.name for f in fonts][:8]} covers Hangul; add one that does "
+                        f"(e.g. Noto Sans CJK) with --fonts or drop 'ko' from --languages")
+            else:
+                hint = f"drop {language!r} from --languages or give more words"
             raise ValueError(f"no {language!r} word can be rendered ({why}); {hint}")
     return pools, languages, dict(dropped)
 
@@ -635,7 +641,10 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     if not 0.0 <= min_aspect <= 64.0:
         raise ValueError(f"min_aspect={min_aspect} must be in [0, 64] (0 = tight crops)")
 
-    font_list = list(fonts) if fonts and all(isinstance(f, Font) for f in fonts) else load_fonts(fonts or None)  # type: ignore[arg-type]
+    if fonts and all(isinstance(f, Font) for f in fonts):
+        font_list = list(fonts)
+    else:
+        font_list = load_fonts(fonts or None)  # type: ignore[arg-type]
     exclude = frozenset(normalize_text(w).casefold() for w in (exclude_words or ()) if w.strip())
     pools, language_tuple, dropped = build_pools(_parse_languages(languages), font_list, words, exclude,
                                                  max_chars, pool_size)
