@@ -2,12 +2,14 @@
 
     python -m gpt.evaluate outputs/bench/gpt data/test_en/labels.csv data/test_ko/labels.csv --json results.json
     python -m gpt.evaluate MODEL_DIR labels.csv --ignore-case --ignore-space --predictions outputs/preds/
+    python -m gpt.evaluate MODEL_DIR labels.csv --by font --by label_length
 
 Each CSV (`img_path,text`, DESIGN §1) is read end to end like `python -m gpt.read` (VQ encoding, then GPT
 decoding). Columns: dataset, samples, accuracy, 1-NED, CER, mean confidence, mean label length, images/s
 (both stages), and failed (images that could not be read: listed on stderr, in the --json file and in
 PREDICTIONS/DATASET.bad.csv; they are left out of the metrics and make the exit status 1). The combined
-row pools every sample (not a mean of the datasets' rates).
+row pools every sample (not a mean of the datasets' rates). `--by COLUMN` adds a table per value of a CSV
+column (e.g. `font`, `orientation`, `language` of `scripts.render_text` datasets) or of `label_length`.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ _GENERIC_STEMS = {"labels", "label", "gt", "data", "annotations", "test", "val",
 
 TABLE_COLUMNS = ["dataset", "samples", "accuracy", "one_minus_ned", "cer", "mean_confidence",
                  "mean_label_length", "images_per_s", "failed"]
+LABEL_LENGTH = "label_length"  # --by this: characters of the label, after the metrics' normalization
 
 
 def dataset_names(paths: Sequence[str | Path]) -> list[str]:
@@ -101,13 +104,44 @@ def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int =
     return pd.DataFrame(rows, columns=TABLE_COLUMNS), predictions, reports
 
 
+def breakdown(predictions: dict[str, pd.DataFrame], column: str, ignore_case: bool = False,
+              ignore_space: bool = False) -> pd.DataFrame:
+    """Accuracy, 1-NED, CER and mean confidence per value of `column` in each dataset's prediction frame
+    (from `evaluate`; any column of its CSV) or per label length (`label_length`), then pooled over the
+    datasets ("combined"). Values sort in their natural order (numbers as numbers)."""
+    frames = []
+    for name, frame in predictions.items():
+        if column == LABEL_LENGTH:
+            values = [len(normalize_for_metrics(label, ignore_case, ignore_space)) for label in frame["label"]]
+        elif column in frame.columns and column not in ("label", "text", "confidence", "correct"):
+            values = list(frame[column])
+        else:
+            have = [c for c in frame.columns if c not in ("img_path", "label", "text", "confidence", "correct")]
+            raise ValueError(f"--by {column}: dataset {name!r} has no such column; use one of "
+                             f"{have + [LABEL_LENGTH]}")
+        frames.append(pd.DataFrame({"dataset": name, column: values, "label": frame["label"],
+                                    "text": frame["text"], "confidence": frame["confidence"]}))
+    pooled = pd.concat(frames, ignore_index=True)
+    rows = []
+    for name, group in [*pooled.groupby("dataset", sort=False), ("combined", pooled)]:
+        for value, part in group.groupby(column, sort=True):
+            metrics = text_metrics(list(part["text"]), list(part["label"]), ignore_case=ignore_case,
+                                   ignore_space=ignore_space)
+            rows.append({"dataset": name, column: value, "samples": metrics["num_samples"],
+                         "accuracy": metrics["accuracy"], "one_minus_ned": metrics["one_minus_ned"],
+                         "cer": metrics["cer"], "mean_confidence": float(part["confidence"].mean())})
+    return pd.DataFrame(rows, columns=["dataset", column, "samples", "accuracy", "one_minus_ned", "cer",
+                                       "mean_confidence"])
+
+
 def format_table(table: pd.DataFrame) -> str:
     """The table as aligned text: rates in %, CER in %, speeds with one decimal."""
     shown = table.copy()
     for column in ("accuracy", "one_minus_ned", "cer", "mean_confidence"):
         shown[column] = [f"{100 * v:.2f}" if math.isfinite(v) else "-" for v in shown[column]]
-    shown["mean_label_length"] = [f"{v:.2f}" if math.isfinite(v) else "-" for v in shown["mean_label_length"]]
-    shown["images_per_s"] = [f"{v:.1f}" if math.isfinite(v) else "-" for v in shown["images_per_s"]]
+    for column, digits in (("mean_label_length", 2), ("images_per_s", 1)):
+        if column in shown:
+            shown[column] = [f"{v:.{digits}f}" if math.isfinite(v) else "-" for v in shown[column]]
     shown = shown.rename(columns={"accuracy": "accuracy %", "one_minus_ned": "1-NED %", "cer": "CER %",
                                   "mean_confidence": "confidence %", "mean_label_length": "label length",
                                   "images_per_s": "images/s"})
@@ -124,6 +158,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--predictions", default=None, help="folder for per-sample predictions, DATASET.csv each")
     parser.add_argument("--ignore-case", action="store_true", help="compare case-insensitively")
     parser.add_argument("--ignore-space", action="store_true", help="drop all whitespace before comparing")
+    parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
+                        help=f"also a table per value of this CSV column (e.g. font, orientation) or of "
+                             f"{LABEL_LENGTH}; repeatable")
     add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
     check_inference_options(parser, args)
@@ -147,10 +184,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         table, predictions, reports = evaluate(
             pretrained, args.datasets, args.batch_size, args.num_workers, args.num_beams, args.precision,
             args.ignore_case, args.ignore_space, not args.no_progress)
+        breakdowns = {column: breakdown(predictions, column, args.ignore_case, args.ignore_space)
+                      for column in args.by}
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_table(table))
+    for column, by_table in breakdowns.items():
+        print(f"\nby {column}:\n{format_table(by_table)}")
     bad_files = []
     if args.predictions:
         folder = Path(args.predictions)
@@ -167,7 +208,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         write_json_atomic({"model": str(args.model_dir), "datasets": [str(d) for d in args.datasets],
                            "ignore_case": args.ignore_case, "ignore_space": args.ignore_space,
                            "num_beams": args.num_beams, "precision": args.precision,
-                           "results": records[:-1], "combined": records[-1], "failed_images": failures}, args.json)
+                           "results": records[:-1], "combined": records[-1], "failed_images": failures,
+                           "by": {column: [{k: _json_safe(v) for k, v in row.items()}
+                                           for row in by_table.to_dict(orient="records")]
+                                  for column, by_table in breakdowns.items()}}, args.json)
     num_failed = int(table["failed"].iloc[-1])
     if num_failed:
         for name, report in reports.items():

@@ -1,10 +1,10 @@
-"""gpt.evaluate: per-dataset table and combined row, JSON, per-sample predictions, unreadable images."""
+"""gpt.evaluate: per-dataset table and combined row, breakdowns, JSON, per-sample predictions, unreadable images."""
 import json
 
 import pandas as pd
 import pytest
 
-from gpt.evaluate import dataset_names, evaluate, main as evaluate_main
+from gpt.evaluate import breakdown, dataset_names, evaluate, main as evaluate_main
 from gpt.metrics import text_metrics
 from gpt.pretrained import load_pretrained
 from gpt.read import read_images
@@ -92,3 +92,30 @@ def test_bad_inputs(setup, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no dataset given"):
         evaluate(setup["pretrained"], [])
+
+
+def test_breakdown_by_a_csv_column_and_by_label_length(setup, tmp_path, capsys):
+    root = setup["root"]
+    fonts = tmp_path / "fonts.csv"
+    pd.DataFrame({"img_path": [str(root / "a" / f"crop_{i}.png") for i in range(4)],
+                  "text": [setup["own"][0], setup["own"][1], "zz", "zzz"], "font": ["A", "A", "B", "B"]}
+                 ).to_csv(fonts, index=False)
+    _, predictions, _ = evaluate(setup["pretrained"], [str(fonts)], precision="float32", progress=False)
+    by_font = breakdown(predictions, "font")
+    assert list(by_font["dataset"]) == ["fonts", "fonts", "combined", "combined"]
+    assert list(by_font["font"]) == ["A", "B", "A", "B"] and list(by_font["samples"]) == [2, 2, 2, 2]
+    assert by_font["accuracy"][0] == 1.0
+    wrong = predictions["fonts"].iloc[2:]
+    assert by_font["cer"][1] == pytest.approx(text_metrics(list(wrong["text"]), ["zz", "zzz"])["cer"])
+    by_length = breakdown(predictions, "label_length")
+    lengths = sorted({len(t) for t in predictions["fonts"]["label"]})
+    assert list(by_length["label_length"][:len(lengths)]) == lengths
+    assert by_length["samples"][:len(lengths)].sum() == 4
+    with pytest.raises(ValueError, match=r"--by colour: .*'font', 'label_length'"):
+        breakdown(predictions, "colour")
+    out_json = tmp_path / "by.json"
+    assert evaluate_main([str(setup["model_dir"]), str(fonts), "--by", "font", "--json", str(out_json),
+                          "--no-progress", "--precision", "float32"]) == 0
+    assert "by font:" in capsys.readouterr().out
+    assert [row["font"] for row in json.loads(out_json.read_text())["by"]["font"]] == ["A", "B", "A", "B"]
+    assert evaluate_main([str(setup["model_dir"]), str(fonts), "--by", "colour", "--no-progress"]) == 2
