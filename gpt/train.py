@@ -41,6 +41,10 @@ def prepare(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[str]]:
     """Data, vocab and task for a config, plus the checkpoint to resume from (or None)."""
     if cfg.order not in ORDERS:
         raise ValueError(f"order={cfg.order!r} is not one of {ORDERS}")
+    weights = (cfg.loss.image_weight, cfg.loss.text_weight)
+    if min(weights) < 0 or max(weights) == 0:
+        raise ValueError(f"loss.image_weight={weights[0]} and loss.text_weight={weights[1]}: both must be >= 0 "
+                         f"and one > 0 (text only for reading: loss.image_weight=0)")
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)

@@ -137,3 +137,18 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         model(ids, use_cache=False).logits.float().square().mean().backward()
         grads.append(model.transformer.h[0].attn.c_attn.weight.grad)
     torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("image_weight,text_weight", [(0.0, 1.0), (1.0, 0.0), (0.25, 2.0)])
+def test_weighted_only_losses_match_the_full_ones_and_their_gradients(image_weight, text_weight):
+    """Training computes the LM head only where a weighted loss looks: the same loss and gradients."""
+    task, batch = task_for("image_first", image_weight, text_weight), batch_for("image_first")
+    full = task.losses(batch)
+    full["loss"].backward()
+    expected = task.model.transformer.wte.weight.grad.clone()
+    task.model.zero_grad()
+    fast = task.losses(batch, weighted_only=True)
+    fast["loss"].backward()
+    torch.testing.assert_close(fast["loss"], full["loss"])
+    torch.testing.assert_close(task.model.transformer.wte.weight.grad, expected)
+    assert ("image_loss" in fast) == bool(image_weight) and ("text_loss" in fast) == bool(text_weight)

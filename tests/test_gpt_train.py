@@ -80,6 +80,14 @@ def test_different_vqvae_is_refused(tmp_path, caplog):
     assert "'vq-a'" in caplog.text and "'vq-b'" in caplog.text
 
 
+def test_loss_weights_that_train_nothing_are_refused(token_csvs, tmp_path, caplog):
+    train, val = token_csvs
+    with caplog.at_level(logging.ERROR):
+        assert main([TINY, f"data.train={train}", f"data.val={val}", f"run_dir={tmp_path / 'run'}",
+                     "loss.image_weight=0", "loss.text_weight=0"]) == 2
+    assert "loss.image_weight=0.0 and loss.text_weight=0.0" in caplog.text
+
+
 def test_too_long_label_errors_or_is_skipped(tmp_path, caplog):
     texts = WORDS[:6] + ["a label far too long"]
     train = random_tokens(tmp_path / "train.csv", texts)
