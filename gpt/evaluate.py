@@ -37,6 +37,8 @@ _GENERIC_STEMS = {"labels", "label", "gt", "data", "annotations", "test", "val",
 TABLE_COLUMNS = ["dataset", "samples", "accuracy", "one_minus_ned", "cer", "mean_confidence",
                  "mean_label_length", "images_per_s", "failed"]
 LABEL_LENGTH = "label_length"  # --by this: characters of the label, after the metrics' normalization
+# Columns evaluate() adds to (or keeps per image in) a prediction frame: nothing to break the table down by.
+_PER_SAMPLE_COLUMNS = ("img_path", "label", "text", "confidence", "correct")
 
 
 def dataset_names(paths: Sequence[str | Path]) -> list[str]:
@@ -113,10 +115,10 @@ def breakdown(predictions: dict[str, pd.DataFrame], column: str, ignore_case: bo
     for name, frame in predictions.items():
         if column == LABEL_LENGTH:
             values = [len(normalize_for_metrics(label, ignore_case, ignore_space)) for label in frame["label"]]
-        elif column in frame.columns and column not in ("label", "text", "confidence", "correct"):
+        elif column in frame.columns and column not in _PER_SAMPLE_COLUMNS:
             values = list(frame[column])
         else:
-            have = [c for c in frame.columns if c not in ("img_path", "label", "text", "confidence", "correct")]
+            have = [c for c in frame.columns if c not in _PER_SAMPLE_COLUMNS]
             raise ValueError(f"--by {column}: dataset {name!r} has no such column; use one of "
                              f"{have + [LABEL_LENGTH]}")
         frames.append(pd.DataFrame({"dataset": name, column: values, "label": frame["label"],

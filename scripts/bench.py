@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def sample_prompts_override(prompts: list[str]) -> str:
-    """The `samples.prompts=[...]` override for these words, quoted so that `123` or `null` stay strings."""
+    """The `samples.prompts=[...]` override for these words, quoted so that `123` or `null` stay strings (a word
+    holding a double quote is left out: the bench's words-only domain has none)."""
     return "samples.prompts=[" + ",".join(f'"{w}"' for w in prompts if '"' not in w) + "]"
 
 
