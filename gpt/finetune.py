@@ -245,7 +245,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     monitor, mode = monitor_for(gpt_config_view(cfg))
     callbacks = [SampleImages(cfg.samples, init.vqvae, cfg.run_dir)]
-    trainer = build_trainer(cfg.trainer, cfg.logger, cfg.run_dir, monitor=monitor, mode=mode, callbacks=callbacks)
+    trainer = build_trainer(cfg.trainer, cfg.logger, cfg.run_dir, monitor=monitor, mode=mode, callbacks=callbacks,
+                            seed=cfg.seed)
     trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
         export = export_run(cfg, init)

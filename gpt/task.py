@@ -26,7 +26,7 @@ from gpt.decoding import recognize
 from gpt.modeling import attention_for, build_model
 from gpt.vocab import PART_IMAGE, PART_TEXT, Vocab
 from vqvae.io import write_csv_atomic
-from vqvae.schedule import lr_lambda, max_time_seconds
+from vqvae.schedule import StepSchedule, lr_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +196,11 @@ class GPTTask(pl.LightningModule):
         fused = self.device.type == "cuda"
         optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), fused=fused or None,
                                       foreach=None if fused else True)
-        decay_steps = optim.decay_steps or int(self.trainer.estimated_stepping_batches)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-            optim.warmup_steps, decay_steps, optim.min_lr_ratio, max_time_seconds(self.cfg.trainer.max_time)))
+        # A function of the step; a time budget becomes its decay end once measured (vqvae.trainer.StepBudget).
+        planned = None if self.cfg.trainer.max_time else self.trainer.estimated_stepping_batches
+        self.lr_schedule = StepSchedule.for_run(optim.warmup_steps, optim.min_lr_ratio, optim.decay_steps,
+                                                planned, self.cfg.trainer.max_time)
+        schedule = lr_scheduler(optimizer, self.lr_schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ------------------------------------------------------------------ checkpoints

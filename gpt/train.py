@@ -85,7 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if cfg.model.gradient_checkpointing:
         log.info("gradient checkpointing on: less activation memory, about 30%% more compute per step")
     monitor, mode = monitor_for(cfg)
-    trainer = build_trainer(cfg.trainer, cfg.logger, cfg.run_dir, monitor=monitor, mode=mode)
+    trainer = build_trainer(cfg.trainer, cfg.logger, cfg.run_dir, monitor=monitor, mode=mode, seed=cfg.seed)
     trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
     if trainer.is_global_zero:  # once, not once per DDP rank
         log.info("done: checkpoints in %s", Path(cfg.run_dir) / "checkpoints")

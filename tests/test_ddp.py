@@ -4,7 +4,8 @@ encoding.
 Each test runs the real commands in subprocesses with one thread per process:
 - `vqvae.train` with trainer.strategy=ddp: the batch sampler gives both ranks the same number of batches
   over uneven template groups, dead-code restarts leave identical weights on both ranks, validation sees
-  every image once and val/codebook_usage, val/perplexity match a one-process pass over the val set;
+  every image once and val/codebook_usage, val/perplexity match a one-process pass over the val set; a
+  run capped by max_time alone ends with equal weights on both ranks (one step count for both);
 - `gpt.train` with trainer.strategy=ddp: the checkpoint loads, and val/accuracy and the samples CSV come
   from the decoded rows of both ranks;
 - `torchrun --nproc-per-node 2 -m vqvae.encode` writes the very bytes a single process writes.
@@ -183,6 +184,27 @@ def test_vqvae_ddp_validation_covers_val_set_once(vqvae_ddp):
     assert logged["val/perplexity"] == pytest.approx(float(histogram_perplexity(counts)), rel=1e-4)
 
 
+def test_vqvae_ddp_time_capped_ranks_agree(tmp_path):
+    """A run capped by trainer.max_time alone: rank 0 turns the time into a step count and every rank takes
+    it, so both stop at the same step with the same learning rate and equal weights."""
+    labels = render_dataset(tmp_path)
+    run_dir, dump_dir = tmp_path / "run", tmp_path / "dumps"
+    run([sys.executable, "-m", "tests.test_ddp", "vqvae-ranks", str(dump_dir), str(TINY_VQVAE),
+         f"data.train={labels}", f"data.val={labels}", f"run_dir={run_dir}", f"data.batch_size={BATCH_SIZE}",
+         "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu", "trainer.max_steps=-1",
+         "trainer.max_time=00:00:00:06", "trainer.val_check_interval=100000"])
+    rank0, rank1 = (torch.load(dump_dir / f"rank{r}.pt", weights_only=False) for r in range(2))
+    (budget,) = rank0["budget"]
+    assert budget["budget"] is not None and budget["measured_at"] == 10  # the tiny config's warmup is shorter
+    assert rank1["budget"] == rank0["budget"]
+    assert rank0["global_step"] == rank1["global_step"] > budget["measured_at"]
+    assert rank0["lr"] == rank1["lr"]
+    for name, value in rank0["state_dict"].items():
+        assert torch.equal(value, rank1["state_dict"][name]), f"{name} differs between ranks"
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["global_step"] == rank0["global_step"]
+
+
 # --------------------------------------------------------------------------------------------- encoding
 def test_torchrun_encode_writes_same_files_as_one_process(vqvae_ddp, tmp_path):
     from vqvae.io import report_path_for
@@ -260,6 +282,7 @@ def _vqvae_with_rank_dumps(dump_dir: Path, argv: list[str]) -> int:
     import pytorch_lightning as pl
 
     import vqvae.train as train
+    from vqvae.trainer import StepBudget
 
     class RankDump(pl.Callback):
         def setup(self, trainer, pl_module, stage):
@@ -291,8 +314,10 @@ def _vqvae_with_rank_dumps(dump_dir: Path, argv: list[str]) -> int:
         def on_train_end(self, trainer, pl_module):
             dump_dir.mkdir(parents=True, exist_ok=True)
             state = {k: v.detach().cpu().clone() for k, v in pl_module.model.state_dict().items()}
+            budget = [c.state_dict() for c in trainer.callbacks if isinstance(c, StepBudget)]
             torch.save({"state_dict": state, "train_batches": self.train_batches, "val_indices": self.val_indices,
-                        "restarts": self.restarts}, dump_dir / f"rank{trainer.global_rank}.pt")
+                        "restarts": self.restarts, "global_step": trainer.global_step, "budget": budget,
+                        "lr": trainer.optimizers[0].param_groups[0]["lr"]}, dump_dir / f"rank{trainer.global_rank}.pt")
 
     build_trainer = train.build_trainer
     train.build_trainer = lambda *args, **kwargs: build_trainer(*args, callbacks=[RankDump()], **kwargs)

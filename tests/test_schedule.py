@@ -1,47 +1,72 @@
+import math
+
 import pytest
+import torch
 
-from vqvae.schedule import lr_lambda, max_time_seconds
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from vqvae.schedule import MEASURE_STEPS, StepSchedule, lr_scheduler, max_time_seconds, steps_within
 
 
 def test_steps_drive_warmup_then_cosine():
-    factor = lr_lambda(10, 110, 0.1)
-    assert factor(0) == pytest.approx(0.1)
-    assert factor(9) == pytest.approx(1.0)
-    assert factor(60) == pytest.approx(0.55)
-    assert factor(110) == pytest.approx(0.1)
-    assert factor(500) == pytest.approx(0.1)
+    schedule = StepSchedule(10, 0.1, 110)
+    assert schedule(0) == pytest.approx(0.1)
+    assert schedule(9) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.55)
+    assert schedule(110) == pytest.approx(0.1)
+    assert schedule(500) == pytest.approx(0.1)
 
 
 def test_no_decay_target_keeps_the_rate_after_warmup():
-    factor = lr_lambda(10, None, 0.1)
-    assert factor(5) == pytest.approx(0.6)
-    assert factor(10_000) == 1.0
+    schedule = StepSchedule(10, 0.1, None)
+    assert schedule(5) == pytest.approx(0.6)
+    assert schedule(10_000) == 1.0
 
 
-def test_time_cap_decays_a_run_that_stops_before_max_steps():
-    clock = FakeClock()
-    factor = lr_lambda(10, 10_000, 0.1, max_seconds=60.0, clock=clock)
-    assert factor(0) == pytest.approx(0.1)  # warmup is by steps, and starts the clock
-    clock.now += 30.0  # half the time, 0.4% of the steps
-    assert factor(50) == pytest.approx(0.55)
-    clock.now += 30.0
-    assert factor(100) == pytest.approx(0.1)
+def test_for_run_picks_the_decay_end():
+    assert StepSchedule.for_run(10, 0.1, None, 200, None).decay_end == 200
+    assert StepSchedule.for_run(10, 0.1, 50, 200, "00:00:01:00").decay_end == 50  # explicit wins
+    assert StepSchedule.for_run(10, 0.1, None, -1, None).decay_end is None
+    assert StepSchedule.for_run(10, 0.1, None, math.inf, None).decay_end is None
+    # A time budget: the end waits for the measured step count, whatever max_steps says.
+    assert StepSchedule.for_run(10, 0.1, None, 200, "00:00:01:00").decay_end is None
 
 
-def test_steps_win_when_they_are_further_along_than_time():
-    clock = FakeClock()
-    factor = lr_lambda(10, 110, 0.1, max_seconds=3600.0, clock=clock)
-    factor(0)
-    clock.now += 1.0
-    assert factor(110) == pytest.approx(0.1)
+def test_time_budget_holds_then_decays_from_where_it_was_measured():
+    schedule = StepSchedule.for_run(2, 0.1, None, -1, "00:00:01:00")
+    measured = schedule.measure_at()
+    assert measured == MEASURE_STEPS
+    before = [schedule(step) for step in range(measured + 1)]
+    schedule.set_decay(measured, measured + 100)
+    # Nothing already applied changes, and the cosine starts at 1 where the budget became known.
+    assert [schedule(step) for step in range(measured + 1)] == before
+    assert schedule(measured + 50) == pytest.approx(0.55)
+    assert schedule(measured + 100) == pytest.approx(0.1)
+
+
+def test_explicit_decay_steps_are_kept_by_a_budget():
+    schedule = StepSchedule.for_run(2, 0.1, 40, -1, "00:00:01:00")
+    schedule.set_decay(10, 500)
+    assert schedule(40) == pytest.approx(0.1) and schedule.decay_start == 2
+
+
+def test_scheduler_state_leaves_the_schedule_to_the_config():
+    """LambdaLR's state dict must not carry the decay end: a resumed run takes it from its config (or from
+    StepBudget's checkpoint state), so extending max_steps extends the decay."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = lr_scheduler(optimizer, StepSchedule(2, 0.1, 10))
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    state = scheduler.state_dict()
+    resumed = lr_scheduler(optimizer, StepSchedule(2, 0.1, 100))
+    resumed.load_state_dict(state)
+    assert resumed.last_epoch == 5 and resumed.lr_lambdas[0](50) > 0.5
+
+
+def test_steps_within():
+    assert steps_within(10.0, 0.5, 20) == 40
+    assert steps_within(-3.0, 0.5, 20) == 20  # over time already: stop now
+    with pytest.raises(ValueError, match="seconds_per_step"):
+        steps_within(10.0, 0.0, 20)
 
 
 def test_max_time_seconds():

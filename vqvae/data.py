@@ -210,7 +210,8 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
 
     With `shuffle`, items are shuffled within each template and the batches shuffled, with a generator
     seeded by (seed, epoch); the epoch advances by one on every `iter()` (Lightning does not call
-    `set_epoch` on batch samplers), or is set with `set_epoch`. Keys carry the epoch
+    `set_epoch` on batch samplers), or is set with `set_epoch`, which can also skip the batches a resumed
+    run has already trained on (VQVAEDataModule sets both from the restored trainer). Keys carry the epoch
     (`epoch * len(dataset) + i`) so augmentation differs per epoch (see CropDataset); without shuffle
     they are plain positions, in ascending order within each template.
 
@@ -237,9 +238,14 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
         self.pad = pad
         self.epoch = 0
+        self._skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """The next `iter()` gives epoch `epoch` from its batch `skip` on (this rank's batches); later ones
+        go on from epoch + 1."""
+        if epoch < 0 or skip < 0:
+            raise ValueError(f"epoch={epoch} and skip={skip} must be >= 0")
+        self.epoch, self._skip = int(epoch), int(skip)
 
     def _all_batches(self, epoch: int) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -269,8 +275,8 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
         return math.ceil(total / self.num_replicas)
 
     def __iter__(self) -> Iterator[list[int]]:
-        epoch = self.epoch
-        self.epoch += 1
+        epoch, skip = self.epoch, self._skip
+        self.epoch, self._skip = epoch + 1, 0
         batches = self._all_batches(epoch)
         if not batches:
             return
@@ -281,7 +287,7 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
         else:
             mine = batches[self.rank::self.num_replicas] or [batches[self.rank % len(batches)]]
         offset = epoch * self.num_items if self.shuffle else 0
-        for batch in mine:
+        for batch in mine[skip:]:
             yield [offset + item for item in batch]
 
 

@@ -1,14 +1,21 @@
-"""Learning-rate schedule shared by every training command: linear warmup, then cosine decay.
+"""Learning-rate schedule shared by every training command: linear warmup, then cosine decay, as a function
+of the optimizer step only (never of the clock), so that a run is reproducible from its seed, DDP ranks
+apply the same rate, and a resumed run continues the same curve.
 
-A run capped by `trainer.max_time` usually stops long before `max_steps`, and a step-only cosine would
-then end at a high learning rate. So the decay follows whichever is further along: the optimiser steps
-(toward `decay_steps`) or the wall-clock time (toward `max_seconds`).
+A time budget (`trainer.max_time`) enters once, as a step count: `vqvae.trainer.StepBudget` measures the
+throughput over the first steps on rank 0, turns the remaining time into a number of steps
+(`steps_within`), gives it to every rank and to the checkpoint, and sets it as this schedule's decay end.
 """
 from __future__ import annotations
 
 import math
-import time
-from typing import Callable, Optional
+from typing import Optional
+
+import torch
+
+# A time-capped run measures its throughput up to step max(warmup_steps, MEASURE_STEPS): fewer steps than
+# this time little more than start-up.
+MEASURE_STEPS = 10
 
 
 def max_time_seconds(max_time: Optional[str]) -> Optional[float]:
@@ -22,37 +29,71 @@ def max_time_seconds(max_time: Optional[str]) -> Optional[float]:
     return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
 
 
-def warmup_cosine(progress: float, step: int, warmup_steps: int, min_ratio: float) -> float:
-    """LR multiplier in [min_ratio, 1]: (step + 1) / warmup_steps during warmup, then a cosine from 1 at
-    progress 0 to min_ratio at progress 1 (flat after)."""
+def lr_multiplier(step: int, warmup_steps: int, min_ratio: float, decay_start: int,
+                  decay_end: Optional[int]) -> float:
+    """LR multiplier in [min_ratio, 1] at optimizer step `step`: (step + 1) / warmup_steps during warmup,
+    1 until `decay_start`, then a cosine down to `min_ratio` at `decay_end` (flat after). With `decay_end`
+    None the rate stays at 1 after warmup."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    progress = min(1.0, max(0.0, progress))
+    if decay_end is None or step < decay_start:
+        return 1.0
+    progress = 1.0 if decay_end <= decay_start else min(1.0, (step - decay_start) / (decay_end - decay_start))
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def lr_lambda(warmup_steps: int, decay_steps: Optional[int], min_ratio: float,
-              max_seconds: Optional[float] = None, clock: Callable[[], float] = time.monotonic
-              ) -> Callable[[int], float]:
-    """The multiplier as a function of the optimiser step, for `torch.optim.lr_scheduler.LambdaLR`.
+class StepSchedule:
+    """The multiplier of one run: `schedule(step)`, see `lr_multiplier`.
 
-    Progress is the larger of (step - warmup) / (decay_steps - warmup) and the time since the first call
-    over `max_seconds`; with neither set the rate stays at 1 after warmup. A closure on purpose:
-    LambdaLR leaves functions out of its state dict, so a resumed run starts its clock afresh instead of
-    restoring another process's clock reading.
+    `decay_end` comes from the config (`optim.decay_steps`, else `trainer.max_steps`); for a run with a
+    time budget and no `optim.decay_steps` it stays None (rate 1 after warmup) until `StepBudget` knows the
+    step count and calls `set_decay`.
     """
-    warmup_steps = max(1, int(warmup_steps))
-    start: list[float] = []
 
-    def factor(step: int) -> float:
-        now = clock()
-        if not start:
-            start.append(now)
-        progress = 0.0
-        if decay_steps and decay_steps > warmup_steps:
-            progress = (step - warmup_steps) / (decay_steps - warmup_steps)
-        if max_seconds:
-            progress = max(progress, (now - start[0]) / max_seconds)
-        return warmup_cosine(progress, step, warmup_steps, min_ratio)
+    def __init__(self, warmup_steps: int, min_ratio: float, decay_end: Optional[int] = None) -> None:
+        self.warmup_steps, self.min_ratio = max(1, int(warmup_steps)), float(min_ratio)
+        self.decay_start, self.decay_end = self.warmup_steps, decay_end
+        # Whether the decay end was given by the config; a time budget then only sets where the run stops.
+        self.fixed = decay_end is not None and decay_end > 0
 
-    return factor
+    @classmethod
+    def for_run(cls, warmup_steps: int, min_ratio: float, decay_steps: Optional[int],
+                planned_steps: Optional[float], max_time: Optional[str]) -> "StepSchedule":
+        """The decay end is `decay_steps` if set; else, without a time budget, `planned_steps` (the run's
+        length, e.g. `trainer.max_steps`; None, <= 0 or inf: no decay); else it waits for the budget."""
+        if decay_steps:
+            return cls(warmup_steps, min_ratio, int(decay_steps))
+        if max_time is None and planned_steps is not None and 0 < planned_steps < math.inf:
+            return cls(warmup_steps, min_ratio, int(planned_steps))
+        return cls(warmup_steps, min_ratio, None)
+
+    def set_decay(self, start: int, end: int) -> None:
+        """Cosine from step `start` to `end` (a decay end given by the config is kept)."""
+        if not self.fixed:
+            self.decay_start, self.decay_end = max(self.warmup_steps, int(start)), int(end)
+
+    def measure_at(self) -> int:
+        """The step where a time budget is turned into a step count (the end of warmup, at least
+        MEASURE_STEPS): until then a budget-driven schedule does not depend on the budget."""
+        return max(self.warmup_steps, MEASURE_STEPS)
+
+    def __call__(self, step: int) -> float:
+        return lr_multiplier(step, self.warmup_steps, self.min_ratio, self.decay_start, self.decay_end)
+
+
+def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: StepSchedule) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-step LambdaLR following `schedule`.
+
+    The schedule is wrapped in a plain function on purpose: LambdaLR saves the attributes of callable
+    objects in its state dict and restores them on resume, which would put a finished run's decay end back
+    over a config that extends it. The step comes from the checkpoint; the decay end from the config or the
+    StepBudget's own checkpoint state.
+    """
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step))
+
+
+def steps_within(seconds_left: float, seconds_per_step: float, step: int) -> int:
+    """The step a run at `step` reaches in `seconds_left` at `seconds_per_step` (at least `step`)."""
+    if seconds_per_step <= 0:
+        raise ValueError(f"seconds_per_step={seconds_per_step} must be > 0")
+    return step + max(0, math.floor(seconds_left / seconds_per_step))

@@ -22,8 +22,9 @@ from vqvae.io import BadRowReport, read_labelled_csv, save_image
 from vqvae.losses import psnr, vqvae_loss_terms
 from vqvae.modeling import VQVAE, histogram_perplexity
 from vqvae.schema import to_dict
-from vqvae.schedule import lr_lambda, max_time_seconds
+from vqvae.schedule import StepSchedule, lr_scheduler
 from vqvae.templates import tensor_array_to_image
+from vqvae.trainer import resume_position
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +177,10 @@ class VQVAETask(pl.LightningModule):
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": optim.weight_decay},
                                        {"params": no_decay, "weight_decay": 0.0}],
                                       lr=optim.lr, betas=tuple(optim.betas))
-        decay_steps = optim.decay_steps
-        if decay_steps is None and self.cfg.trainer.max_steps > 0:
-            decay_steps = self.cfg.trainer.max_steps
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(
-            optim.warmup_steps, decay_steps, optim.min_lr_ratio, max_time_seconds(self.cfg.trainer.max_time)))
+        # A function of the step; a time budget becomes its decay end once measured (vqvae.trainer.StepBudget).
+        self.lr_schedule = StepSchedule.for_run(optim.warmup_steps, optim.min_lr_ratio, optim.decay_steps,
+                                                self.cfg.trainer.max_steps, self.cfg.trainer.max_time)
+        scheduler = lr_scheduler(optimizer, self.lr_schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -236,6 +236,9 @@ class VQVAEDataModule(pl.LightningDataModule):
         batch_size = data.batch_size if train or data.val_batch_size is None else data.val_batch_size
         # Validation shards without padding: no image counted twice in the whole-set metrics (DDP).
         sampler = TemplateBatchSampler(dataset, batch_size, shuffle=train, seed=self.cfg.seed, pad=train)
+        if train and self.trainer is not None:
+            # A resumed run goes on with the epoch (order and augmentation) and batch where it stopped.
+            sampler.set_epoch(*resume_position(self.trainer))
         return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_crops,
                                            num_workers=data.num_workers, persistent_workers=data.num_workers > 0,
                                            pin_memory=torch.cuda.is_available())

@@ -58,7 +58,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss",
+    trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss", seed=cfg.seed,
                             use_distributed_sampler=False)  # TemplateBatchSampler shards across ranks itself
     if trainer.is_global_zero:
         save_config(cfg, run_dir / "config.yaml")

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+import torch
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, Timer
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
+from vqvae.schedule import MEASURE_STEPS, max_time_seconds, steps_within
 from vqvae.schema import LoggerConfig, TrainerConfig, to_dict
 
 log = logging.getLogger(__name__)
@@ -62,13 +66,125 @@ class SaveLastCheckpoint(Callback):
         self._save(trainer)
 
 
+class StepBudget(Callback):
+    """Turns a time budget (`trainer.max_time`) into a step count once, so that the learning rate and the
+    stop are functions of the step.
+
+    At step `measure_at` (the task's `lr_schedule.measure_at()`: the end of warmup, at least MEASURE_STEPS
+    steps), rank 0 divides the time Lightning's Timer has left by the seconds per step over the second half
+    of the steps so far and broadcasts the count to every rank; it becomes the decay end of the task's
+    `lr_schedule` (a `vqvae.schedule.StepSchedule`) and the step the run stops at (the smaller of it and
+    `max_steps`). The count is saved in the checkpoint, so a resume with the same `max_time` and `max_steps`
+    continues the same curve; a resume that changes either measures anew. Lightning's Timer still stops a
+    run that its validations (not in the measured rate) make late.
+    """
+
+    def __init__(self, max_time: str, max_steps: int = -1) -> None:
+        max_time_seconds(max_time)  # a malformed value fails here, naming the key
+        self.max_time, self.max_steps = str(max_time), int(max_steps)
+        self.budget: Optional[int] = None
+        self.measured_at: Optional[int] = None
+        self._measure_from = self._measure_at = 0
+        self._window: Optional[tuple[int, float]] = None  # (step, time.monotonic()) the rate is measured from
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"max_time": self.max_time, "max_steps": self.max_steps, "budget": self.budget,
+                "measured_at": self.measured_at}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        same = (state_dict.get("max_time"), state_dict.get("max_steps")) == (self.max_time, self.max_steps)
+        if same and state_dict.get("budget") is not None:
+            self.budget, self.measured_at = int(state_dict["budget"]), int(state_dict["measured_at"])
+        elif state_dict.get("budget") is not None:
+            log.info("trainer.max_time/max_steps changed since the checkpoint (%s, %s): measuring the step "
+                     "budget anew", state_dict.get("max_time"), state_dict.get("max_steps"))
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.budget is not None:  # resumed with the same budget
+            self._apply(trainer, pl_module)
+            return
+        schedule = getattr(pl_module, "lr_schedule", None)
+        start = trainer.global_step
+        self._measure_at = max(schedule.measure_at() if schedule is not None else MEASURE_STEPS,
+                               start + MEASURE_STEPS)
+        # The second half of the window: the first steps also time start-up (workers, allocations).
+        self._measure_from = start + (self._measure_at - start) // 2
+        self._window = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        if self.budget is not None:
+            if step >= self.budget:
+                trainer.should_stop = True
+            return
+        if self._window is None:
+            if step >= self._measure_from:
+                self._window = (step, time.monotonic())
+            return
+        if step < self._measure_at:
+            return
+        budget = None
+        if trainer.is_global_zero:
+            from_step, from_time = self._window
+            seconds_per_step = max(time.monotonic() - from_time, 1e-9) / max(1, step - from_step)
+            budget = steps_within(self._seconds_left(trainer), seconds_per_step, step)
+            if self.max_steps > 0:
+                budget = min(budget, self.max_steps)
+            log.info("time budget %s: %.3f s per step over steps %d-%d, so the run stops at step %d "
+                     "(the learning rate decays to it)", self.max_time, seconds_per_step, from_step, step, budget)
+        self.budget = int(trainer.strategy.broadcast(budget, src=0))  # every rank takes rank 0's count
+        self.measured_at = step
+        self._apply(trainer, pl_module)
+
+    def _seconds_left(self, trainer: pl.Trainer) -> float:
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        left = timer.time_remaining() if timer is not None else None
+        if left is None:
+            raise RuntimeError("StepBudget needs the Trainer built with max_time (Lightning's Timer)")
+        return left
+
+    def _apply(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        assert self.budget is not None and self.measured_at is not None, "no budget to apply yet"
+        schedule = getattr(pl_module, "lr_schedule", None)
+        if schedule is not None:
+            # The rate for step `measured_at` is already set (1 after warmup); the cosine starts there.
+            schedule.set_decay(self.measured_at, self.budget)
+        if trainer.global_step >= self.budget:
+            trainer.should_stop = True
+
+
+class StepSeed(Callback):
+    """Seeds torch's global generator from (seed, optimizer step, micro-batch) before every training batch,
+    so dropout and the dead-code restarts draw the same numbers whether a run went straight through or was
+    resumed (the stream would otherwise depend on how many loaders were started before, which a resume
+    changes). Not Lightning's epoch: it counts differently after a resume."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        micro_batch = batch_idx % max(1, trainer.accumulate_grad_batches)
+        state = np.random.SeedSequence([self.seed, trainer.global_step, micro_batch]).generate_state(1)
+        torch.manual_seed(int(state[0]))
+
+
 def build_trainer(trainer_cfg: TrainerConfig, logger_cfg: LoggerConfig, run_dir: str | os.PathLike,
                   monitor: Optional[str] = None, mode: str = "min",
-                  callbacks: Optional[list[Callback]] = None, **overrides: Any) -> pl.Trainer:
-    """A Trainer writing `run_dir/checkpoints/last.ckpt` (and `best.ckpt` when `monitor` is given)."""
+                  callbacks: Optional[list[Callback]] = None, seed: Optional[int] = None,
+                  **overrides: Any) -> pl.Trainer:
+    """A Trainer writing `run_dir/checkpoints/last.ckpt` (and `best.ckpt` when `monitor` is given); with
+    `max_time` it gets a StepBudget, which turns the time into a step count once; with `seed` a StepSeed,
+    so that a resumed run trains exactly as an uninterrupted one."""
     # last.ckpt (always, to resume and export) and best.ckpt (by `monitor`, if given) come from two
     # callbacks: see SaveLastCheckpoint for why ModelCheckpoint(save_last=True) is not used.
     checkpoints: list[Callback] = [SaveLastCheckpoint(checkpoint_dir(run_dir) / "last.ckpt")]
+    max_time = overrides.get("max_time", trainer_cfg.max_time)
+    if max_time is not None:
+        checkpoints.append(StepBudget(max_time, overrides.get("max_steps", trainer_cfg.max_steps)))
+    if seed is not None:
+        checkpoints.append(StepSeed(seed))
     if monitor:
         checkpoints.append(ModelCheckpoint(dirpath=str(checkpoint_dir(run_dir)), filename="best", monitor=monitor,
                                            mode=mode, save_top_k=1, save_last=False, enable_version_counter=False))
@@ -78,6 +194,17 @@ def build_trainer(trainer_cfg: TrainerConfig, logger_cfg: LoggerConfig, run_dir:
     extra = [LearningRateMonitor("step")] if logger is not None else []
     return pl.Trainer(logger=logger, callbacks=[*checkpoints, *extra, *(callbacks or [])],
                       default_root_dir=str(run_dir), **kwargs)
+
+
+def resume_position(trainer: pl.Trainer) -> tuple[int, int]:
+    """(epoch, batches of it already trained) where a fit continues: (0, 0) for a fresh run; after a
+    resume, what the restored loops say. Read when the train loader is built, after the restore.
+
+    For batch samplers, which Lightning neither restores nor calls `set_epoch` on (it only does so for
+    samplers, and after creating the epoch's iterator, too late for DataLoader workers' prefetching).
+    """
+    loop = trainer.fit_loop
+    return loop.epoch_progress.current.processed, loop.epoch_loop.batch_progress.current.completed
 
 
 def resume_checkpoint(run_dir: str | os.PathLike, resume_from: Optional[str]) -> Optional[str]:
