@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, TextIO
 
-import cv2
-import numpy as np
-
 from vqvae.io import BadRowReport, report_path_for
 
 EXIT_OK, EXIT_SKIPPED_ERRORS = 0, 1
@@ -138,10 +135,3 @@ def image_suffix(data: bytes) -> str | None:
             return suffix
     return None
 
-
-def decode_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) of encoded image bytes, or None if OpenCV cannot decode them."""
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-    if image is None:
-        return None
-    return int(image.shape[1]), int(image.shape[0])

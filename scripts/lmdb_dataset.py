@@ -21,12 +21,11 @@ from typing import Sequence
 
 import cv2
 import lmdb
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from scripts.convert_common import ConversionSummary, decode_size, distinct_names, image_suffix
-from vqvae.io import atomic_path, normalize_text, read_labelled_csv, write_csv_atomic
+from scripts.convert_common import ConversionSummary, distinct_names, image_suffix
+from vqvae.io import ImageReadError, atomic_path, decode_image, normalize_text, read_labelled_csv, write_csv_atomic
 
 NUM_SAMPLES_KEY = b"num-samples"
 # Columns that to-csv adds itself: which LMDB a row came from and its 1-based index there.
@@ -145,13 +144,13 @@ def _read_sample(txn: lmdb.Transaction, index: int, name: str, output_dir: Path,
         return None
     suffix = image_suffix(data)
     if verify or suffix not in STORED_AS_IS:
-        if decode_size(data) is None:
-            summary.skip("unreadable_image", where, "", f"{len(data)} bytes that OpenCV cannot decode "
-                         f"(starting {data[:8]!r})")
+        try:
+            image = decode_image(data, where)  # within the pixel limit, or not decoded at all
+        except ImageReadError as error:
+            summary.skip("unreadable_image", where, "", f"{len(data)} bytes starting {data[:8]!r}: {error}")
             return None
-    if suffix not in STORED_AS_IS:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        data, suffix = cv2.imencode(".png", image)[1].tobytes(), ".png"
+        if suffix not in STORED_AS_IS:
+            data, suffix = cv2.imencode(".png", image)[1].tobytes(), ".png"
     rel = f"images/{name}/image-{index:09d}{suffix}"
     with atomic_path(output_dir / rel) as tmp:
         with open(tmp, "wb") as f:
@@ -289,9 +288,10 @@ def _encoded_image(path: str, shown: str, where: str, verify: bool, summary: Con
     suffix = image_suffix(data)
     if suffix in STORED_AS_IS and not verify:
         return data
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-    if image is None:
-        summary.skip("unreadable_image", where, shown, f"{path!r} cannot be decoded (corrupt or not an image)")
+    try:
+        image = decode_image(data, path)  # within the pixel limit, or not decoded at all
+    except ImageReadError as error:
+        summary.skip("unreadable_image", where, shown, str(error))
         return None
     if suffix in STORED_AS_IS:
         return data

@@ -17,20 +17,16 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
-from vqvae.io import BadRowReport, ImageReadError, load_image, to_rgb_uint8
+from vqvae.io import BadRowReport, ImageReadError, image_header_size, load_image, to_rgb_uint8
 from vqvae.templates import Template, choose_template, fit_to_template, image_to_tensor_array
 
 if TYPE_CHECKING:  # only for annotations: data.py must import without the model
     from vqvae.modeling import VQVAE
 
 log = logging.getLogger(__name__)
-
-# Image headers PIL may refuse on huge scans; crops are small, but a big page should fail cleanly, not warn.
-Image.MAX_IMAGE_PIXELS = None
 
 
 class FailedCrop(NamedTuple):
@@ -63,14 +59,10 @@ class CropBatch(tuple):
 
 def read_image_size(path: str) -> tuple[int, int]:
     """(width, height) from the image header only (no pixel decode). Raises ImageReadError naming the file
-    if it is missing, not an image, or smaller than 2x2 pixels."""
+    if it is missing, not an image, smaller than 2x2 pixels or over the pixel limit (vqvae.io)."""
     if not os.path.exists(path):
         raise ImageReadError(f"image {path!r} does not exist")
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-    except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
-        raise ImageReadError(f"image {path!r} could not be read ({type(error).__name__}: {error})") from None
+    width, height = image_header_size(path)
     if width < 2 or height < 2:
         raise ImageReadError(f"image {path!r} is {width}x{height} pixels; a crop needs at least 2x2")
     return width, height

@@ -29,7 +29,8 @@ import torch
 from vqvae.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
 from vqvae.data import augment_image, default_num_workers, encode_images, encode_paths
-from vqvae.io import BadRowReport, ImageReadError, load_image, read_labelled_csv, report_path_for, write_csv_atomic
+from vqvae.io import (BadRowReport, ImageReadError, image_header_size, load_image, read_labelled_csv,
+                      report_path_for, write_csv_atomic)
 from vqvae.templates import make_templates
 from vqvae.tokens import TOKENS_COLUMN, grid_to_string, write_sidecar
 
@@ -102,13 +103,11 @@ def make_context_pairs(frame: pd.DataFrame, usable: list[int], num_pairs: int, s
             cache[row] = load_image(frame["abs_path"].iat[row])
         return cache[row]
 
-    from PIL import Image
-
     horizontal = []
-    for row in usable:
-        with Image.open(frame["abs_path"].iat[row]) as im:
-            if im.size[0] >= im.size[1]:
-                horizontal.append(row)
+    for row in usable:  # rows whose header was read already, so within the pixel limit
+        width, height = image_header_size(frame["abs_path"].iat[row])
+        if width >= height:
+            horizontal.append(row)
     if len(horizontal) < 2:
         raise ValueError(f"--context-pairs {num_pairs} needs at least 2 readable horizontal images, found "
                          f"{len(horizontal)}; drop --context-pairs for this dataset")

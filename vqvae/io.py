@@ -4,6 +4,7 @@ Kept apart from the model files so a model runs in a notebook with no file syste
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -11,17 +12,100 @@ import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 REQUIRED_COLUMNS = ("img_path", "text")
+
+# No image larger than this is decoded: its header is read first, and a larger image (a huge scan, or a
+# decompression bomb: a small file whose header claims a huge image) is an ImageTooLargeError, so a reported
+# bad row. 40 MP is a 7300x5500 page; text crops are far smaller. The environment variable overrides it (read
+# by max_image_pixels, so DataLoader workers and torchrun processes inherit it).
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+MAX_IMAGE_PIXELS_ENV = "OCR_MAX_IMAGE_PIXELS"
 
 
 class ImageReadError(ValueError):
     """An image file that is missing, unreadable or unusable (names the path and the reason)."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image over the pixel limit (`max_image_pixels`): refused from its header, never decoded."""
+
+
+def max_image_pixels() -> int:
+    """The pixel limit on decoded images: $OCR_MAX_IMAGE_PIXELS if set, else DEFAULT_MAX_IMAGE_PIXELS."""
+    raw = os.environ.get(MAX_IMAGE_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        limit = int(raw.replace("_", ""))
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ValueError(f"{MAX_IMAGE_PIXELS_ENV}={raw!r} is not a positive whole number of pixels "
+                         f"(e.g. {MAX_IMAGE_PIXELS_ENV}=100000000 for 100 MP); unset it for the default "
+                         f"{DEFAULT_MAX_IMAGE_PIXELS:,}")
+    return limit
+
+
+@contextmanager
+def _header_only() -> Iterator[None]:
+    """Pillow's decompression-bomb check off while `Image.open` reads a header, restored right after.
+
+    Image.open reads only the header, yet refuses an image over twice Pillow's MAX_IMAGE_PIXELS before its
+    size is known, so the caller could not name the size or apply its own, configurable limit. Nothing is
+    decoded in this scope, and the caller checks the size against max_image_pixels() at once. Scoped, never
+    set at import: that would change every other Pillow user in the process (images are read by one thread
+    per process here: DataLoader workers are processes). Pixels are decoded by OpenCV, after the check.
+    """
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def image_header_size(source: str | os.PathLike | IO[bytes], name: str | None = None) -> tuple[int, int]:
+    """(width, height) of an image file or stream from its header alone (no pixels decoded).
+
+    Raises ImageReadError naming the image (`name`, default the path) when the header cannot be read, and
+    ImageTooLargeError when the image has more than `max_image_pixels()` pixels.
+    """
+    name = str(source) if name is None else name
+    limit = max_image_pixels()
+    try:
+        with _header_only(), Image.open(source) as image:
+            width, height = image.size
+    except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
+        raise ImageReadError(f"image {name!r} could not be read ({type(error).__name__}: {error})") from None
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"image {name!r} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
+            f"(a huge image or a decompression bomb; not decoded). To read it, set the environment variable "
+            f"{MAX_IMAGE_PIXELS_ENV} to a larger number of pixels")
+    return width, height
+
+
+def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
+    """Decode encoded image bytes as OpenCV does (gray, BGR or BGRA; any depth), after checking the header
+    against the pixel limit. Raises ImageReadError naming `name` if it is too large or cannot be decoded."""
+    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+    try:
+        image_header_size(io.BytesIO(buffer), name)
+    except ImageTooLargeError:
+        raise
+    except ImageReadError:
+        raise ImageReadError(f"image {name!r} could not be decoded (corrupt or not an image)") from None
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageReadError(f"image {name!r} could not be decoded (corrupt or not an image)")
+    return image
 
 
 def normalize_text(text: str) -> str:
@@ -64,16 +148,14 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read any image file as RGB uint8 (H, W, 3).
 
     Grayscale, RGBA (composited on white), palette and 16-bit images are converted. Raises
-    ImageReadError naming the file for a missing, unreadable, empty or degenerate (< 2 px) image.
+    ImageReadError naming the file for a missing, unreadable, empty or degenerate (< 2 px) image, and for
+    one over the pixel limit (`max_image_pixels`), which is never decoded.
     """
     path = str(path)
     if not os.path.exists(path):
         raise ImageReadError(f"image {path!r} does not exist")
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ImageReadError(f"image {path!r} could not be decoded (corrupt or not an image)")
-    return to_rgb_uint8(image, path)
+    return to_rgb_uint8(decode_image(data, path), path)
 
 
 def to_rgb_uint8(image: np.ndarray, name: str = "<array>") -> np.ndarray:
