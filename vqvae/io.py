@@ -69,11 +69,20 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     path = str(path)
     if not os.path.exists(path):
         raise ImageReadError(f"image {path!r} does not exist")
-    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    return decode_image(np.fromfile(path, dtype=np.uint8), path)  # np.fromfile + imdecode: non-ASCII paths work
+
+
+def decode_image(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
+    """The bytes of an image file (PNG, JPEG, ...: bytes or a uint8 array) -> RGB uint8 (H, W, 3), converted
+    as `load_image` converts a file. Raises ImageReadError naming `name` for empty, corrupt or degenerate data."""
+    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    except cv2.error as error:  # a few decoders raise instead of returning None
+        raise ImageReadError(f"image {name!r} could not be decoded ({error.err})") from None
     if image is None:
-        raise ImageReadError(f"image {path!r} could not be decoded (corrupt or not an image)")
-    return to_rgb_uint8(image, path)
+        raise ImageReadError(f"image {name!r} could not be decoded (corrupt or not an image)")
+    return to_rgb_uint8(image, name)
 
 
 def to_rgb_uint8(image: np.ndarray, name: str = "<array>") -> np.ndarray:
