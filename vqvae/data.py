@@ -73,7 +73,9 @@ def read_image_size(path: str | IO[bytes], name: str | None = None) -> tuple[int
         with Image.open(path) as image:
             width, height = image.size
     except Exception as error:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError...)
-        raise ImageReadError(f"image {name!r} could not be read ({type(error).__name__}: {error})") from None
+        # For an open file PIL's message shows the object's repr, which tells a person nothing.
+        detail = f"{type(error).__name__}: {error}" if isinstance(path, str) else type(error).__name__
+        raise ImageReadError(f"image {name!r} could not be read ({detail})") from None
     if width < 2 or height < 2:
         raise ImageReadError(f"image {name!r} is {width}x{height} pixels; a crop needs at least 2x2")
     return width, height
