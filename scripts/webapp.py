@@ -71,7 +71,7 @@ class RequestError(Exception):
 class GenerateRequest(BaseModel):
     """The body of POST /api/generate."""
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently a default
-    prompt: str
+    prompt: str = Field(max_length=1000)  # far over any model's text part; check_prompts names the real limit
     num_candidates: int = Field(4, ge=1, le=MAX_CANDIDATES)
     seed: int = Field(0, ge=0, le=2**32 - 1)
     vertical: bool = False
@@ -178,17 +178,21 @@ async def _read_upload(request: Request, limits: Limits) -> tuple[bytes, str]:
     """The bytes and name of multipart field `image`, refusing an oversized body from its Content-Length
     before reading it (so a huge upload is never spooled to disk)."""
     length = request.headers.get("content-length")
-    if length is None:
-        raise RequestError(411, "send the upload with a Content-Length header (browsers and curl -F do)")
-    if not length.isdigit():
+    if length is None and "chunked" in request.headers.get("transfer-encoding", "").lower():
+        raise RequestError(411, "send the upload with a Content-Length header, not chunked (browsers and "
+                                "curl -F do)")
+    if length is not None and not length.isdigit():
         raise RequestError(400, f"Content-Length {length!r} is not a number of bytes")
+    if length is None or int(length) == 0:
+        raise RequestError(400, "the request has no body; send the image as multipart field 'image', e.g. "
+                                "curl -F image=@crop.png")
     if int(length) > limits.max_bytes + MULTIPART_SLACK:
         raise RequestError(413, f"the upload has {int(length):,} bytes; the limit is {limits.max_bytes:,}. "
                                 f"Crop the line of text, or save it smaller")
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise RequestError(400, f"send the image as multipart/form-data with the field 'image' (got Content-Type "
-                                f"{content_type or 'none'!r}), e.g. curl -F image=@crop.png")
+                                f"{content_type!r}), e.g. curl -F image=@crop.png")
     form = await request.form(max_files=1, max_fields=8)
     upload = form.get("image")
     if not isinstance(upload, UploadFile):

@@ -139,6 +139,7 @@ def test_bad_uploads_are_400_or_413_with_a_message(served, tmp_path):
         "too many bytes": (read(client, b"\x89PNG" + bytes(LIMITS.max_bytes)), 413, "limit is 200,000"),
         "too many pixels": (read(client, png_header_only(2000, 1000)), 413, "2000x1000 = 2,000,000 pixels"),
         "body too long": (read(client, bytes(LIMITS.max_bytes * 2)), 413, "the upload has"),
+        "no body": (client.post("/api/read"), 400, "multipart field 'image'"),
         "GET": (client.get("/api/read"), 405, "POST /api/read"),
         "no such page": (client.get("/api/nothing"), 404, "/api/health"),
     }
