@@ -131,7 +131,8 @@ class OCRService:
                                     f"TIFF") from None
 
     def read(self, data: bytes, name: str) -> dict[str, Any]:
-        """OCR one uploaded crop: text, confidence, the encoder's input and its reconstruction, timing."""
+        """OCR one uploaded crop: text, confidence, the encoder's input and its reconstruction, and the
+        milliseconds the request took here (waiting for the model included)."""
         started = time.perf_counter()
         image = self.decode_upload(data, name)
         vqvae = self.reader.vqvae
