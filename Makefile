@@ -9,7 +9,7 @@ export MALLOC_TRIM_THRESHOLD_ := 2147483647
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test test-all demo bench clean
+.PHONY: setup test test-all demo bench serve clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m scripts.bench
+
+# make serve ARGS="--model DIR --draw-model DIR --port 8000": the local web page at http://127.0.0.1:8000/
+serve: $(STAMP)
+	$(PY) -m scripts.serve $(ARGS)
 
 clean:
 	rm -rf outputs/demo .pytest_cache

@@ -45,7 +45,7 @@ from gpt.vocab import Vocab
 from vqvae.cli import DEVICE_HELP, resolve_device
 from vqvae.decode import decode_grids
 from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
-from vqvae.templates import PAD_RGB
+from vqvae.templates import PAD_RGB, choose_template
 
 log = logging.getLogger("gpt.generate")
 
@@ -121,8 +121,9 @@ def read_prompts_file(path: str | Path) -> list[str]:
 # ---------------------------------------------------------------------------------------------- sampling
 def sample_rows(model: torch.nn.Module, vocab: Vocab, prompt_ids: torch.Tensor, max_visual_length: int,
                 sampling: SamplingConfig, batch_size: int, uncond_ids: Optional[torch.Tensor] = None,
-                progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Sample one image part per row of prompt_ids (N, P) in batches of `batch_size` rows.
+                progress: bool = True, row_widths: Optional[torch.Tensor] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sample one image part per row of prompt_ids (N, P) in batches of `batch_size` rows (`row_widths`
+    (N,): codes per image row to impose, see sample_image_parts).
 
     Row i uses random stream i of `sampling.seed`, so results do not depend on `batch_size`.
     Returns image ids (N, max_visual_length) int64 and generation log-probabilities (N,) float32.
@@ -136,7 +137,8 @@ def sample_rows(model: torch.nn.Module, vocab: Vocab, prompt_ids: torch.Tensor, 
     for start in range(0, total, batch_size):
         stop = min(total, start + batch_size)
         out = sample_image_parts(model, vocab, prompt_ids[start:stop], max_visual_length, sampling,
-                                 uniforms=uniforms[start:stop], uncond_prompt_ids=uncond_ids)
+                                 uniforms=uniforms[start:stop], uncond_prompt_ids=uncond_ids,
+                                 row_widths=None if row_widths is None else row_widths[start:stop])
         ids.append(out.image_ids.cpu().numpy())
         logprobs.append(out.logprob.cpu().numpy())
         bar.update(stop - start)
@@ -196,14 +198,23 @@ def require_text_to_image(generator: Pretrained) -> None:
                          f"text-to-image export from `python -m gpt.finetune` (or use --unconditional N)")
 
 
+def vertical_row_width(prompt: str, max_length: int) -> int:
+    """Codes per row for drawing `prompt` vertically: the width of the template a vertical crop of it gets,
+    taken as a column one glyph wide and len(prompt) glyphs tall (the model then decides the height)."""
+    return choose_template(1, max(1, len(prompt)), max_length).cols
+
+
 def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_candidates: int,
                          sampling: SamplingConfig, batch_size: int = 32, crop: bool = True,
-                         progress: bool = True) -> list[Generated]:
+                         progress: bool = True, vertical: bool = False) -> list[Generated]:
     """`num_candidates` images for each prompt from a text-first export (prompt-major order). Prompts are
-    checked first (PromptError); decoding failures are left in `Generated.error`."""
+    checked first (PromptError); decoding failures are left in `Generated.error`. `vertical`: rows as narrow
+    as a vertical crop of the prompt's (vertical_row_width; needs rectangular sampling)."""
     require_text_to_image(generator)
     if num_candidates < 1:
         raise ValueError(f"--num-candidates {num_candidates} must be >= 1")
+    if vertical and not sampling.rectangular:
+        raise ValueError("--vertical imposes the row width, which needs rectangular rows; drop --free-rows")
     vocab, text_length = generator.vocab, generator.max_text_length
     prompts = check_prompts(prompts, vocab, text_length, str(generator.directory))
     text_parts = torch.tensor([vocab.text_part(p, text_length) for p in prompts], dtype=torch.long)
@@ -211,8 +222,12 @@ def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_cand
     uncond = None
     if sampling.guidance_scale != 1.0:
         uncond = torch.tensor([vocab.text_part("", text_length)], dtype=torch.long)
+    widths = None
+    if vertical:
+        widths = torch.tensor([vertical_row_width(p, generator.max_length) for p in prompts], dtype=torch.long)
+        widths = widths.repeat_interleave(num_candidates)
     ids, logprobs = sample_rows(generator.model, vocab, prompt_ids, generator.max_visual_length, sampling,
-                                batch_size, uncond, progress)
+                                batch_size, uncond, progress, widths)
     items = [Generated(row // num_candidates, prompts[row // num_candidates], row % num_candidates, ids[row],
                        float(logprobs[row])) for row in range(len(ids))]
     decode_candidates(items, vocab, generator.vqvae, crop, batch_size, progress)
@@ -398,6 +413,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--free-rows", action="store_true",
                         help="let rows end where the model says (default: every row as wide as the first; "
                         "ragged grids are then repaired and the repairs reported)")
+    parser.add_argument("--vertical", action="store_true",
+                        help="draw the prompts vertically: rows as narrow as a vertical crop's template")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (whatever --batch-size)")
     parser.add_argument("--rerank-with", default=None, metavar="RECOGNITION_DIR",
                         help="recognition export that reads the candidates back to rank them")
@@ -419,6 +436,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give prompts or --unconditional N, not both")
     if args.unconditional is None and not prompts:
         raise ValueError("no prompts: give them as arguments or with --prompts-file, or use --unconditional N")
+    if args.vertical and args.unconditional is not None:
+        raise ValueError("--vertical draws prompts; it does not apply to --unconditional")
     if args.evaluate and (not prompts or not args.rerank_with):
         raise ValueError("--evaluate needs prompts and --rerank-with RECOGNITION_DIR")
     sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, args.guidance_scale, args.seed,
@@ -437,7 +456,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rerank_with:
         recognizer = load_pretrained(args.rerank_with, device=device, load_tokenizer=False)
         recognizer.require_recognition()
-    items = generate_for_prompts(generator, prompts, args.num_candidates, sampling, args.batch_size, crop, progress)
+    items = generate_for_prompts(generator, prompts, args.num_candidates, sampling, args.batch_size, crop, progress,
+                                 args.vertical)
     if recognizer is not None:
         rerank(items, recognizer, generator.fingerprint, args.batch_size)
     else:

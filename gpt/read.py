@@ -18,8 +18,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
+import numpy as np
 import pandas as pd
 
 from gpt.predict import add_inference_options, check_inference_options, recognize_grids
@@ -101,6 +102,29 @@ def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 
     for i, result in zip(readable, results):
         predictions[i] = result
     return ReadResult(predictions, report, encoded - started, decoded - encoded)
+
+
+class Reading(NamedTuple):
+    """What the model read in one image: text, confidence in (0, 1], and the (rows, cols) int64 code grid."""
+    text: str
+    confidence: float
+    grid: np.ndarray
+
+
+def read_arrays(pretrained: Pretrained, images: Sequence[np.ndarray], batch_size: int = 64, num_beams: int = 1,
+                precision: str = "auto") -> list[Reading]:
+    """OCR decoded crops in memory (RGB uint8 (H, W, 3); gray and RGBA are converted) -> a Reading each, in
+    input order: the same encoder input and decoding as `read_images` gives their files, with no file I/O
+    (for servers and notebooks). Raises ImageReadError naming the position of an unusable image."""
+    if pretrained.vqvae is None:
+        raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
+    pretrained.require_recognition()
+    from vqvae.data import encode_images
+
+    grids = encode_images(pretrained.vqvae, images, pretrained.max_length, batch_size, device=pretrained.device)
+    results = recognize_grids(pretrained, grids, batch_size=batch_size, num_beams=num_beams, precision=precision,
+                              progress=False)
+    return [Reading(text, confidence, grid) for (text, confidence), grid in zip(results, grids)]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -116,7 +116,8 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 @torch.no_grad()
 def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor, max_visual_length: int,
                        config: SamplingConfig = SamplingConfig(), uniforms: Optional[Tensor] = None,
-                       uncond_prompt_ids: Optional[Tensor] = None) -> SampledImages:
+                       uncond_prompt_ids: Optional[Tensor] = None,
+                       row_widths: Optional[Tensor] = None) -> SampledImages:
     """Sample B image parts after B prompts.
 
     prompt_ids: (B, P) int64, every row the same length P (text parts are fixed-length, so no padding),
@@ -125,6 +126,8 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
         `config.seed` for rows 0..B-1, see `candidate_uniforms`).
     uncond_prompt_ids: (B, P) or (1, P) prompts of the unconditional branch; required when
         config.guidance_scale != 1.
+    row_widths: (B,) codes per row to impose from the first row on (0: the first row ends where the model
+        says, as without it), e.g. narrow rows for vertical text; needs `config.rectangular`.
     Returns SampledImages: image ids (B, max_visual_length) starting with <row>, <vpad>-padded after the
     first drawn <vpad>.
     The model is put in eval mode for the call and restored after.
@@ -142,6 +145,13 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
     if guided and uncond_prompt_ids is None:
         raise ValueError("guidance_scale != 1 needs uncond_prompt_ids (the text part of the empty prompt)")
     device = _model_device(model)
+    if row_widths is not None:
+        if not config.rectangular:
+            raise ValueError("row_widths needs rectangular rows (SamplingConfig.rectangular=True)")
+        if tuple(row_widths.shape) != (batch,) or int(row_widths.min()) < 0 \
+                or int(row_widths.max()) > max_visual_length - 1:
+            raise ValueError(f"row_widths must be (B={batch},) widths in [0, {max_visual_length - 1}], got "
+                             f"shape {tuple(row_widths.shape)}, values {row_widths.tolist()[:8]}")
     if uniforms is None:
         uniforms = candidate_uniforms(batch, max_visual_length, config.seed)
     if tuple(uniforms.shape) != (batch, max_visual_length):
@@ -175,7 +185,9 @@ def sample_image_parts(model: torch.nn.Module, vocab: Vocab, prompt_ids: Tensor,
     logprob = torch.zeros(batch, dtype=torch.float32, device=device)
     vpad = torch.full((batch,), vocab.vpad_id, dtype=torch.long, device=device)
     after_row = torch.ones(batch, 1, dtype=torch.bool, device=device)  # the image part starts with <row>
-    width = torch.zeros(batch, 1, dtype=torch.long, device=device)  # the first row's width; 0 while on it
+    # The first row's width: 0 while the first row is drawn, unless imposed by row_widths.
+    width = (torch.zeros(batch, 1, dtype=torch.long, device=device) if row_widths is None
+             else row_widths.to(device=device, dtype=torch.long)[:, None])
     count = torch.zeros(batch, 1, dtype=torch.long, device=device)  # codes in the current row
     was_training = model.training
     model.eval()

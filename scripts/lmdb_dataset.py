@@ -150,7 +150,7 @@ def _read_sample(txn: lmdb.Transaction, index: int, name: str, output_dir: Path,
             summary.skip("unreadable_image", where, "", f"{len(data)} bytes starting {data[:8]!r}: {error}")
             return None
         if suffix not in STORED_AS_IS:
-            data, suffix = cv2.imencode(".png", image)[1].tobytes(), ".png"
+            data, suffix = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes(), ".png"
     rel = f"images/{name}/image-{index:09d}{suffix}"
     with atomic_path(output_dir / rel) as tmp:
         with open(tmp, "wb") as f:
@@ -296,7 +296,7 @@ def _encoded_image(path: str, shown: str, where: str, verify: bool, summary: Con
     if suffix in STORED_AS_IS:
         return data
     summary.note("reencoded_png", where, shown, f"{suffix or 'unknown'} format stored as PNG")
-    return cv2.imencode(".png", image)[1].tobytes()
+    return cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
 
 
 def build_parser() -> argparse.ArgumentParser:

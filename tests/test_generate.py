@@ -189,6 +189,32 @@ def test_sampling_structure_and_batch_independence(models):
     torch.testing.assert_close(torch.cat(halves), whole)
 
 
+def test_imposed_row_widths_and_vertical_prompts(models):
+    """row_widths fixes every row's width from the first row on; --vertical imposes a vertical crop's width."""
+    from gpt.generate import generate_for_prompts, vertical_row_width
+
+    pretrained = models["loaded"]
+    vocab, model = pretrained.vocab, pretrained.model
+    prompts = torch.tensor([vocab.text_part(t, MAX_TEXT_LENGTH) for t in ["hello", "abc", "lo"]])
+    ids = sample_image_parts(model, vocab, prompts, MAX_LENGTH, SamplingConfig(seed=1),
+                             row_widths=torch.tensor([1, 3, 0])).image_ids
+    grids = [vocab.parse_grid(row) for row in ids.tolist()]
+    assert [grid.shape[1] for grid, _ in grids[:2]] == [1, 3] and all(not repairs for _, repairs in grids)
+    with pytest.raises(ValueError, match="rectangular"):
+        sample_image_parts(model, vocab, prompts, MAX_LENGTH, SamplingConfig(rectangular=False),
+                           row_widths=torch.tensor([1, 1, 1]))
+    with pytest.raises(ValueError, match=r"widths in \[0, 31\]"):
+        sample_image_parts(model, vocab, prompts, MAX_LENGTH, row_widths=torch.tensor([1, 99, 1]))
+    # A column of 5 glyphs is tall: its template is narrower than a square's.
+    assert vertical_row_width("hello", MAX_LENGTH) < vertical_row_width("h", MAX_LENGTH)
+    items = generate_for_prompts(pretrained, ["hello", "lo"], 2, SamplingConfig(seed=3), progress=False,
+                                 vertical=True, crop=False)
+    assert [item.grid.shape[1] for item in items] == [vertical_row_width(p, MAX_LENGTH) for p in
+                                                      ["hello"] * 2 + ["lo"] * 2]
+    with pytest.raises(ValueError, match="--free-rows"):
+        generate_for_prompts(pretrained, ["lo"], 1, SamplingConfig(rectangular=False), vertical=True)
+
+
 def test_greedy_with_kv_cache_matches_a_full_forward(models):
     pretrained = models["loaded"]
     vocab, model = pretrained.vocab, pretrained.model

@@ -9,9 +9,10 @@ import pytest
 
 from gpt.predict import main as predict_main, merge_augmented, predict_csv
 from gpt.pretrained import load_pretrained
-from gpt.read import find_images, main as read_main, read_images
+from gpt.read import find_images, main as read_main, read_arrays, read_images
 from tests.test_export import MAX_LENGTH, build_export
-from vqvae.data import encode_paths
+from vqvae.data import encode_paths, encoder_input
+from vqvae.io import ImageReadError, decode_image
 from vqvae.tokens import grid_to_string, write_sidecar
 
 LABELS = ["hello", "world", "한국어", "abc 123", "hello", "abc"]
@@ -76,6 +77,21 @@ def test_predict_agrees_with_read_and_batch_size(setup):
                               precision="float32", progress=False)
     assert [p[0] for p in from_images.predictions] == list(from_tokens["text"])
     np.testing.assert_allclose([p[1] for p in from_images.predictions], from_tokens["confidence"], rtol=1e-5)
+
+
+def test_read_arrays_reads_like_read_images(setup):
+    """The in-memory path (decoded bytes, no file) gives the files' readings and their code grids."""
+    paths = [str(p) for p in setup["paths"]]
+    from_files = read_images(setup["pretrained"], paths, precision="float32", progress=False)
+    images = [decode_image(Path(p).read_bytes(), p) for p in paths]
+    readings = read_arrays(setup["pretrained"], images, batch_size=2, precision="float32")
+    assert [r.text for r in readings] == [text for text, _ in from_files.predictions]
+    np.testing.assert_allclose([r.confidence for r in readings], [c for _, c in from_files.predictions], rtol=1e-5)
+    for reading, image in zip(readings, images):
+        rows, cols = reading.grid.shape
+        assert encoder_input(image, MAX_LENGTH, 8).shape == (rows * 8, cols * 8, 3)
+    with pytest.raises(ImageReadError, match=r"images\[0\] is 1x5"):
+        read_arrays(setup["pretrained"], [np.zeros((5, 1, 3), np.uint8)])
 
 
 def test_fingerprint_mismatch_is_refused(setup, tmp_path):

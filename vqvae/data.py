@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -57,14 +57,17 @@ class CropBatch(tuple):
         return self[1]
 
 
-def read_image_size(path: str) -> tuple[int, int]:
-    """(width, height) from the image header only (no pixel decode). Raises ImageReadError naming the file
-    if it is missing, not an image, smaller than 2x2 pixels or over the pixel limit (vqvae.io)."""
-    if not os.path.exists(path):
-        raise ImageReadError(f"image {path!r} does not exist")
-    width, height = image_header_size(path)
+def read_image_size(path: str | IO[bytes], name: str | None = None) -> tuple[int, int]:
+    """(width, height) from the image header only (no pixel decode) of a file path or an open binary file
+    (e.g. an upload in memory, named `name` in messages). Raises ImageReadError naming the image if it is
+    missing, not an image, smaller than 2x2 pixels or over the pixel limit (vqvae.io)."""
+    if name is None:
+        name = path if isinstance(path, str) else getattr(path, "name", "<upload>")
+    if isinstance(path, str) and not os.path.exists(path):
+        raise ImageReadError(f"image {name!r} does not exist")
+    width, height = image_header_size(path, name)
     if width < 2 or height < 2:
-        raise ImageReadError(f"image {path!r} is {width}x{height} pixels; a crop needs at least 2x2")
+        raise ImageReadError(f"image {name!r} is {width}x{height} pixels; a crop needs at least 2x2")
     return width, height
 
 
@@ -304,6 +307,12 @@ def _model_device(model: torch.nn.Module, device: str | torch.device | None) -> 
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
+def encoder_input(image: np.ndarray, max_length: int, downsample: int) -> np.ndarray:
+    """What the encoder sees of one RGB uint8 crop (H, W, 3): the crop fitted to its template's box and padded,
+    RGB uint8 (box_h, box_w, 3). `encode_images` encodes exactly this; shown to people as "what the model saw"."""
+    return fit_to_template(image, choose_template(image.shape[1], image.shape[0], max_length), downsample)
+
+
 @torch.inference_mode()
 def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int, batch_size: int = 64,
                   device: str | torch.device | None = None) -> list[np.ndarray]:
@@ -333,10 +342,11 @@ def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int,
         groups[choose_template(image.shape[1], image.shape[0], max_length)].append(position)
     results: list[np.ndarray | None] = [None] * len(rgb)
     with _autocast(device):
-        for template, positions in groups.items():
+        for positions in groups.values():
             for start in range(0, len(positions), batch_size):
                 chunk = positions[start:start + batch_size]
-                batch = np.stack([image_to_tensor_array(fit_to_template(rgb[p], template, model.downsample))
+                # encoder_input picks the same template as the grouping, so a batch is one box shape.
+                batch = np.stack([image_to_tensor_array(encoder_input(rgb[p], max_length, model.downsample))
                                   for p in chunk])
                 code_ids = model.encode(_as_conv_input(torch.from_numpy(batch), device)).cpu().numpy()
                 for p, grid in zip(chunk, code_ids):

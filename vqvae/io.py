@@ -92,20 +92,26 @@ def image_header_size(source: str | os.PathLike | IO[bytes], name: str | None = 
     return width, height
 
 
-def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
-    """Decode encoded image bytes as OpenCV does (gray, BGR or BGRA; any depth), after checking the header
-    against the pixel limit. Raises ImageReadError naming `name` if it is too large or cannot be decoded."""
-    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+def decode_image(data: bytes | np.ndarray, name: str = "<bytes>") -> np.ndarray:
+    """The bytes of an image file (PNG, JPEG, ...: bytes or a uint8 array) -> RGB uint8 (H, W, 3), converted
+    as `load_image` converts a file, after checking the header against the pixel limit. Raises ImageReadError
+    naming `name` if it is empty, too large or cannot be decoded."""
+    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if not buffer.size:
+        raise ImageReadError(f"image {name!r} is empty (0 bytes)")
     try:
         image_header_size(io.BytesIO(buffer), name)
     except ImageTooLargeError:
         raise
     except ImageReadError:
         raise ImageReadError(f"image {name!r} could not be decoded (corrupt or not an image)") from None
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:  # a few decoders raise instead of returning None
+        raise ImageReadError(f"image {name!r} could not be decoded ({error.err})") from None
     if image is None:
         raise ImageReadError(f"image {name!r} could not be decoded (corrupt or not an image)")
-    return image
+    return to_rgb_uint8(image, name)
 
 
 def normalize_text(text: str) -> str:
@@ -154,8 +160,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     path = str(path)
     if not os.path.exists(path):
         raise ImageReadError(f"image {path!r} does not exist")
-    data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode handles non-ASCII paths
-    return to_rgb_uint8(decode_image(data, path), path)
+    return decode_image(np.fromfile(path, dtype=np.uint8), path)  # np.fromfile + imdecode: non-ASCII paths work
 
 
 def to_rgb_uint8(image: np.ndarray, name: str = "<array>") -> np.ndarray:
