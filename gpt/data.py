@@ -113,6 +113,37 @@ class TokenDataset(Dataset):
         return {"input_ids": self.ids[index].long(), "loss_part": self.loss_part[index], "index": index}
 
 
+class LengthGroupedSampler(torch.utils.data.Sampler[int]):
+    """A shuffled order in which each run of `batch_size` indices holds images of similar length.
+
+    Per epoch: a permutation seeded by (seed, epoch), cut into pools of `pool_batches` batches, each pool
+    sorted by image length and cut into batches, the batches shuffled. With trimmed image padding
+    (Vocab.trim_image_padding) a batch then costs about its own crops' tokens, not the longest crop's.
+    Under DDP Lightning wraps it in a distributed sampler, which keeps neighbouring indices together."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int = 0, pool_batches: int = 50):
+        self.lengths, self.batch_size, self.seed, self.pool_batches = np.asarray(lengths), batch_size, seed, pool_batches
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        pool = self.batch_size * self.pool_batches
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start:start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for index in rng.permutation(len(batches)):
+            yield from batches[index].tolist()
+
+
 def batch_as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """collate_fn for `TokenDataset.__getitems__`, whose batches are already stacked."""
     return batch
@@ -188,8 +219,9 @@ class GPTDataModule(pl.LightningDataModule):
     """
 
     def __init__(self, cfg: DataConfig, order: str = "image_first", run_dir: Optional[str | os.PathLike] = None,
-                 vocab: Optional[Vocab] = None):
+                 vocab: Optional[Vocab] = None, seed: int = 0):
         super().__init__()
+        self.seed = seed
         self.cfg, self.order, self.vocab = cfg, order, vocab
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.train_set: Optional[TokenDataset] = None
@@ -245,13 +277,15 @@ class GPTDataModule(pl.LightningDataModule):
         if self.train_set is None:
             self.prepare()
 
-    def _loader(self, dataset: TokenDataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: TokenDataset, sampler: Optional[torch.utils.data.Sampler] = None) -> DataLoader:
         workers = int(self.cfg.num_workers)
-        return DataLoader(dataset, batch_size=int(self.cfg.batch_size), shuffle=shuffle, num_workers=workers,
+        return DataLoader(dataset, batch_size=int(self.cfg.batch_size), sampler=sampler, num_workers=workers,
                           collate_fn=batch_as_is, persistent_workers=workers > 0, pin_memory=False)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        ids = self.train_set.ids
+        lengths = ((ids != self.vocab.vpad_id) & (ids != self.vocab.pad_id)).sum(dim=1).numpy()
+        return self._loader(self.train_set, LengthGroupedSampler(lengths, int(self.cfg.batch_size), self.seed))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set)

@@ -1,7 +1,8 @@
 """Recognition decoding: image part in, text out, with the Hugging Face KV cache.
 
-Prompts are whole image parts (always `max_visual_length` ids, <vpad>-padded) followed by <s>, so a
-batch needs no left padding and every row sits at the same positions as in training. After <s> only
+Prompts are image parts (`max_visual_length` ids, <vpad>-padded) followed by <s>; the <vpad> columns every
+row of the batch holds are dropped first (`Vocab.trim_image_padding`), the text keeping its positions, as
+in training, so a batch of short crops costs only their tokens and needs no left padding. After <s> only
 text tokens (the characters and </s>) are allowed; decoding stops when every row has emitted </s>.
 Confidence is the product of the chosen tokens' probabilities (</s> included), each probability taken
 over the allowed tokens.
@@ -33,6 +34,17 @@ def _check_prompts(vocab: Vocab, image_ids: Tensor, max_text_length: int) -> Non
                          f"the vocab [0, {vocab.size}); they were made with another vocab")
 
 
+def _prompt(vocab: Vocab, image_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Prompt ids (B, n: the trimmed image part, then <s>), their (n,) position ids and (B, n) attention mask."""
+    bos = torch.full((image_ids.shape[0], 1), vocab.bos_id, dtype=torch.long, device=image_ids.device)
+    return vocab.trim_image_padding(torch.cat([image_ids, bos], dim=1), image_ids.shape[1])
+
+
+def _grow(positions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Position id and attention mask after one more token."""
+    return torch.cat([positions, positions[-1:] + 1]), torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+
+
 def _step_logprobs(logits: Tensor, mask: Tensor) -> Tensor:
     """(B, size) logits -> (B, size) float32 log-probabilities over the allowed tokens only."""
     return torch.log_softmax(logits.float() + mask, dim=-1)
@@ -54,18 +66,18 @@ def greedy_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text
     mask = _allowed_mask(vocab, model.config.vocab_size, device)
     eos_only = torch.full_like(mask, float("-inf"))
     eos_only[vocab.eos_id] = 0.0
-    bos = torch.full((batch, 1), vocab.bos_id, dtype=torch.long, device=device)
-    sequence = torch.cat([image_ids, bos], dim=1)  # (B, V+1)
+    sequence, positions, attention = _prompt(vocab, image_ids)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     score = torch.zeros(batch, dtype=torch.float32, device=device)
     chosen: list[Tensor] = []
     past = None
-    next_input = sequence
+    next_input, next_positions = sequence, positions
     for step in range(max_text_length - 1):
         if use_cache:
-            logits, past = cached_step(model, next_input, past)
+            logits, past = cached_step(model, next_input, past, next_positions, attention)
         else:
-            logits = model(input_ids=sequence, use_cache=False).logits[:, -1]
+            logits = model(input_ids=sequence, position_ids=positions.expand(batch, -1), attention_mask=attention,
+                           use_cache=False).logits[:, -1]
         logprobs = _step_logprobs(logits, mask)
         # The last step may only close the text: max_text_length - 2 characters are the most that fit.
         pick_from = logprobs + eos_only if step == max_text_length - 2 else logprobs
@@ -78,6 +90,8 @@ def greedy_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text
         if bool(finished.all()):
             break
         next_input = token[:, None]
+        positions, attention = _grow(positions, attention)
+        next_positions = positions[-1:]
         sequence = torch.cat([sequence, next_input], dim=1)
     return torch.stack(chosen, dim=1), score
 
@@ -93,19 +107,19 @@ def beam_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_l
     mask = _allowed_mask(vocab, model.config.vocab_size, device)
     size = mask.shape[0]
     prompts = image_ids.to(device=device, dtype=torch.long).repeat_interleave(beams, dim=0)
-    bos = torch.full((batch * beams, 1), vocab.bos_id, dtype=torch.long, device=device)
-    sequence = torch.cat([prompts, bos], dim=1)  # (B*k, V+1)
+    sequence, positions, attention = _prompt(vocab, prompts)
     # Only the first beam of each row is live at the start, so the k beams do not all pick the same token.
     score = torch.full((batch, beams), float("-inf"), device=device)
     score[:, 0] = 0.0
     finished = torch.zeros(batch, beams, dtype=torch.bool, device=device)
     chosen = torch.empty(batch, beams, 0, dtype=torch.long, device=device)
-    past, next_input = None, sequence
+    past, next_input, next_positions = None, sequence, positions
     for step in range(max_text_length - 1):
         if use_cache:
-            logits, past = cached_step(model, next_input, past)
+            logits, past = cached_step(model, next_input, past, next_positions, attention)
         else:
-            logits = model(input_ids=sequence, use_cache=False).logits[:, -1]
+            logits = model(input_ids=sequence, position_ids=positions.expand(batch * beams, -1),
+                           attention_mask=attention, use_cache=False).logits[:, -1]
         logprobs = _step_logprobs(logits, mask).view(batch, beams, size)
         if step == max_text_length - 2:  # the last step may only close the text
             keep = logprobs[..., vocab.eos_id].clone()
@@ -127,6 +141,8 @@ def beam_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_l
         if use_cache:
             past.reorder_cache(flat_parent)
         next_input = token.view(-1, 1)
+        positions, attention = _grow(positions, attention[flat_parent])
+        next_positions = positions[-1:]
         sequence = torch.cat([sequence[flat_parent], next_input], dim=1)
     best = score.argmax(dim=1)
     rows = torch.arange(batch, device=device)

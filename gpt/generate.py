@@ -45,7 +45,7 @@ from gpt.vocab import Vocab
 from vqvae.cli import DEVICE_HELP, resolve_device
 from vqvae.decode import decode_grids
 from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
-from vqvae.templates import PAD_RGB, choose_template
+from vqvae.templates import LINE_CODES, PAD_RGB, upright
 
 log = logging.getLogger("gpt.generate")
 
@@ -198,23 +198,16 @@ def require_text_to_image(generator: Pretrained) -> None:
                          f"text-to-image export from `python -m gpt.finetune` (or use --unconditional N)")
 
 
-def vertical_row_width(prompt: str, max_length: int) -> int:
-    """Codes per row for drawing `prompt` vertically: the width of the template a vertical crop of it gets,
-    taken as a column one glyph wide and len(prompt) glyphs tall (the model then decides the height)."""
-    return choose_template(1, max(1, len(prompt)), max_length).cols
-
-
 def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_candidates: int,
                          sampling: SamplingConfig, batch_size: int = 32, crop: bool = True,
                          progress: bool = True, vertical: bool = False) -> list[Generated]:
     """`num_candidates` images for each prompt from a text-first export (prompt-major order). Prompts are
-    checked first (PromptError); decoding failures are left in `Generated.error`. `vertical`: rows as narrow
-    as a vertical crop of the prompt's (vertical_row_width; needs rectangular sampling)."""
+    checked first (PromptError); decoding failures are left in `Generated.error`. With rectangular sampling
+    every row is LINE_CODES codes wide, a strip as every crop is (DESIGN §2); the drawn strip is shown turned
+    back into a horizontal line unless `vertical`."""
     require_text_to_image(generator)
     if num_candidates < 1:
         raise ValueError(f"--num-candidates {num_candidates} must be >= 1")
-    if vertical and not sampling.rectangular:
-        raise ValueError("--vertical imposes the row width, which needs rectangular rows; drop --free-rows")
     vocab, text_length = generator.vocab, generator.max_text_length
     prompts = check_prompts(prompts, vocab, text_length, str(generator.directory))
     text_parts = torch.tensor([vocab.text_part(p, text_length) for p in prompts], dtype=torch.long)
@@ -222,15 +215,15 @@ def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_cand
     uncond = None
     if sampling.guidance_scale != 1.0:
         uncond = torch.tensor([vocab.text_part("", text_length)], dtype=torch.long)
-    widths = None
-    if vertical:
-        widths = torch.tensor([vertical_row_width(p, generator.max_length) for p in prompts], dtype=torch.long)
-        widths = widths.repeat_interleave(num_candidates)
+    widths = torch.full((len(prompt_ids),), LINE_CODES, dtype=torch.long) if sampling.rectangular else None
     ids, logprobs = sample_rows(generator.model, vocab, prompt_ids, generator.max_visual_length, sampling,
                                 batch_size, uncond, progress, widths)
     items = [Generated(row // num_candidates, prompts[row // num_candidates], row % num_candidates, ids[row],
                        float(logprobs[row])) for row in range(len(ids))]
     decode_candidates(items, vocab, generator.vqvae, crop, batch_size, progress)
+    for item in items:
+        if item.image is not None:
+            item.image = upright(item.image, horizontal=not vertical)
     return items
 
 
@@ -414,7 +407,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="let rows end where the model says (default: every row as wide as the first; "
                         "ragged grids are then repaired and the repairs reported)")
     parser.add_argument("--vertical", action="store_true",
-                        help="draw the prompts vertically: rows as narrow as a vertical crop's template")
+                        help="show the drawn strips as vertical lines (top to bottom), not turned back into horizontal ones")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (whatever --batch-size)")
     parser.add_argument("--rerank-with", default=None, metavar="RECOGNITION_DIR",
                         help="recognition export that reads the candidates back to rank them")

@@ -89,9 +89,12 @@ def prompt_log_likelihood(model: torch.nn.Module, vocab: Vocab, image_ids: Tenso
         for start in range(0, num, batch_size):
             images = image_ids[start:start + batch_size].to(device)
             texts_part = text_ids[start:start + batch_size].to(device)
-            logits = model(input_ids=torch.cat([images, texts_part], 1), use_cache=False).logits
-            # Position visual + t predicts text token t + 1 (the token after <s> is predicted at <s>).
-            logprobs = (logits[:, visual:visual + max_text_length - 1].float() + mask).log_softmax(-1)
+            ids, positions, attention = vocab.trim_image_padding(torch.cat([images, texts_part], 1), visual)
+            logits = model(input_ids=ids, position_ids=positions.expand(ids.shape[0], -1), attention_mask=attention,
+                           use_cache=False).logits
+            # The text part is the last max_text_length columns; its position t predicts text token t + 1.
+            text_start = ids.shape[1] - max_text_length
+            logprobs = (logits[:, text_start:text_start + max_text_length - 1].float() + mask).log_softmax(-1)
             targets = texts_part[:, 1:]
             counted = targets != vocab.pad_id
             token = logprobs.gather(2, targets[..., None])[..., 0]

@@ -64,10 +64,16 @@ def _step_arguments(model_type: type) -> tuple[str, bool]:
     return ("cache" if "cache" in parameters else "past_key_values"), "logits_to_keep" in parameters
 
 
-def cached_step(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any) -> tuple[Tensor, Any]:
+def cached_step(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any, position_ids: Tensor | None = None,
+                attention_mask: Tensor | None = None) -> tuple[Tensor, Any]:
     """One decoding step with the KV cache: the last position's logits (B, vocab) and the updated cache
-    (pass None on the first step, with the whole prompt as `input_ids`)."""
+    (pass None on the first step, with the whole prompt as `input_ids`). `position_ids` (n,): the positions
+    of `input_ids` when they are not the next ones; `attention_mask` (B, cached + n): 0 on padding."""
     name, keeps_logits = _step_arguments(type(model))
     extra = {"logits_to_keep": 1} if keeps_logits else {}
+    if position_ids is not None:
+        extra["position_ids"] = position_ids.expand(input_ids.shape[0], -1)
+    if attention_mask is not None:
+        extra["attention_mask"] = attention_mask
     out = model(input_ids=input_ids, use_cache=True, **{name: cache}, **extra)
     return out.logits[:, -1], getattr(out, name)

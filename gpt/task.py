@@ -82,7 +82,11 @@ class GPTTask(pl.LightningModule):
         """{"loss", "image_loss", "text_loss"} (scalars) for a batch of input_ids (B, L) and loss_part (B, L).
         With `weighted_only` a part whose weight is 0 is neither computed nor returned: the LM head then runs
         only at the positions the loss uses (text loss only: faster training, BENCHMARKS.md)."""
-        input_ids, part = batch["input_ids"], batch["loss_part"]
+        input_ids, part, positions, attention = batch["input_ids"], batch["loss_part"], None, None
+        if self.cfg.order == "image_first":  # short crops cost only their own tokens (Vocab.trim_image_padding)
+            input_ids, positions, attention = self.vocab.trim_image_padding(input_ids, self.max_visual_length)
+            part = part[:, positions]
+            positions = positions.expand(input_ids.shape[0], -1)
         weights = {PART_IMAGE: self.cfg.loss.image_weight, PART_TEXT: self.cfg.loss.text_weight}
         names = {PART_IMAGE: "image_loss", PART_TEXT: "text_loss"}
         kinds = [kind for kind, weight in weights.items() if weight or not weighted_only]
@@ -92,7 +96,8 @@ class GPTTask(pl.LightningModule):
         used = torch.zeros_like(target_part, dtype=torch.bool)
         for kind in kinds:
             used |= target_part == kind
-        hidden = self.model.transformer(input_ids=input_ids, use_cache=False).last_hidden_state[:, :-1]
+        hidden = self.model.transformer(input_ids=input_ids, position_ids=positions, attention_mask=attention,
+                                        use_cache=False).last_hidden_state[:, :-1]
         logits = self.model.lm_head(hidden[used])  # (N, size): the vocabulary only where a loss looks
         token_loss = F.cross_entropy(logits.float(), targets[used], reduction="none")
         used_part = target_part[used]

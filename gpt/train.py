@@ -62,7 +62,7 @@ def prepare(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[str]]:
         model = GPT2LMHeadModel.from_pretrained(init_dir).train()
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
-    data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab).prepare()
+    data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab, seed=cfg.seed).prepare()
     if resumed_meta is not None:
         check_same_sidecar(resumed_meta["vqvae"], ckpt_path, data.vqvae_meta, path_list(cfg.data.train)[0])
     cfg.data.max_visual_length = data.max_visual_length  # resolved from the sidecar when unset

@@ -326,6 +326,20 @@ class Vocab:
         part[:, 0] = PART_IGNORE  # nothing predicts the first token
         return ids, part
 
+    def trim_image_padding(self, ids: torch.Tensor,
+                           max_visual_length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Recognition (image_first) ids (B, L) -> (ids without the <vpad> columns every row holds after its
+        image, (n,) position ids of the kept columns, (B, n) attention mask: 0 on the <vpad> left).
+
+        The text keeps its positions (from max_visual_length on) and no token attends to padding, so a row
+        reads exactly as it would alone or untrimmed, whatever else is in the batch; the longest image keeps
+        its first <vpad> (the end-of-image target). Short crops then cost only their own tokens."""
+        content = int((ids[:, :max_visual_length] != self.vpad_id).sum(dim=1).max()) if ids.shape[0] else 0
+        keep = min(content + 1, max_visual_length)
+        positions = torch.cat([torch.arange(keep), torch.arange(max_visual_length, ids.shape[1])]).to(ids.device)
+        kept = ids[:, positions]
+        return kept, positions, (kept != self.vpad_id).long()
+
     def split(self, ids: np.ndarray, order: str, max_visual_length: int,
               max_text_length: int) -> tuple[np.ndarray, np.ndarray]:
         """(..., L) sequence ids -> (image part (..., V), text part (..., T))."""

@@ -43,8 +43,9 @@ class Pipeline:
         self.out_dir = Path(self.out_dir)
         (self.out_dir / "logs").mkdir(parents=True, exist_ok=True)
 
-    def run(self, name: str, module: str, *args: Any, check: bool = True) -> int:
-        """Run `python -m module args...`; log to logs/<name>.log; return the exit code."""
+    def run(self, name: str, module: str, *args: Any, check: bool = True, ok: tuple[int, ...] = (0,)) -> int:
+        """Run `python -m module args...`; log to logs/<name>.log; return the exit code. Codes in `ok` count
+        as done (e.g. 1 for a command that finished and reported some bad rows)."""
         argv = [sys.executable, "-m", module, *map(str, args)]
         log_path = self.out_dir / "logs" / f"{name}.log"
         done_path = log_path.with_suffix(".done")
@@ -62,9 +63,9 @@ class Pipeline:
         seconds = time.perf_counter() - start
         self.timings[name] = round(seconds, 1)
         print(f"    {'ok' if code == 0 else f'exit {code}'} in {seconds:.0f} s (log: {log_path})", flush=True)
-        if code == 0:
+        if code in ok:
             done_path.write_text(f"{seconds:.1f}")
-        if code != 0 and check:
+        if code not in ok and check:
             tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
             raise StepFailed(f"step {name!r} failed with exit code {code}; last lines of {log_path}:\n"
                              + "\n".join(tail))

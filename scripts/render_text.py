@@ -217,14 +217,15 @@ class TextSampler:
 
 # ------------------------------------------------------------------------------------------ drawing
 
-@lru_cache(maxsize=512)
+# Large enough for every (font, size) of a few hundred fonts: a Noto CJK face takes ~20 ms to open.
+@lru_cache(maxsize=8192)
 def _pil_font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     # BASIC layout: precomposed Hangul needs no shaping, and raqm (present or not per install) would make
     # the same seed render different pixels on different machines.
     return ImageFont.truetype(path, size, index=index, layout_engine=ImageFont.Layout.BASIC)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=8192)
 def _cap_top(path: str, index: int, size: int) -> int:
     """Top of a capital 'H' above the baseline (negative px): the least height a horizontal crop gets, so
     'ace' and 'Abg' crops share a line height as a text detector's boxes would."""
@@ -482,13 +483,24 @@ class _Renderer:
             if self.sampler.is_excluded(text):
                 counts["redrawn_excluded_word"] += 1
                 continue
-            covering = [font for font in self.fonts if font.draws(text)]
-            if not covering:
+            font = self._drawing_font(rng, text)
+            if font is None:
                 counts["redrawn_no_font_covers"] += 1
                 continue
-            return text, language, covering[int(rng.integers(len(covering)))]
+            return text, language, font
         raise SampleError(f"no renderable text after {MAX_ATTEMPTS} draws ({dict(counts)}); "
                           f"raise --max-chars or add fonts that cover the word lists")
+
+    def _drawing_font(self, rng: np.random.Generator, text: str) -> Font | None:
+        """A font drawn uniformly from those that draw `text`, or None. The cheap cmap test narrows the
+        candidates first; the ink test (a glyph rendering per new character) runs only on the font drawn,
+        which keeps a set of hundreds of fonts fast."""
+        candidates = [font for font in self.fonts if font.covers(text)]
+        while candidates:
+            font = candidates.pop(int(rng.integers(len(candidates))))
+            if font.draws(text):
+                return font
+        return None
 
     def __call__(self, index: int) -> tuple[int, dict | None, str | None, Counter]:
         counts: Counter = Counter()

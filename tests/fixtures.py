@@ -16,7 +16,7 @@ from vqvae.tokens import grid_to_string, write_sidecar
 
 # Texts spelled with the characters of tests.test_export.TEXTS (the tiny exports' charset).
 PROMPT_TEXTS = ["hello", "world", "abc", "한국어", "cab 12", "lo", "wor", "bad"]
-# Grid shapes that fit MAX_LENGTH=32 tokens with one <row> per row.
+# Grid shapes that fit MAX_LENGTH tokens with one <row> per row.
 GRID_SHAPES = [(1, 6), (2, 5), (1, 10), (3, 4), (2, 7)]
 
 

@@ -20,7 +20,7 @@ def test_bench_domain_renders_one_template_per_orientation(tmp_path):
         templates[orientation, choose_template(width, height, max_length)] += 1
     horizontal = {t for o, t in templates if o == "horizontal"}
     vertical = {t for o, t in templates if o == "vertical"}
-    assert len(horizontal) == 1 and next(iter(horizontal)).rows == bench.FIELD_ROWS, templates
+    assert len(horizontal) == 1, templates  # one strip per orientation: one glyph scale and place
     assert len(vertical) == 1, templates
 
 

@@ -87,7 +87,7 @@ def test_sampler_shards_pad_for_training_and_not_for_validation(tmp_path, num_re
     from vqvae.data import CropDataset, TemplateBatchSampler
 
     render_dataset(tmp_path)
-    dataset = CropDataset([str(tmp_path / f"{i:02d}.png") for i in range(len(WORDS))], 32, 8)
+    dataset = CropDataset([str(tmp_path / f"{i:02d}.png") for i in range(len(WORDS))], 100, 8)
     every = [tuple(b) for b in TemplateBatchSampler(dataset, BATCH_SIZE, shuffle=False, num_replicas=1, rank=0)]
     train = [list(TemplateBatchSampler(dataset, BATCH_SIZE, shuffle=True, seed=5, num_replicas=num_replicas,
                                        rank=rank)) for rank in range(num_replicas)]
@@ -112,7 +112,7 @@ def vqvae_ddp(tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("ddp_vqvae")
     labels = render_dataset(root)
-    dataset = CropDataset([str(root / f"{i:02d}.png") for i in range(len(WORDS))], 32, 8)
+    dataset = CropDataset([str(root / f"{i:02d}.png") for i in range(len(WORDS))], 100, 8)
     sizes = sorted(len(items) for items in dataset.groups().values())
     assert len(sizes) >= 3 and len(set(sizes)) >= 2, f"want uneven template groups, got sizes {sizes}"
     per_rank = len(TemplateBatchSampler(dataset, BATCH_SIZE, num_replicas=2, rank=0))

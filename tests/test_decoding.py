@@ -35,9 +35,9 @@ class ScriptedLM(torch.nn.Module):
         self.config = SimpleNamespace(vocab_size=VOCAB.size)
         self.num_chars, self.char_logit = num_chars, char_logit
 
-    def forward(self, input_ids, past_key_values=None, use_cache=False):
+    def forward(self, input_ids, past_key_values=None, use_cache=False, position_ids=None, attention_mask=None):
         length = input_ids.shape[1] + (past_key_values.length if past_key_values is not None else 0)
-        step = length - (V + 1)  # text tokens generated so far
+        step = int(position_ids[0, -1]) - V  # text tokens generated so far (<s> sits at position V)
         logits = torch.zeros(input_ids.shape[0], input_ids.shape[1], VOCAB.size)
         logits[..., VOCAB.code_offset] = 100.0
         logits[..., VOCAB.unk_id] = 50.0

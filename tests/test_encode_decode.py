@@ -19,7 +19,7 @@ from vqvae.modeling import VQVAE
 from vqvae.templates import choose_template
 from vqvae.tokens import grid_to_string, read_sidecar, string_to_grid
 
-MAX_LENGTH = 32
+MAX_LENGTH = 100  # config/tiny/vqvae.yaml: 20 strip rows; an 8:1 test crop fits squashed, a context pair too
 TINY_YAML = """\
 model:
   num_codes: {num_codes}
@@ -234,7 +234,7 @@ def test_checkpoint_from_the_training_cli_encodes(tmp_path):
                        "data.num_workers=0"]) == 0
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     model, cfg = load_vqvae(config, checkpoint)
-    assert not model.training and cfg.data.max_length == 32
+    assert not model.training and cfg.data.max_length == MAX_LENGTH
     output = tmp_path / "tokens.csv"
     assert encode.main([str(config), str(checkpoint), "--dataset", str(labels), "--output", str(output),
                         "--num-workers", "0", "--no-progress"]) == 0

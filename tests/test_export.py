@@ -19,7 +19,7 @@ from vqvae.modeling import VQVAE
 TINY_VQVAE = ModelConfig(num_codes=16, code_dim=4, downsample=8, hidden_channels=4, channel_multipliers=[1, 1, 2, 2],
                          num_res_blocks=1, norm_groups=4)
 TINY_GPT = {"n_layer": 2, "n_head": 2, "n_embd": 32, "dropout": 0.0}
-MAX_LENGTH, MAX_TEXT_LENGTH = 32, 12
+MAX_LENGTH, MAX_TEXT_LENGTH = 100, 12  # config/tiny/vqvae.yaml's max_length
 TEXTS = ["hello", "world", "한국어", "abc 123"]
 
 
@@ -120,7 +120,7 @@ def test_export_cli_from_checkpoint(tmp_path, capsys):
     vq_config = tmp_path / "vq.yaml"
     vq_config.write_text("model:\n  num_codes: 16\n  code_dim: 4\n  downsample: 8\n  hidden_channels: 4\n"
                          "  channel_multipliers: [1, 1, 2, 2]\n  num_res_blocks: 1\n  norm_groups: 4\n"
-                         "data:\n  train: t.csv\n  val: v.csv\n  max_length: 32\n")
+                         "data:\n  train: t.csv\n  val: v.csv\n  max_length: 100\n")
     checkpoint = tmp_path / "last.ckpt"
     torch.save({"state_dict": task.state_dict(), "gpt": task.checkpoint_meta(), "global_step": 5}, checkpoint)
     gpt_config = tmp_path / "gpt.yaml"

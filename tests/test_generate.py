@@ -191,7 +191,8 @@ def test_sampling_structure_and_batch_independence(models):
 
 def test_imposed_row_widths_and_vertical_prompts(models):
     """row_widths fixes every row's width from the first row on; --vertical imposes a vertical crop's width."""
-    from gpt.generate import generate_for_prompts, vertical_row_width
+    from gpt.generate import generate_for_prompts
+    from vqvae.templates import LINE_CODES
 
     pretrained = models["loaded"]
     vocab, model = pretrained.vocab, pretrained.model
@@ -203,16 +204,13 @@ def test_imposed_row_widths_and_vertical_prompts(models):
     with pytest.raises(ValueError, match="rectangular"):
         sample_image_parts(model, vocab, prompts, MAX_LENGTH, SamplingConfig(rectangular=False),
                            row_widths=torch.tensor([1, 1, 1]))
-    with pytest.raises(ValueError, match=r"widths in \[0, 31\]"):
-        sample_image_parts(model, vocab, prompts, MAX_LENGTH, row_widths=torch.tensor([1, 99, 1]))
-    # A column of 5 glyphs is tall: its template is narrower than a square's.
-    assert vertical_row_width("hello", MAX_LENGTH) < vertical_row_width("h", MAX_LENGTH)
+    with pytest.raises(ValueError, match=r"widths in \[0, 99\]"):
+        sample_image_parts(model, vocab, prompts, MAX_LENGTH, row_widths=torch.tensor([1, 200, 1]))
     items = generate_for_prompts(pretrained, ["hello", "lo"], 2, SamplingConfig(seed=3), progress=False,
                                  vertical=True, crop=False)
-    assert [item.grid.shape[1] for item in items] == [vertical_row_width(p, MAX_LENGTH) for p in
-                                                      ["hello"] * 2 + ["lo"] * 2]
-    with pytest.raises(ValueError, match="--free-rows"):
-        generate_for_prompts(pretrained, ["lo"], 1, SamplingConfig(rectangular=False), vertical=True)
+    assert [item.grid.shape[1] for item in items] == [LINE_CODES] * 4  # strips, whatever the orientation
+    turned = generate_for_prompts(pretrained, ["hello", "lo"], 2, SamplingConfig(seed=3), progress=False, crop=False)
+    assert [t.image.shape[:2] for t in turned] == [i.image.shape[1::-1] for i in items]  # horizontal: turned back
 
 
 def test_greedy_with_kv_cache_matches_a_full_forward(models):

@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
-from gpt.generate import vertical_row_width
+from vqvae.templates import LINE_CODES
 from gpt.pretrained import load_pretrained
 from gpt.read import read_arrays
 from scripts.fonts import default_font_files
@@ -159,8 +159,7 @@ def test_generate_draws_candidates_and_reads_them_back(served):
     again = client.post("/api/generate", json=request).json()
     assert [i["png_base64"] for i in again["images"]] == [i["png_base64"] for i in body["images"]]  # seeded
     vertical = client.post("/api/generate", json=request | {"vertical": True}).json()["images"]
-    width = vertical_row_width("hello", MAX_LENGTH) * 8
-    assert all(decode_png(image["png_base64"]).shape[1] <= width for image in vertical)
+    assert all(decode_png(image["png_base64"]).shape[1] <= LINE_CODES * 8 for image in vertical)  # upright strips
 
 
 def test_bad_prompts_are_400_naming_the_problem(served):

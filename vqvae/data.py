@@ -139,13 +139,14 @@ class CropDataset(torch.utils.data.Dataset):
         for row, path in enumerate(iterator):
             try:
                 width, height = read_image_size(path)
-            except ImageReadError as error:
+                template = choose_template(width, height, max_length)
+            except (ImageReadError, ValueError) as error:  # unreadable, or too long a line for max_length
                 self.failures.append(FailedCrop(row, path, str(error)))
                 self.report.add(row, path, str(error))
                 continue
             self.paths.append(path)
             self.rows.append(row)
-            self.templates.append(choose_template(width, height, max_length))
+            self.templates.append(template)
         if self.failures:
             log.warning("%d of %d images could not be read and are excluded (first: %s)",
                         len(self.failures), len(self.all_paths), self.failures[0].reason)
@@ -338,16 +339,20 @@ def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int,
                 image = image[:, :, [2, 1, 0, 3][:image.shape[2]]]
             rgb.append(to_rgb_uint8(image, f"images[{position}]"))
     groups: dict[Template, list[int]] = defaultdict(list)
+    inputs: dict[int, np.ndarray] = {}
     for position, image in enumerate(rgb):
-        groups[choose_template(image.shape[1], image.shape[0], max_length)].append(position)
+        try:  # a line too long for max_length, or a crop of one flat colour, cannot be normalized
+            template = choose_template(image.shape[1], image.shape[0], max_length)
+            inputs[position] = image_to_tensor_array(fit_to_template(image, template, model.downsample))
+        except ValueError as error:
+            raise ImageReadError(f"images[{position}]: {error}") from None
+        groups[template].append(position)
     results: list[np.ndarray | None] = [None] * len(rgb)
     with _autocast(device):
         for positions in groups.values():
             for start in range(0, len(positions), batch_size):
                 chunk = positions[start:start + batch_size]
-                # encoder_input picks the same template as the grouping, so a batch is one box shape.
-                batch = np.stack([image_to_tensor_array(encoder_input(rgb[p], max_length, model.downsample))
-                                  for p in chunk])
+                batch = np.stack([inputs.pop(p) for p in chunk])  # one template: one box shape
                 code_ids = model.encode(_as_conv_input(torch.from_numpy(batch), device)).cpu().numpy()
                 for p, grid in zip(chunk, code_ids):
                     results[p] = grid.astype(np.int64)

@@ -1,9 +1,14 @@
-"""Aspect-ratio templates: which token grid (rows x cols) an image is encoded to (DESIGN §2).
+"""The one crop normalization: which token grid (rows x cols) a crop is encoded to, and its pixels (DESIGN §2).
 
-With `max_length` L tokens per image, a grid of r rows costs r * (c + 1) tokens, because each row
-starts with one `<row>` token. Templates are the grids that use L almost fully; an image gets the
-template whose aspect ratio is nearest to its own in log space, so a 1:8 vertical sign and an 8:1
-word are treated symmetrically.
+Every crop becomes a *strip*: grey, dark text on light, LINE_CODES codes across its line of text and as
+many rows along it as its length needs (a horizontal line turned a quarter clockwise first), so every
+glyph has one scale whatever the crop's width, margins or word length. With `max_length` L tokens per
+image a grid of r rows costs r * (c + 1) tokens, because each row starts with one `<row>` token; the
+sequence is padded after the last row, never to a square. Training, encoding, reading and generation all
+go through `choose_template` and `fit_to_template`.
+
+`make_templates` (grids that use L fully, nearest in log-space aspect) is the earlier contract, kept for
+the tokens-wasted benchmark.
 """
 from __future__ import annotations
 
@@ -55,34 +60,87 @@ def make_templates(max_length: int) -> tuple[Template, ...]:
     return tuple(templates)
 
 
+# Codes across a line of text: every crop is scaled so its line is LINE_CODES * f pixels thick (32 px at
+# f=8), so a glyph has one scale whatever the crop's width or word length. Measured reason: reading was
+# learnable in CPU minutes only where glyphs kept one scale (BENCHMARKS.md, "What made the demo read").
+LINE_CODES = 4
+# A crop this many times longer than the longest strip max_length allows is refused, not squashed into it.
+MAX_SQUASH = 3.0
+
+
+def is_horizontal(width: int, height: int) -> bool:
+    """A crop at least as wide as tall is a horizontal line; a taller one is a vertical (top-to-bottom) line."""
+    return width >= height
+
+
 def choose_template(width: int, height: int, max_length: int) -> Template:
-    """The template whose aspect cols/rows is nearest to width/height in log space."""
+    """The strip of a width x height crop: LINE_CODES codes across the line and one row per f pixels along it.
+
+    Horizontal lines are turned a quarter clockwise (left end on top), so both orientations read along
+    the rows, each row a slice across the line (DESIGN §2). A line longer than the longest strip that
+    `max_length` allows is squashed to fit it, up to MAX_SQUASH times; beyond that ValueError."""
     if width < 1 or height < 1:
         raise ValueError(f"image size {width}x{height} is empty; crops need at least 1x1 pixels")
-    templates = make_templates(max_length)
-    target = math.log(width / height)
-    return min(templates, key=lambda t: (abs(math.log(t.aspect) - target), -t.rows * t.cols))
+    max_rows = max_length // (LINE_CODES + 1)
+    if max_rows < 1:
+        raise ValueError(f"max_length={max_length} is too small: one strip row needs {LINE_CODES + 1} tokens")
+    across, along = (height, width) if is_horizontal(width, height) else (width, height)
+    rows = max(1, math.ceil(along / across * LINE_CODES - 1e-9))
+    if rows > max_rows * MAX_SQUASH:
+        raise ValueError(f"a {width}x{height} crop is a line {along / across:.1f} times longer than thick; "
+                         f"max_length={max_length} holds at most {max_rows / LINE_CODES:.1f} (squashing up to "
+                         f"{MAX_SQUASH:g}x): crop it into shorter lines or raise max_length")
+    return Template(min(rows, max_rows), LINE_CODES)
+
+
+def normalize_grey(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 (H, W, 3) -> grey uint8 (H, W): dark text on a light ground, contrast stretched to 0..255.
+
+    Colour is dropped (measured: the model has to learn glyphs, not palettes); the polarity comes from the
+    border, which is mostly background even in a tight crop. ValueError for a crop of one flat colour."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    low, high = np.percentile(grey, (2, 98))
+    if high - low < 8:
+        low, high = float(grey.min()), float(grey.max())
+        if high - low < 8:
+            raise ValueError(f"the crop is one flat colour (grey levels {low:.0f}..{high:.0f}): no text to read")
+    stretched = np.clip((grey.astype(np.float32) - low) * (255.0 / (high - low)), 0, 255)
+    border = np.concatenate([stretched[0], stretched[-1], stretched[:, 0], stretched[:, -1]])
+    if np.median(border) < 128:  # light text on a dark ground
+        stretched = 255.0 - stretched
+    return (stretched + 0.5).astype(np.uint8)
 
 
 def fit_to_template(image: np.ndarray, template: Template, downsample: int) -> np.ndarray:
-    """Resize an RGB uint8 image (H, W, 3) to fit the template's box keeping its aspect ratio, then pad
-    right and bottom with PAD_RGB. Returns (box_h, box_w, 3) uint8."""
+    """Normalize an RGB uint8 crop (H, W, 3) into its strip box (rows*f, cols*f, 3) uint8 (DESIGN §2):
+    grey with dark text on light (`normalize_grey`, replicated to 3 channels), a horizontal line turned a
+    quarter clockwise, scaled to the strip's thickness keeping its aspect (squashed along the line only when
+    longer than the box), PAD_RGB after its end."""
     box_h, box_w = template.box(downsample)
     height, width = image.shape[:2]
-    new_h, new_w = content_size(width, height, template, downsample)
-    interpolation = cv2.INTER_AREA if new_w < width else cv2.INTER_CUBIC
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    grey = normalize_grey(image)
+    if is_horizontal(width, height):
+        grey = cv2.rotate(grey, cv2.ROTATE_90_CLOCKWISE)
+        height, width = width, height
+    new_h = min(box_h, max(1, round(height * box_w / width)))
+    interpolation = cv2.INTER_AREA if box_w < width else cv2.INTER_CUBIC
+    resized = cv2.resize(grey, (box_w, new_h), interpolation=interpolation)
     canvas = np.empty((box_h, box_w, 3), dtype=np.uint8)
     canvas[:] = PAD_RGB
-    canvas[:new_h, :new_w] = resized
+    canvas[:new_h] = resized[:, :, None]
     return canvas
 
 
+def upright(strip: np.ndarray, horizontal: bool) -> np.ndarray:
+    """A decoded strip (H, W, ...) shown as the text stands: a horizontal line turned back a quarter."""
+    return cv2.rotate(strip, cv2.ROTATE_90_COUNTERCLOCKWISE) if horizontal else strip
+
+
 def content_size(width: int, height: int, template: Template, downsample: int) -> tuple[int, int]:
-    """(height, width) in pixels of an image resized into the template's box; the rest is padding."""
+    """(height, width) in pixels of a crop normalized into its strip box; the rest (bottom) is padding."""
     box_h, box_w = template.box(downsample)
-    scale = min(box_w / width, box_h / height)
-    return min(box_h, max(1, round(height * scale))), min(box_w, max(1, round(width * scale)))
+    across, along = (height, width) if is_horizontal(width, height) else (width, height)
+    return min(box_h, max(1, round(along * box_w / across))), box_w
 
 
 def image_to_tensor_array(image: np.ndarray) -> np.ndarray:
@@ -116,5 +174,5 @@ def template_waste(width: int, height: int, max_length: int) -> float:
     that cover only padding, over the L positions that are not row tokens (row tokens carry the layout, so
     they count neither as content nor as waste)."""
     template = choose_template(width, height, max_length)
-    content = content_codes(width, height, template.rows, template.cols)
+    content = template.cols * min(template.rows, math.ceil(content_size(width, height, template, 1)[0] - 1e-9))
     return 1.0 - content / (max_length - template.rows)

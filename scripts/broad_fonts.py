@@ -1,0 +1,65 @@
+"""The broad font set for pretraining, split into training fonts and held-out fonts (never trained on).
+
+Sources, all free licences (OFL-1.1 or Apache-2.0, recorded in each package):
+- pip: the `fontpkg-*` Google Fonts families of `requirements-pretrain.txt` (Latin), Noto Sans CJK in seven
+  weights (`cvttf-notosanscjk-*`) and Noto Serif KR (`pylopdf-fonts-ko`);
+- Debian: fonts-alee, fonts-lexi-gulim, fonts-lexi-saebom, fonts-naver-d2coding, fonts-woowa-bm,
+  fonts-wqy-microhei (Hangul). `scripts/install_pretrain_fonts.sh` installs both kinds.
+
+Families the project keeps out for evaluation by others (Nanum, Un, Baekmuk, Liberation, GNU FreeFont, URW
+base35, Arimo/Tinos/Cousine) are refused by name even when a folder holds them. Held-out families are
+whole families (every weight and italic), so a held-out test measures unseen designs.
+
+    python -m scripts.broad_fonts            # lists both sets and what is missing
+"""
+from __future__ import annotations
+
+import re
+import sys
+import sysconfig
+from pathlib import Path
+
+from scripts.fonts import FONT_SUFFIXES, default_font_files
+
+DEBIAN_HANGUL_DIRS = ("/usr/share/fonts/truetype/alee", "/usr/share/fonts/truetype/lexi",
+                      "/usr/share/fonts/truetype/naver-d2coding", "/usr/share/fonts/truetype/woowa-bm",
+                      "/usr/share/fonts/truetype/wqy")
+# Whole families kept out of training (matched against the file name, case-insensitive).
+HELD_OUT = re.compile(r"^(Roboto|Lato|Merriweather|SourceSerif4|SpaceMono|Oswald|PlayfairDisplay|Caveat|"
+                      r"OpenSans|IBMPlexSerif|LexiGulim|Guseul|BMHANNA_11yrs)", re.IGNORECASE)
+# Reserved for evaluation by others (DEVELOPERS.md): never rendered, from any source.
+RESERVED = re.compile(r"(Nanum|^Un[A-Z]|Baekmuk|Liberation|^Free(Sans|Serif|Mono)|Nimbus|URW|^C059|^P052|^Z003|"
+                      r"Arimo|Tinos|Cousine)", re.IGNORECASE)
+# Files whose cmap or drawing is unfit: colour emoji, icon and symbol fonts.
+UNFIT = re.compile(r"(Emoji|Icons?|Symbol)", re.IGNORECASE)
+
+
+def candidate_files() -> list[Path]:
+    """Every font file of the broad set that is installed (pip packages and the Debian folders), sorted."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    roots = [*site.glob("fontpkg_*/files"), *site.glob("pylopdf_fonts_ko"), *site.glob("cvttf_NotoSansCJK_*"),
+             *map(Path, DEBIAN_HANGUL_DIRS)]
+    files = {p for root in roots if root.is_dir() for p in root.rglob("*") if p.suffix.lower() in FONT_SUFFIXES}
+    files |= set(default_font_files())
+    return sorted(p for p in files if not RESERVED.search(p.name) and not UNFIT.search(p.name))
+
+
+def split_fonts(files: list[Path] | None = None) -> tuple[list[Path], list[Path]]:
+    """(training fonts, held-out fonts) of the broad set."""
+    files = candidate_files() if files is None else files
+    held = [p for p in files if HELD_OUT.match(p.name)]
+    return [p for p in files if not HELD_OUT.match(p.name)], held
+
+
+def main() -> int:
+    train, held = split_fonts()
+    print(f"training fonts ({len(train)}):", " ".join(p.name for p in train))
+    print(f"held-out fonts ({len(held)}):", " ".join(p.name for p in held))
+    if not any("Serif" in p.name and "KR" in p.name for p in train) or not held:
+        print("some broad fonts are missing: run scripts/install_pretrain_fonts.sh", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

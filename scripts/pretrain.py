@@ -1,0 +1,196 @@
+"""`make pretrain`: the broad-domain Korean + English recognizer, trained in resumable chunks and published.
+
+    python -m scripts.pretrain [--out outputs/pretrain] [--chunks 2] [--hours H] [--publish]
+
+Once: split the word lists (5% of each language held out), render the held-out test sets from held-out
+words in held-out font families (scripts/broad_fonts.py), render the VQ-VAE's crops from the training fonts
+and train the VQ-VAE (config/vqvae-pretrain.yaml). Then each chunk renders a new shard of broad crops (new
+seed: every chunk adds distinct crops), encodes it, trains the GPT (config/gpt2-pretrain.yaml) on the last
+--window shards up to the chunk's step count, exports it, and evaluates it on the held-out sets and the real
+crops of ../shared/eval/real (evaluation only). Every finished step leaves a marker in OUT/logs, so running
+the command again continues where it stopped (the GPT from its last.ckpt); `rm -rf OUT` starts over.
+
+OUT/curve.json and OUT/curve.png hold exact accuracy per held-out set against CPU-hours (wall hours x the
+cores used). With --publish the best chunk is copied to resources/models/ocr-ko-en (safetensors, with a
+model card) when its held-out accuracy beats the published model's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import string
+import sys
+import time
+from pathlib import Path
+
+from scripts.broad_fonts import split_fonts
+from scripts.pipeline import Pipeline, StepFailed, read_json
+from scripts.words import split_words, word_pool, write_word_list
+from vqvae.io import write_json_atomic
+
+VQ_CONFIG, GPT_CONFIG = "config/vqvae-pretrain.yaml", "config/gpt2-pretrain.yaml"
+PUBLISHED = Path("resources/models/ocr-ko-en")
+REAL_SETS = ("real_en", "real_ko", "real_ko_plates")
+TEST_SETS = {  # name -> (languages, vertical share)
+    "heldout_ko_horizontal": ("ko", 0.0),
+    "heldout_ko_vertical": ("ko", 1.0),
+    "heldout_en": ("en", 0.0),
+}
+CORES = len(os.sched_getaffinity(0))
+# Exit 1: the command finished and listed some bad rows (a font that drew no ink for a text, a crop that
+# cannot be normalized) in its .bad.csv; the rest of the data is complete.
+BAD_ROWS = (0, 1)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="outputs/pretrain", help="run folder (default: %(default)s)")
+    parser.add_argument("--chunks", type=int, default=2, help="chunks to train in this call (default: %(default)s)")
+    parser.add_argument("--hours", type=float, default=None, help="start no new chunk after this many hours")
+    parser.add_argument("--shard-size", type=int, default=40000, help="new crops rendered per chunk")
+    parser.add_argument("--steps-per-chunk", type=int, default=4000, help="GPT optimizer steps per chunk")
+    parser.add_argument("--window", type=int, default=3, help="a chunk trains on its last N shards")
+    parser.add_argument("--vq-crops", type=int, default=24000, help="crops the VQ-VAE trains on")
+    parser.add_argument("--num-test", type=int, default=300, help="crops per held-out test set")
+    parser.add_argument("--real", default="../shared/eval/real", help="folder of the real evaluation sets")
+    parser.add_argument("--publish", action="store_true", help=f"publish an improved model to {PUBLISHED}")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def link_fonts(folder: Path) -> tuple[Path, Path]:
+    """Folders of links to the training and held-out fonts, which `render_text --fonts` takes."""
+    train, held = split_fonts()
+    if not held or len(train) < 20:
+        raise StepFailed(f"only {len(train)} training and {len(held)} held-out fonts are installed: run "
+                         f"scripts/install_pretrain_fonts.sh (pip and Debian fonts)")
+    for name, files in (("train", train), ("heldout", held)):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for path in files:
+            link = folder / name / path.name
+            if not link.is_symlink():
+                link.symlink_to(path.resolve())
+    return folder / "train", folder / "heldout"
+
+
+def write_charset(path: Path, words: list[str]) -> None:
+    """Every character the renderer can draw from the pools, plus printable ASCII: a charset fixed before
+    the first chunk, so later shards never change the model's ids."""
+    chars = set("".join(words)) | set(string.printable.strip()) | set("₩·%&")
+    path.write_text("".join(sorted(chars)), encoding="utf-8")
+
+
+def cpu_hours(pipe: Pipeline) -> float:
+    """Wall hours of every finished step (this call's and earlier calls'), times the cores used."""
+    seconds = sum(float(p.read_text()) for p in (pipe.out_dir / "logs").glob("*.done"))
+    return round(seconds * CORES / 3600, 3)
+
+
+def chunks_done(out: Path) -> int:
+    return len(list((out / "logs").glob("evaluate-chunk*.done")))
+
+
+def draw_curve(curve: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name in curve[-1]["accuracy"]:
+        axis.plot([c["cpu_hours"] for c in curve], [100 * c["accuracy"][name] for c in curve], marker="o", label=name)
+    axis.set_xlabel("CPU-hours (wall hours x cores)")
+    axis.set_ylabel("exact accuracy (%)")
+    axis.set_title("make pretrain: held-out fonts and words, and real crops")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def held_out_score(entry: dict) -> float:
+    """What publishing compares: mean exact accuracy over the held-out synthetic sets."""
+    return sum(entry["accuracy"][name] for name in TEST_SETS) / len(TEST_SETS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    pipe = Pipeline(out, resume=True)
+    data, runs = out / "data", out / "runs"
+    start = time.monotonic()
+    try:
+        train_fonts, held_fonts = link_fonts(out / "fonts")
+        held_words = {}
+        for language in ("ko", "en"):
+            train_words, held_words[language] = split_words(word_pool(language, 20000), 0.05, args.seed)
+            write_word_list(data / f"heldout_words_{language}.txt", held_words[language])
+        write_word_list(data / "heldout_words_all.txt", held_words["ko"] + held_words["en"])
+        write_charset(data / "charset.txt", word_pool("ko", 20000) + word_pool("en", 20000))
+        exclude = ["--exclude-words", data / "heldout_words_all.txt"]
+
+        for offset, (name, (language, vertical)) in enumerate(TEST_SETS.items()):
+            pipe.run(f"render-{name}", "scripts.render_text", "--output", data / name, "--num-samples", args.num_test,
+                     "--seed", args.seed + 10 + offset, "--languages", language, "--vertical-share", vertical,
+                     "--words-file", data / f"heldout_words_{language}.txt", "--words-only",
+                     "--max-vertical-chars", 6, "--fonts", held_fonts, ok=BAD_ROWS)
+        pipe.run("render-vq-train", "scripts.render_text", "--output", data / "vq_train", "--num-samples",
+                 args.vq_crops, "--seed", args.seed + 1, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
+        pipe.run("render-val", "scripts.render_text", "--output", data / "val", "--num-samples", 1000,
+                 "--seed", args.seed + 2, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
+        vq_run = runs / "vqvae"
+        pipe.run("vqvae-train", "vqvae.train", VQ_CONFIG, f"data.train={data / 'vq_train' / 'labels.csv'}",
+                 f"data.val={data / 'val' / 'labels.csv'}", f"run_dir={vq_run}", f"seed={args.seed}")
+        vq_args = (vq_run / "config.yaml", vq_run / "checkpoints" / "last.ckpt")
+        pipe.run("encode-val", "vqvae.encode", *vq_args, "--dataset", data / "val" / "labels.csv",
+                 "--output", data / "val" / "tokens.csv", "--skip-bad", ok=BAD_ROWS)
+
+        test_csvs = [data / name / "labels.csv" for name in TEST_SETS]
+        test_csvs += [Path(args.real) / name / "labels.csv" for name in REAL_SETS
+                      if (Path(args.real) / name / "labels.csv").is_file()]
+        curve_path = out / "curve.json"
+        curve = read_json(curve_path) if curve_path.is_file() else []
+        for _ in range(args.chunks):
+            if args.hours is not None and (time.monotonic() - start) / 3600 > args.hours:
+                print(f"--hours {args.hours} reached: no new chunk", flush=True)
+                break
+            chunk = chunks_done(out)
+            shard = data / f"shard_{chunk:03d}"
+            pipe.run(f"render-shard{chunk}", "scripts.render_text", "--output", shard, "--num-samples",
+                     args.shard_size, "--seed", args.seed + 100 + chunk, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
+            pipe.run(f"encode-shard{chunk}", "vqvae.encode", *vq_args, "--dataset", shard / "labels.csv",
+                     "--output", shard / "tokens.csv", "--skip-bad", ok=BAD_ROWS)
+            window = [data / f"shard_{k:03d}" / "tokens.csv" for k in range(max(0, chunk - args.window + 1), chunk + 1)]
+            gpt_run = runs / "gpt"
+            pipe.run(f"gpt-train-chunk{chunk}", "gpt.train", GPT_CONFIG, "data.train=" + ",".join(map(str, window)),
+                     f"data.val={data / 'val' / 'tokens.csv'}", f"data.base_charset={data / 'charset.txt'}",
+                     f"run_dir={gpt_run}", f"trainer.max_steps={(chunk + 1) * args.steps_per_chunk}",
+                     f"seed={args.seed}")
+            export = runs / f"gpt-export-chunk{chunk}"
+            pipe.run(f"export-chunk{chunk}", "gpt.export", gpt_run / "config.yaml",
+                     gpt_run / "checkpoints" / "last.ckpt", "--output", export)
+            evaluation = out / f"eval-chunk{chunk}.json"
+            pipe.run(f"evaluate-chunk{chunk}", "gpt.evaluate", export, *test_csvs, "--json", evaluation,
+                     "--by", "font", "--by", "label_length", "--ignore-space", check=False)
+            results = read_json(evaluation)
+            curve.append({"chunk": chunk, "steps": (chunk + 1) * args.steps_per_chunk, "cpu_hours": cpu_hours(pipe),
+                          "distinct_crops": (chunk + 1) * args.shard_size, "export": str(export),
+                          "accuracy": {r["dataset"]: r["accuracy"] for r in results["results"]}})
+            write_json_atomic(curve, curve_path)
+            draw_curve(curve, out / "curve.png")
+            print(f"chunk {chunk}: {curve[-1]['accuracy']} ({curve[-1]['cpu_hours']} CPU-hours)", flush=True)
+    except StepFailed as error:
+        print(f"\npretrain stopped: {error}", file=sys.stderr)
+        return 1
+    if args.publish and curve:
+        from scripts.publish import publish_if_better
+
+        best = max(curve, key=held_out_score)
+        publish_if_better(Path(best["export"]), PUBLISHED, best, held_out_score(best), out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
