@@ -25,7 +25,7 @@ import pandas as pd
 
 from gpt.metrics import normalize_for_metrics, text_metrics
 from gpt.predict import add_inference_options, check_inference_options
-from gpt.pretrained import Pretrained, load_pretrained
+from gpt.pretrained import Pretrained, load_pretrained, model_and_inputs
 from gpt.read import read_images
 from vqvae.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
 
@@ -154,8 +154,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gpt.evaluate", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("model_dir", help="a recognition export folder (python -m gpt.export)")
-    parser.add_argument("datasets", nargs="+", help="labelled CSVs img_path,text")
+    parser.add_argument("datasets", nargs="+", metavar="[MODEL_DIR] DATASET",
+                        help="a recognition export folder (python -m gpt.export; default: the shipped model "
+                             "resources/models/ocr-ko-en), then labelled CSVs img_path,text")
     parser.add_argument("--json", default=None, help="also write the table (and settings) as JSON here")
     parser.add_argument("--predictions", default=None, help="folder for per-sample predictions, DATASET.csv each")
     parser.add_argument("--ignore-case", action="store_true", help="compare case-insensitively")
@@ -166,6 +167,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
     check_inference_options(parser, args)
+    try:
+        args.model_dir, args.datasets = model_and_inputs(args.datasets)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    if not args.datasets:
+        parser.error("give at least one labelled CSVs img_path after the model folder")
     return args
 
 

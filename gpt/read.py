@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gpt.predict import add_inference_options, check_inference_options, recognize_grids
-from gpt.pretrained import Pretrained, load_pretrained
+from gpt.pretrained import Pretrained, load_pretrained, model_and_inputs
 from vqvae.io import BadRowReport, report_path_for, write_csv_atomic
 
 log = logging.getLogger(__name__)
@@ -131,13 +131,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m gpt.read", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("model_dir", help="a recognition export folder (python -m gpt.export)")
-    parser.add_argument("images", nargs="+", help="image files and/or folders (searched recursively)")
+    parser.add_argument("images", nargs="+", metavar="[MODEL_DIR] IMAGE",
+                        help="a recognition export folder (python -m gpt.export; default: the shipped model "
+                             "resources/models/ocr-ko-en), then image files and/or folders (searched recursively)")
     parser.add_argument("--output", default=None, help="write a CSV img_path,text,confidence instead of printing")
     parser.add_argument("--timing", action="store_true", help="print images/s of VQ encoding, GPT decoding, total")
     add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
     check_inference_options(parser, args)
+    try:
+        args.model_dir, args.images = model_and_inputs(args.images)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    if not args.images:
+        parser.error("give at least one image files and/or folders after the model folder")
     return args
 
 

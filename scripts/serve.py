@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from gpt.pretrained import SHIPPED_MODEL
 from vqvae.cli import DEVICE_HELP
 
-# The shipped recognition model, used when --model is not given.
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "ocr-ko-en"
+DEFAULT_MODEL = SHIPPED_MODEL  # used when --model is not given
 
 
 def default_model_dir() -> Optional[Path]:

@@ -177,8 +177,20 @@ def test_read_nothing_to_read_is_an_error(setup, tmp_path, capsys):
 
 
 def test_read_refuses_an_incomplete_model_folder(setup, tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")  # a model folder, but no layout.json, charset, VQ-VAE...
     assert read_main([str(tmp_path), str(setup["paths"][0])]) == 2
     assert "lacks" in capsys.readouterr().err
+
+
+def test_without_a_model_folder_the_shipped_model_reads(setup, monkeypatch):
+    from gpt import pretrained
+
+    assert pretrained.model_and_inputs([str(setup["model_dir"]), "a.png"]) == (setup["model_dir"], ["a.png"])
+    monkeypatch.setattr(pretrained, "SHIPPED_MODEL", setup["model_dir"])
+    assert pretrained.model_and_inputs(["a.png", "b/"]) == (setup["model_dir"], ["a.png", "b/"])
+    monkeypatch.setattr(pretrained, "SHIPPED_MODEL", setup["model_dir"] / "missing")
+    with pytest.raises(FileNotFoundError, match="make pretrain"):
+        pretrained.model_and_inputs(["a.png"])
 
 
 def test_cached_and_bf16_decoding_read_like_the_uncached_model(setup):

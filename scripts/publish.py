@@ -1,0 +1,104 @@
+"""Publish a recognition export to resources/models/<name>/ with a model card, only when it reads better.
+
+Called by `make pretrain` (scripts/pretrain.py --publish). The published folder is the export itself (Hugging
+Face weights as safetensors, tokenizer, generation config, charset, the VQ-VAE in vqvae/) plus `README.md`
+(the model card: data, steps, CPU-hours, per-set accuracy, known limits) and `metrics.json`, which the next
+call compares against: every published version stays in git history, so a version that does not beat the
+held-out accuracy of the one before is not written.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+MAX_FILE_BYTES = 25_000_000  # every published version is at most 25 MB (DEVELOPERS.md)
+
+
+def published_score(target: Path) -> float | None:
+    metrics = target / "metrics.json"
+    return json.loads(metrics.read_text())["held_out_score"] if metrics.is_file() else None
+
+
+def model_card(entry: dict, score: float, evaluation: dict, run_info: dict) -> str:
+    """README.md of the published model."""
+    rows = "\n".join(f"| {r['dataset']} | {r['samples']} | {100 * r['accuracy']:.1f}% | {r['one_minus_ned']:.3f} | "
+                     f"{r['cer']:.3f} |" for r in evaluation["results"])
+    return f"""# ocr-ko-en: broad-domain Korean + English recognizer (Inverse DALL-E OCR)
+
+The default model of `python -m gpt.read`, `gpt.evaluate` and `make serve`. A VQ-VAE turns each crop
+into a strip of codes (grey, dark on light, 4 codes across its line, horizontal lines turned a quarter:
+DESIGN.md §2) and a GPT-2 reads the text after them. Horizontal and vertical lines, Korean, English,
+digits and punctuation.
+
+## Training (`make pretrain`, scripts/pretrain.py)
+- data: {entry['distinct_crops']:,} distinct rendered crops (new shard of {run_info['shard_size']:,} every chunk),
+  Korean and English words, phrases, numbers, punctuation and mixed sign text, 30% vertical, in
+  {run_info['train_fonts']} font files (pip Google Fonts families, Noto Sans CJK, Noto Serif KR; Debian Hangul
+  fonts), with colours, backgrounds, blur, noise, JPEG, rotation, perspective, tight and loose crops;
+  5% of each language's words never rendered for training
+- GPT steps: {entry['steps']:,} (batch 32), chunk {entry['chunk']}; VQ-VAE: {run_info['vq_steps']:,} steps
+- compute: {entry['cpu_hours']} CPU-hours (wall hours x 2 cores, rendering and encoding included), no GPU
+
+## Accuracy (exact match, case-sensitive, spaces ignored; `gpt.evaluate --ignore-space`)
+Held-out sets: held-out words in font families never used in training ({run_info['heldout_fonts']}).
+The `real_*` sets are photographed crops (`../shared/eval/real`, evaluation only).
+
+| set | crops | exact | 1-NED | CER |
+|---|---|---|---|---|
+{rows}
+
+Held-out mean (what publishing compares): {100 * score:.1f}%.
+
+## Known limits
+- Trained on CPU for minutes to hours: accuracy was still rising when training stopped (see the learning
+  curve in BENCHMARKS.md); long words and phrases read worse than short ones.
+- One line of text per crop; no detection. A crop far longer than 10:1 is squashed, beyond 30:1 refused.
+- Real photographs differ from rendered text (lighting, blur, clutter); see the `real_*` rows.
+
+## Use
+```bash
+python -m gpt.read photo.png                     # this model is the default
+python -m gpt.evaluate data/test/labels.csv --ignore-space
+```
+With Hugging Face only: `AutoModelForCausalLM.from_pretrained(DIR)`; the prompt is the image part then
+`<s>` with `attention_mask` 0 on `<vpad>` and `position_ids` 0..n-1 (see the export's layout.json).
+"""
+
+
+def publish_if_better(export: Path, target: Path, entry: dict, score: float, run_dir: Path) -> bool:
+    """Copy `export` to `target` with a model card when `score` beats the published one. True if published."""
+    before = published_score(target)
+    if before is not None and score <= before:
+        print(f"not published: held-out mean {100 * score:.1f}% does not beat the published {100 * before:.1f}%")
+        return False
+    big = [p for p in export.rglob("*") if p.is_file() and p.stat().st_size > MAX_FILE_BYTES]
+    pickles = [p for p in export.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    if big or pickles:
+        raise ValueError(f"{export} holds files over 25 MB {big} or pickles {pickles}: not publishable")
+    evaluation = json.loads((run_dir / f"eval-chunk{entry['chunk']}.json").read_text())
+    from scripts.broad_fonts import split_fonts
+
+    train_fonts, held_fonts = split_fonts()
+    families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
+    from scripts.bench import trained_steps
+
+    vq_steps = trained_steps(run_dir / "runs" / "vqvae")
+    run_info = {"shard_size": entry["distinct_crops"] // (entry["chunk"] + 1), "train_fonts": len(train_fonts),
+                "heldout_fonts": ", ".join(families), "vq_steps": vq_steps}
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent if target.parent.exists() else None))
+    try:
+        shutil.copytree(export, staging / "model")
+        (staging / "model" / "README.md").write_text(model_card(entry, score, evaluation, run_info), encoding="utf-8")
+        metrics = {"held_out_score": score, **entry, "results": evaluation["results"]}
+        (staging / "model" / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(staging / "model"), target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"published {export} to {target}: held-out mean {100 * score:.1f}% (before: "
+          f"{'none' if before is None else f'{100 * before:.1f}%'})")
+    return True
