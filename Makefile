@@ -9,7 +9,7 @@ export MALLOC_TRIM_THRESHOLD_ := 2147483647
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test test-all demo bench serve clean
+.PHONY: setup test test-all demo bench pretrain serve clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m scripts.bench
+
+# make pretrain ARGS="--chunks 4 --publish": the shipped recognizer, trained in resumable chunks (scripts/pretrain.py)
+pretrain: $(STAMP)
+	scripts/install_pretrain_fonts.sh
+	$(PY) -m scripts.pretrain $(or $(ARGS),--chunks 2 --publish)
 
 # make serve ARGS="--model DIR --draw-model DIR --port 8000": the local web page at http://127.0.0.1:8000/
 serve: $(STAMP)

@@ -110,19 +110,24 @@ def breakdown(predictions: dict[str, pd.DataFrame], column: str, ignore_case: bo
               ignore_space: bool = False) -> pd.DataFrame:
     """Accuracy, 1-NED, CER and mean confidence per value of `column` in each dataset's prediction frame
     (from `evaluate`; any column of its CSV) or per label length (`label_length`), then pooled over the
-    datasets ("combined"). Values sort in their natural order (numbers as numbers)."""
-    frames = []
+    datasets ("combined"). Values sort in their natural order (numbers as numbers). Datasets without the
+    column are left out of this table (a warning names them); ValueError when none has it."""
+    frames, without = [], []
     for name, frame in predictions.items():
         if column == LABEL_LENGTH:
             values = [len(normalize_for_metrics(label, ignore_case, ignore_space)) for label in frame["label"]]
         elif column in frame.columns and column not in _PER_SAMPLE_COLUMNS:
             values = list(frame[column])
         else:
-            have = [c for c in frame.columns if c not in _PER_SAMPLE_COLUMNS]
-            raise ValueError(f"--by {column}: dataset {name!r} has no such column; use one of "
-                             f"{have + [LABEL_LENGTH]}")
+            without.append(name)
+            continue
         frames.append(pd.DataFrame({"dataset": name, column: values, "label": frame["label"],
                                     "text": frame["text"], "confidence": frame["confidence"]}))
+    if not frames:
+        have = sorted({c for f in predictions.values() for c in f.columns if c not in _PER_SAMPLE_COLUMNS})
+        raise ValueError(f"--by {column}: no dataset has such a column; use one of {have + [LABEL_LENGTH]}")
+    if without:
+        log.warning("--by %s: %s have no such column and are left out of that table", column, without)
     pooled = pd.concat(frames, ignore_index=True)
     rows = []
     for name, group in [*pooled.groupby("dataset", sort=False), ("combined", pooled)]:

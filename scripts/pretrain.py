@@ -8,7 +8,9 @@ and train the VQ-VAE (config/vqvae-pretrain.yaml). Then each chunk renders a new
 seed: every chunk adds distinct crops), encodes it, trains the GPT (config/gpt2-pretrain.yaml) on the last
 --window shards up to the chunk's step count, exports it, and evaluates it on the held-out sets and the real
 crops of ../shared/eval/real (evaluation only). Every finished step leaves a marker in OUT/logs, so running
-the command again continues where it stopped (the GPT from its last.ckpt); `rm -rf OUT` starts over.
+the command again continues where it stopped (the GPT from its last.ckpt). With no VQ-VAE run in OUT (a new
+machine or session) it continues from the published model instead: its VQ-VAE encodes the new shards and
+its GPT weights start the new run. `rm -rf OUT` starts over from there.
 
 OUT/curve.json and OUT/curve.png hold exact accuracy per held-out set against CPU-hours (wall hours x the
 cores used). With --publish the best chunk is copied to resources/models/ocr-ko-en (safetensors, with a
@@ -140,10 +142,18 @@ def main(argv: list[str] | None = None) -> int:
                  args.vq_crops, "--seed", args.seed + 1, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
         pipe.run("render-val", "scripts.render_text", "--output", data / "val", "--num-samples", 1000,
                  "--seed", args.seed + 2, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
-        vq_run = runs / "vqvae"
-        pipe.run("vqvae-train", "vqvae.train", VQ_CONFIG, f"data.train={data / 'vq_train' / 'labels.csv'}",
-                 f"data.val={data / 'val' / 'labels.csv'}", f"run_dir={vq_run}", f"seed={args.seed}")
-        vq_args = (vq_run / "config.yaml", vq_run / "checkpoints" / "last.ckpt")
+        vq_run, gpt_run = runs / "vqvae", runs / "gpt"
+        # A new run folder (a new machine, a new session) continues from the published model when there is
+        # one: its VQ-VAE encodes, and its GPT is where training starts.
+        from_published = not (vq_run / "checkpoints" / "last.ckpt").is_file() and (PUBLISHED / "vqvae").is_dir()
+        if from_published:
+            print(f"no VQ-VAE run in {vq_run}: continuing from the published model {PUBLISHED}", flush=True)
+            vq_args = (VQ_CONFIG, PUBLISHED / "vqvae")
+        else:
+            pipe.run("vqvae-train", "vqvae.train", VQ_CONFIG, f"data.train={data / 'vq_train' / 'labels.csv'}",
+                     f"data.val={data / 'val' / 'labels.csv'}", f"run_dir={vq_run}", f"seed={args.seed}")
+            vq_args = (vq_run / "config.yaml", vq_run / "checkpoints" / "last.ckpt")
+        init = [f"init_from={PUBLISHED}"] if from_published and not (gpt_run / "checkpoints" / "last.ckpt").is_file() else []
         pipe.run("encode-val", "vqvae.encode", *vq_args, "--dataset", data / "val" / "labels.csv",
                  "--output", data / "val" / "tokens.csv", "--skip-bad", ok=BAD_ROWS)
 
@@ -163,17 +173,17 @@ def main(argv: list[str] | None = None) -> int:
             pipe.run(f"encode-shard{chunk}", "vqvae.encode", *vq_args, "--dataset", shard / "labels.csv",
                      "--output", shard / "tokens.csv", "--skip-bad", ok=BAD_ROWS)
             window = [data / f"shard_{k:03d}" / "tokens.csv" for k in range(max(0, chunk - args.window + 1), chunk + 1)]
-            gpt_run = runs / "gpt"
             pipe.run(f"gpt-train-chunk{chunk}", "gpt.train", GPT_CONFIG, "data.train=" + ",".join(map(str, window)),
                      f"data.val={data / 'val' / 'tokens.csv'}", f"data.base_charset={data / 'charset.txt'}",
                      f"run_dir={gpt_run}", f"trainer.max_steps={(chunk + 1) * args.steps_per_chunk}",
-                     f"seed={args.seed}")
+                     f"seed={args.seed}", *init)
+            init = []  # later chunks resume from the run's own last.ckpt
             export = runs / f"gpt-export-chunk{chunk}"
             pipe.run(f"export-chunk{chunk}", "gpt.export", gpt_run / "config.yaml",
                      gpt_run / "checkpoints" / "last.ckpt", "--output", export)
             evaluation = out / f"eval-chunk{chunk}.json"
             pipe.run(f"evaluate-chunk{chunk}", "gpt.evaluate", export, *test_csvs, "--json", evaluation,
-                     "--by", "font", "--by", "label_length", "--ignore-space", check=False)
+                     "--by", "font", "--by", "label_length", "--ignore-space", ok=BAD_ROWS)
             results = read_json(evaluation)
             curve.append({"chunk": chunk, "steps": (chunk + 1) * args.steps_per_chunk, "cpu_hours": cpu_hours(pipe),
                           "distinct_crops": (chunk + 1) * args.shard_size, "export": str(export),

@@ -31,7 +31,7 @@ from vqvae.checkpoint import fingerprint, load_vqvae
 from vqvae.data import augment_image, default_num_workers, encode_images, encode_paths
 from vqvae.io import (BadRowReport, ImageReadError, image_header_size, load_image, read_labelled_csv,
                       report_path_for, write_csv_atomic)
-from vqvae.templates import make_templates
+from vqvae.templates import choose_template
 from vqvae.tokens import TOKENS_COLUMN, grid_to_string, write_sidecar
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     model, cfg = load_vqvae(args.config, args.checkpoint, map_location=device)
     max_length = args.max_length or int(cfg.data.max_length)
-    make_templates(max_length)  # a bad --max-length fails here, before any work
+    choose_template(1, 1, max_length)  # a bad --max-length fails here, before any work
     frame = read_labelled_csv(args.dataset)
     num_repeats = args.repeats or 1
     progress = not args.no_progress and rank == 0
