@@ -106,9 +106,19 @@ _KO_UNITS = ("원", "개", "명", "층", "호", "번", "년", "월", "일", "시
 _EN_UNITS = ("kg", "km", "cm", "mm", "ml", "GB", "MB", "h", "min", "pcs", "ft", "lbs")
 
 
+# The syllables of Korean vehicle registration plates ("12가3456", "123하4567"; rental cars use 하/허/호).
+_PLATE_SYLLABLES = "가나다라마거너더러머버서어저고노도로모보소오조구누두루무부수우주하허호배"
+
+
 def _number(rng: np.random.Generator, language: str) -> str:
-    """Digits in the forms signs and documents use: counts, prices, dates, times, phone numbers."""
-    kind = int(rng.integers(9))
+    """Digits in the forms signs and documents use: counts, prices, dates, times, phone numbers, and
+    Korean vehicle plates."""
+    kind = int(rng.integers(10))
+    if kind == 9:
+        if language == "ko":
+            syllable = _PLATE_SYLLABLES[int(rng.integers(len(_PLATE_SYLLABLES)))]
+            return f"{int(rng.integers(10, 1000)):02d}{syllable}{int(rng.integers(0, 10000)):04d}"
+        kind = int(rng.integers(9))
     if kind == 0:
         return _digits(rng, 1, 6)
     if kind == 1:
