@@ -90,24 +90,26 @@ def read_throughput(pipe: Pipeline, export: Path, image_dirs: list[Path]) -> dic
     return numbers
 
 
-def tesseract_scores(data: Path) -> dict | None:
-    """Accuracy of Tesseract on the same test sets, if it is installed (an independent reference)."""
+def tesseract_scores(sets: dict[str, tuple[Path, str, float]], ignore_space: bool = False) -> dict | None:
+    """Accuracy of Tesseract on labelled sets {name: (labels.csv, language "ko"/"en", vertical share)}, if it
+    is installed (an independent reference). Vertical sets: `-l kor_vert --psm 5` (a vertical block), else `--psm 7`
+    (a line)."""
     if shutil.which("tesseract") is None:
         return None
     from gpt.metrics import text_metrics
     from vqvae.io import read_labelled_csv
 
     results = {}
-    for name, (language, vertical, _) in TEST_SETS.items():
-        frame = read_labelled_csv(data / f"test_{name}" / "labels.csv")
-        lang = {"ko": "kor", "en": "eng"}[language]
-        psm = "5" if vertical else "7"  # 5: a vertical block of text, 7: a single line
+    for name, (csv, language, vertical) in sets.items():
+        frame = read_labelled_csv(csv)
+        lang = {"ko": "kor_vert" if vertical else "kor", "en": "eng"}[language]
+        psm = "5" if vertical else "7"
         predictions, start = [], time.perf_counter()
         for path in frame["abs_path"]:
             out = subprocess.run(["tesseract", path, "-", "-l", lang, "--psm", psm], capture_output=True, text=True)
             predictions.append(" ".join(out.stdout.split()))
         seconds = time.perf_counter() - start
-        metrics = text_metrics(predictions, list(frame["text"]))
+        metrics = text_metrics(predictions, list(frame["text"]), ignore_space=ignore_space)
         metrics["images_per_s"] = len(frame) / seconds
         results[name] = metrics
     return results
@@ -219,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         results["legibility"] = read_json(out / "generated" / "legibility.json")
         # the step's own timing: a --resume run skips the step but keeps the time it took
         results["legibility"]["images_per_s"] = round(len(prompts) * 8 / pipe.timings["legibility"], 2)
-        results["tesseract"] = tesseract_scores(data)
+        results["tesseract"] = tesseract_scores({name: (data / f"test_{name}" / "labels.csv", language, vertical)
+                                                 for name, (language, vertical, _) in TEST_SETS.items()})
     except StepFailed as error:
         print(f"\nbench stopped: {error}", file=sys.stderr)
         results["stopped"] = str(error)[:2000]

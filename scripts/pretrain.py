@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-test", type=int, default=300, help="crops per held-out test set")
     parser.add_argument("--real", default="../shared/eval/real", help="folder of the real evaluation sets")
     parser.add_argument("--publish", action="store_true", help=f"publish an improved model to {PUBLISHED}")
+    parser.add_argument("--tesseract", action="store_true", help="also score Tesseract on the held-out sets")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -194,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     except StepFailed as error:
         print(f"\npretrain stopped: {error}", file=sys.stderr)
         return 1
+    if args.tesseract:
+        from scripts.bench import tesseract_scores
+
+        scores = tesseract_scores({name: (data / name / "labels.csv", language, vertical)
+                                   for name, (language, vertical) in TEST_SETS.items()}, ignore_space=True)
+        write_json_atomic(scores or {}, out / "tesseract.json")
+        print(f"Tesseract on the held-out sets: {scores or 'not installed'}")
     if args.publish and curve:
         from scripts.publish import publish_if_better
 
