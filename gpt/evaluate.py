@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from gpt.metrics import normalize_for_metrics, text_metrics
-from gpt.predict import add_inference_options, check_inference_options
-from gpt.pretrained import Pretrained, load_pretrained, model_and_inputs
+from gpt.predict import add_inference_options, check_inference_options, take_model_argument
+from gpt.pretrained import Pretrained, load_pretrained
 from gpt.read import read_images
 from vqvae.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
 
@@ -172,12 +172,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
     check_inference_options(parser, args)
-    try:
-        args.model_dir, args.datasets = model_and_inputs(args.datasets)
-    except FileNotFoundError as error:
-        parser.error(str(error))
-    if not args.datasets:
-        parser.error("give at least one labelled CSVs img_path after the model folder")
+    take_model_argument(parser, args, "datasets", "labelled CSV")
     return args
 
 

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from gpt.decoding import recognize
-from gpt.pretrained import Pretrained, load_pretrained
+from gpt.pretrained import Pretrained, load_pretrained, model_and_inputs
 from gpt.vocab import Vocab
 from vqvae.cli import DEVICE_HELP
 from vqvae.io import BadRowReport, read_labelled_csv, report_path_for, write_csv_atomic
@@ -220,6 +220,18 @@ def check_inference_options(parser: argparse.ArgumentParser, args: argparse.Name
                      f"--num-workers {getattr(args, 'num_workers', 0)} >= 0")
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
+
+
+def take_model_argument(parser: argparse.ArgumentParser, args: argparse.Namespace, inputs: str, what: str) -> None:
+    """Set args.model_dir from `[MODEL_DIR] INPUT ...` in args.<inputs> (gpt.pretrained.model_and_inputs: the
+    shipped model when the first argument is not a model folder); parser.error when nothing is left to read."""
+    try:
+        args.model_dir, rest = model_and_inputs(getattr(args, inputs))
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    if not rest:
+        parser.error(f"give at least one {what} after the model folder")
+    setattr(args, inputs, rest)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -23,8 +23,8 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from gpt.predict import add_inference_options, check_inference_options, recognize_grids
-from gpt.pretrained import Pretrained, load_pretrained, model_and_inputs
+from gpt.predict import add_inference_options, check_inference_options, recognize_grids, take_model_argument
+from gpt.pretrained import Pretrained, load_pretrained
 from vqvae.io import BadRowReport, report_path_for, write_csv_atomic
 
 log = logging.getLogger(__name__)
@@ -139,12 +139,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
     check_inference_options(parser, args)
-    try:
-        args.model_dir, args.images = model_and_inputs(args.images)
-    except FileNotFoundError as error:
-        parser.error(str(error))
-    if not args.images:
-        parser.error("give at least one image files and/or folders after the model folder")
+    take_model_argument(parser, args, "images", "image file or folder")
     return args
 
 
