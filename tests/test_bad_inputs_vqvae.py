@@ -52,6 +52,24 @@ def test_one_bad_file_among_many_is_reported_and_the_run_finishes(tiny_run, tmp_
     assert (tmp_path / "tokens.csv.bad.csv").exists()
 
 
+def test_crops_that_cannot_be_normalized_are_reported_rows(tiny_run, tmp_path):
+    """One flat colour (no text to read) and a line far too long for max_length: a reason each, counted,
+    and the rest encoded (DESIGN §2)."""
+    data = tmp_path / "data"
+    names = write_crops(data, 4)
+    cv2.imwrite(str(data / "flat.png"), np.full((30, 90, 3), 77, np.uint8))
+    cv2.imwrite(str(data / "endless.png"), np.random.default_rng(0).integers(0, 256, (10, 2000, 3), np.uint8))
+    labels = write_labels(data, names[:2] + ["flat.png", "endless.png"] + names[2:])
+    output = tmp_path / "tokens.csv"
+    assert run_encode(tiny_run, labels, output) == 1
+    assert len(pd.read_csv(output)) == 4
+    report = pd.read_csv(str(output) + ".bad.csv", dtype=str).set_index("img_path")["reason"]
+    assert "flat colour" in report["flat.png"]
+    assert "200.0 times longer than thick" in report["endless.png"] and "max_length=" in report["endless.png"]
+    with pytest.raises(ImageReadError, match=r"images\[0\].*flat colour"):
+        encode_images(tiny_run[2], [np.full((30, 90, 3), 77, np.uint8)], 100)
+
+
 def test_gray_rgba_and_16_bit_images_work(tiny_run, tmp_path):
     data = tmp_path / "data"
     data.mkdir()

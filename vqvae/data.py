@@ -168,7 +168,11 @@ class CropDataset(torch.utils.data.Dataset):
             reason = f"image {path!r} could not be loaded ({type(error).__name__}: {error})"
             log.warning("%s", reason)
             return FailedCrop(row, path, reason)
-        canvas = fit_to_template(image, template, self.downsample)
+        try:
+            canvas = fit_to_template(image, template, self.downsample)
+        except ValueError as error:  # cannot be normalized, e.g. one flat colour
+            log.warning("image %r: %s", path, error)
+            return FailedCrop(row, path, f"image {path!r}: {error}")
         return torch.from_numpy(image_to_tensor_array(canvas)), row
 
     def groups(self) -> dict[Template, list[int]]:
