@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from scripts.broad_fonts import split_fonts
-from scripts.pipeline import Pipeline, StepFailed, read_json
+from scripts.pipeline import Pipeline, StepFailed, print_table, read_json
 from scripts.words import split_words, word_pool, write_word_list
 from vqvae.io import write_json_atomic
 
@@ -195,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     except StepFailed as error:
         print(f"\npretrain stopped: {error}", file=sys.stderr)
         return 1
+    if curve:
+        print("\nLearning curve (exact accuracy, spaces ignored):")
+        sets = list(curve[-1]["accuracy"])
+        print_table([{"chunk": c["chunk"], "GPT steps": c["steps"], "CPU-hours": c["cpu_hours"],
+                      "distinct crops": c["distinct_crops"], **{n: f"{100 * c['accuracy'][n]:.1f}%" for n in sets}}
+                     for c in curve], ["chunk", "GPT steps", "CPU-hours", "distinct crops", *sets])
     if args.tesseract:
         from scripts.bench import tesseract_scores
 
