@@ -43,6 +43,7 @@ from gpt.read import read_arrays
 from gpt.sampling import SamplingConfig
 from vqvae.data import encoder_input, read_image_size
 from vqvae.decode import decode_grids
+from vqvae.templates import is_horizontal, upright
 from vqvae.io import ImageReadError, decode_image
 
 log = logging.getLogger(__name__)
@@ -143,9 +144,10 @@ class OCRService:
                 raise RequestError(400, str(error)) from None
             reconstruction = decode_grids(vqvae, [reading.grid], device=self.reader.device)[0]
         model_input = encoder_input(image, self.reader.max_length, vqvae.downsample)
+        horizontal = is_horizontal(image.shape[1], image.shape[0])  # strips are shown as the text stands
         return {"text": reading.text, "confidence": reading.confidence,
-                "reconstruction_png_base64": png_base64(reconstruction),
-                "input_png_base64": png_base64(model_input), "grid": list(reading.grid.shape),
+                "reconstruction_png_base64": png_base64(upright(reconstruction, horizontal)),
+                "input_png_base64": png_base64(upright(model_input, horizontal)), "grid": list(reading.grid.shape),
                 "ms": round((time.perf_counter() - started) * 1000, 1)}
 
     def generate(self, request: GenerateRequest) -> dict[str, Any]:
