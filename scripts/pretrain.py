@@ -139,8 +139,6 @@ def main(argv: list[str] | None = None) -> int:
                      "--seed", args.seed + 10 + offset, "--languages", language, "--vertical-share", vertical,
                      "--words-file", data / f"heldout_words_{language}.txt", "--words-only",
                      "--max-vertical-chars", 6, "--fonts", held_fonts, ok=BAD_ROWS)
-        pipe.run("render-vq-train", "scripts.render_text", "--output", data / "vq_train", "--num-samples",
-                 args.vq_crops, "--seed", args.seed + 1, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
         pipe.run("render-val", "scripts.render_text", "--output", data / "val", "--num-samples", 1000,
                  "--seed", args.seed + 2, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
         vq_run, gpt_run = runs / "vqvae", runs / "gpt"
@@ -151,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no VQ-VAE run in {vq_run}: continuing from the published model {PUBLISHED}", flush=True)
             vq_args = (VQ_CONFIG, PUBLISHED / "vqvae")
         else:
+            pipe.run("render-vq-train", "scripts.render_text", "--output", data / "vq_train", "--num-samples",
+                     args.vq_crops, "--seed", args.seed + 1, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
             pipe.run("vqvae-train", "vqvae.train", VQ_CONFIG, f"data.train={data / 'vq_train' / 'labels.csv'}",
                      f"data.val={data / 'val' / 'labels.csv'}", f"run_dir={vq_run}", f"seed={args.seed}")
             vq_args = (vq_run / "config.yaml", vq_run / "checkpoints" / "last.ckpt")
