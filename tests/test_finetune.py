@@ -101,8 +101,9 @@ def test_finetuned_model_generates_the_same_pngs_twice(finetuned):
         height, width, channels = a.image.shape
         rows, cols = a.grid.shape
         assert channels == 3 and a.image.dtype == np.uint8
-        # Cropped to whole codes of the 8-pixel VQ-VAE, never larger than the grid.
-        assert height % 8 == 0 and width % 8 == 0 and 8 <= height <= rows * 8 and 8 <= width <= cols * 8
+        # Cropped to whole codes of the 8-pixel VQ-VAE, never larger than the grid, and a strip shown as a
+        # horizontal line: turned back a quarter, so its rows run left to right.
+        assert height % 8 == 0 and width % 8 == 0 and 8 <= height <= cols * 8 and 8 <= width <= rows * 8
         assert a.image_ids.shape == (MAX_LENGTH,) and a.image_ids[0] == export.vocab.row_id
     assert any(item.image is not None for item in first)
 

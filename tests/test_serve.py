@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
-from vqvae.templates import LINE_CODES
+from vqvae.templates import LINE_CODES, is_horizontal, upright
 from gpt.pretrained import load_pretrained
 from gpt.read import read_arrays
 from scripts.fonts import default_font_files
@@ -122,7 +122,9 @@ def test_read_gives_text_confidence_and_what_the_model_saw(served):
     want = expected_reading(served, crop)
     assert body["text"] == want.text and body["confidence"] == pytest.approx(want.confidence, rel=1e-4)
     assert body["grid"] == list(want.grid.shape) and body["ms"] > 0
-    seen = encoder_input(decode_image(crop.read_bytes()), MAX_LENGTH, 8)
+    image = decode_image(crop.read_bytes())
+    # what the encoder saw, shown as the text stands: a horizontal crop's strip turned back
+    seen = upright(encoder_input(image, MAX_LENGTH, 8), is_horizontal(image.shape[1], image.shape[0]))
     np.testing.assert_array_equal(decode_png(body["input_png_base64"]), seen)
     assert decode_png(body["reconstruction_png_base64"]).shape == seen.shape
 
