@@ -26,7 +26,6 @@ import pytest
 import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
-from vqvae.templates import LINE_CODES, is_horizontal, upright
 from gpt.pretrained import load_pretrained
 from gpt.read import read_arrays
 from scripts.fonts import default_font_files
@@ -36,6 +35,7 @@ from tests.fixtures import recognition_export, text_to_image_export
 from tests.test_export import MAX_LENGTH
 from vqvae.data import encoder_input
 from vqvae.io import decode_image
+from vqvae.templates import LINE_CODES, is_horizontal, upright
 
 # Small limits, so the 413 tests send kilobytes, not 10 MB (the defaults are Limits()).
 LIMITS = Limits(max_bytes=200_000, max_pixels=1_000_000)
