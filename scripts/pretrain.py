@@ -19,7 +19,6 @@ model card) when its held-out accuracy beats the published model's.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import string
 import sys

@@ -2,7 +2,7 @@
 import pytest
 from omegaconf import OmegaConf
 
-from scripts.demo import FIELD_ROWS, VQ_CONFIG, field_aspect
+from scripts.demo import VQ_CONFIG, field_aspect
 from vqvae.templates import Template, choose_template
 
 

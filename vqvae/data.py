@@ -342,15 +342,14 @@ def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int,
             if image.ndim == 3 and image.shape[2] in (3, 4):
                 image = image[:, :, [2, 1, 0, 3][:image.shape[2]]]
             rgb.append(to_rgb_uint8(image, f"images[{position}]"))
-    groups: dict[Template, list[int]] = defaultdict(list)
+    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)  # by box shape: one template, one shape
     inputs: dict[int, np.ndarray] = {}
     for position, image in enumerate(rgb):
         try:  # a line too long for max_length, or a crop of one flat colour, cannot be normalized
-            template = choose_template(image.shape[1], image.shape[0], max_length)
-            inputs[position] = image_to_tensor_array(fit_to_template(image, template, model.downsample))
+            inputs[position] = image_to_tensor_array(encoder_input(image, max_length, model.downsample))
         except ValueError as error:
             raise ImageReadError(f"images[{position}]: {error}") from None
-        groups[template].append(position)
+        groups[inputs[position].shape].append(position)
     results: list[np.ndarray | None] = [None] * len(rgb)
     with _autocast(device):
         for positions in groups.values():
