@@ -9,7 +9,7 @@ export MALLOC_TRIM_THRESHOLD_ := 2147483647
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test test-all demo bench pretrain serve clean
+.PHONY: setup test test-all demo bench pretrain pretrain-draw serve clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,10 @@ bench: $(STAMP)
 pretrain: $(STAMP)
 	scripts/install_pretrain_fonts.sh
 	$(PY) -m scripts.pretrain $(or $(ARGS),--chunks 2 --publish)
+
+# make pretrain-draw ARGS="--minutes 85 --publish": the shipped drawing model, from make pretrain's shards (scripts/pretrain_draw.py)
+pretrain-draw: $(STAMP)
+	$(PY) -m scripts.pretrain_draw $(or $(ARGS),--publish)
 
 # make serve ARGS="--model DIR --draw-model DIR --port 8000": the local web page at http://127.0.0.1:8000/
 serve: $(STAMP)

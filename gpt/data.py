@@ -203,7 +203,9 @@ def encode_frame(frame: pd.DataFrame, vocab: Vocab, order: str, max_visual_lengt
         log.warning("%s: %d characters (%d distinct, e.g. %s) are not in the charset and become <unk>",
                     split, num_unknown, len(unknown), "".join(c for c, _ in unknown.most_common(20)))
     try:
-        ids, part = vocab.sequences(grids, kept_texts, order, max_visual_length, max_text_length)
+        # A drawer must be told the orientation (Vocab.sequences); CSVs without the column are horizontal text.
+        vertical = (kept["orientation"] == "vertical").tolist() if "orientation" in kept.columns else None
+        ids, part = vocab.sequences(grids, kept_texts, order, max_visual_length, max_text_length, vertical)
     except ValueError as error:  # out-of-range codes: name the file, not only the index
         raise ValueError(f"{split} data ({', '.join(sorted(set(kept['csv'])))}): {error}") from None
     return PreparedSplit(TokenDataset(ids, part, kept_texts), kept, skipped, num_unknown)

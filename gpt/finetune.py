@@ -101,8 +101,8 @@ def adopt_export_layout(cfg: Any, export: Pretrained) -> None:
 
 
 class FinetuneTask(GPTTask):
-    """GPTTask plus prompt dropout: each training row's text part becomes the empty text with probability
-    `cond_dropout` (the rest of GPTTask — losses, logging, optimizer, checkpoints — is used as it is)."""
+    """GPTTask plus prompt dropout: each training row's text becomes the empty text (its orientation mark
+    kept) with probability `cond_dropout` (the rest of GPTTask — losses, logging, optimizer, checkpoints — is used as it is)."""
 
     def __init__(self, cfg: Any, vocab: Vocab, max_visual_length: int, max_text_length: int,
                  vqvae_meta: Optional[dict] = None, model: Any = None, cond_dropout: float = 0.0):
@@ -127,8 +127,9 @@ class FinetuneTask(GPTTask):
             return batch
         text = self.max_text_length
         input_ids, part = input_ids.clone(), part.clone()
-        input_ids[drop, :text] = self.empty_ids
-        part[drop, :text] = self.empty_part.to(part.dtype)
+        # Position 0 stays: the orientation mark (<s> or <vertical>) is kept, only the text goes.
+        input_ids[drop, 1:text] = self.empty_ids[1:]
+        part[drop, 1:text] = self.empty_part[1:].to(part.dtype)
         return {**batch, "input_ids": input_ids, "loss_part": part}
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

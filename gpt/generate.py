@@ -1,17 +1,20 @@
 """Images from text prompts with a text-to-image export, or unconditional samples with self-captions.
 
-    python -m gpt.generate MODEL_DIR "hello" "안녕하세요" --output out/gen --num-candidates 8 --seed 0
+    python -m gpt.generate "안녕하세요" "OPEN 24H" --output out/gen           # the shipped models
+    python -m gpt.generate "세로쓰기" --vertical --output out/gen --seed 1
     python -m gpt.generate MODEL_DIR "hello" --output out/gen --rerank-with RECOGNITION_DIR
-    python -m gpt.generate MODEL_DIR --prompts-file prompts.txt --evaluate --rerank-with RECOGNITION_DIR --output out/eval
-    python -m gpt.generate RECOGNITION_DIR --unconditional 16 --output out/free
+    python -m gpt.generate --prompts-file prompts.txt --evaluate --output out/eval
+    python -m gpt.generate --unconditional 16 --output out/free                # the shipped recognizer
 
-MODEL_DIR is an export folder (gpt.export / gpt.finetune). For prompts it must be a text-first model: each
-prompt's text part is the prefix and every candidate's image part is sampled (all prompts x candidates
-batched, KV cache), parsed into a rectangular grid (repairs reported), decoded by the export's VQ-VAE and
-cropped to the content (the template's padding is removed when it can be seen). With --rerank-with, a
-recognition export reads every candidate back; candidates are ranked by exact read-back first, then by
-log p(prompt | image) under the recognizer. --unconditional N samples N image parts from an image-first
-(recognition) model starting at <row>, then lets it read its own images greedily (self-captions).
+The first argument is a model folder when it is one (gpt.export / gpt.finetune); otherwise every argument
+is a prompt, drawn by the shipped drawing model (resources/models/ocr-ko-en-draw), and --unconditional
+samples from the shipped recognizer (resources/models/ocr-ko-en). For prompts the model must be text-first:
+each prompt's text part (with the <vertical> mark under --vertical) is the prefix and every candidate's
+image part is sampled (all prompts x candidates batched, KV cache), parsed into a rectangular grid (repairs
+reported), decoded by the export's VQ-VAE and cropped to the content. Candidates are reranked by the
+shipped recognizer unless --rerank-with names another or --no-rerank is given: exact read-back first, then
+log p(prompt | image). --unconditional N samples N image parts from an image-first (recognition) model
+starting at <row>, then lets it read its own images greedily (self-captions).
 
 Writes to --output: one folder per prompt (candidate_KK.png, best.png, sheet.png), results.csv and
 results.json (prompt, candidate, path, grid size, repairs, read-back, confidence, score, is_best, rank),
@@ -39,7 +42,7 @@ from tqdm import tqdm
 
 from gpt.legibility import (legibility_summary, prompt_log_likelihood, read_back, recognizer_image_ids,
                             tesseract_read, tesseract_status)
-from gpt.pretrained import Pretrained, load_pretrained
+from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, Pretrained, load_pretrained, model_and_inputs
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
 from vqvae.cli import DEVICE_HELP, resolve_device
@@ -202,19 +205,20 @@ def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_cand
                          sampling: SamplingConfig, batch_size: int = 32, crop: bool = True,
                          progress: bool = True, vertical: bool = False) -> list[Generated]:
     """`num_candidates` images for each prompt from a text-first export (prompt-major order). Prompts are
-    checked first (PromptError); decoding failures are left in `Generated.error`. With rectangular sampling
-    every row is LINE_CODES codes wide, a strip as every crop is (DESIGN §2); the drawn strip is shown turned
-    back into a horizontal line unless `vertical`."""
+    checked first (PromptError); decoding failures are left in `Generated.error`. `vertical` asks for
+    vertical text (the <vertical> mark, gpt.vocab). With rectangular sampling every row is LINE_CODES codes
+    wide, a strip as every crop is (DESIGN §2); the drawn strip is shown turned back into a horizontal line
+    unless `vertical`."""
     require_text_to_image(generator)
     if num_candidates < 1:
         raise ValueError(f"--num-candidates {num_candidates} must be >= 1")
     vocab, text_length = generator.vocab, generator.max_text_length
     prompts = check_prompts(prompts, vocab, text_length, str(generator.directory))
-    text_parts = torch.tensor([vocab.text_part(p, text_length) for p in prompts], dtype=torch.long)
+    text_parts = torch.tensor([vocab.text_part(p, text_length, vertical) for p in prompts], dtype=torch.long)
     prompt_ids = text_parts.repeat_interleave(num_candidates, dim=0)  # (P*N, T), prompt-major
     uncond = None
     if sampling.guidance_scale != 1.0:
-        uncond = torch.tensor([vocab.text_part("", text_length)], dtype=torch.long)
+        uncond = torch.tensor([vocab.text_part("", text_length, vertical)], dtype=torch.long)
     widths = torch.full((len(prompt_ids),), LINE_CODES, dtype=torch.long) if sampling.rectangular else None
     ids, logprobs = sample_rows(generator.model, vocab, prompt_ids, generator.max_visual_length, sampling,
                                 batch_size, uncond, progress, widths)
@@ -391,12 +395,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     summary, details = __doc__.split("\n\n", 1)
     parser = argparse.ArgumentParser(prog="python -m gpt.generate", description=summary, epilog=details,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model_dir", help="export folder: text-to-image (gpt.finetune) for prompts, "
-                        "recognition (gpt.export) for --unconditional")
-    parser.add_argument("prompts", nargs="*", help="texts to draw (characters of the model's charset)")
+    parser.add_argument("prompts", nargs="*", metavar="[MODEL_DIR] PROMPT",
+                        help="texts to draw (characters of the model's charset), after an optional export folder: "
+                        "text-to-image (gpt.finetune) for prompts, recognition (gpt.export) for --unconditional; "
+                        "default: the shipped models")
     parser.add_argument("--prompts-file", default=None, help="UTF-8 file, one prompt a line (blank lines skipped)")
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--num-candidates", type=int, default=4, help="images per prompt (default 4)")
+    parser.add_argument("--num-candidates", type=int, default=8, help="images per prompt (default 8)")
     parser.add_argument("--batch-size", type=int, default=32, help="image parts sampled per forward pass")
     parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (default 1.0)")
     parser.add_argument("--top-k", type=int, default=0, help="keep the k most likely image tokens (0 = all)")
@@ -410,16 +415,32 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="show the drawn strips as vertical lines (top to bottom), not turned back into horizontal ones")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (whatever --batch-size)")
     parser.add_argument("--rerank-with", default=None, metavar="RECOGNITION_DIR",
-                        help="recognition export that reads the candidates back to rank them")
+                        help="recognition export that reads the candidates back to rank them (default: the shipped "
+                        "recognizer)")
+    parser.add_argument("--no-rerank", action="store_true",
+                        help="rank candidates by the generator's own log-probability, reading nothing back")
     parser.add_argument("--unconditional", type=int, default=None, metavar="N",
                         help="N prompt-free samples from an image-first model, with self-captions")
     parser.add_argument("--evaluate", action="store_true",
                         help="write legibility.json (needs prompts and --rerank-with)")
-    parser.add_argument("--tesseract-lang", default="eng", help="Tesseract languages for --evaluate (e.g. kor+eng)")
+    parser.add_argument("--tesseract-lang", default="kor+eng", help="Tesseract languages for --evaluate")
     parser.add_argument("--no-crop", action="store_true", help="keep the template padding in the PNGs")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    default = SHIPPED_MODEL if args.unconditional is not None else SHIPPED_DRAW_MODEL
+    try:
+        args.model_dir, args.prompts = model_and_inputs(args.prompts, default)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    if args.rerank_with and args.no_rerank:
+        parser.error("give --rerank-with or --no-rerank, not both")
+    if args.rerank_with is None and not args.no_rerank and args.unconditional is None:
+        if not SHIPPED_MODEL.is_dir():
+            parser.error(f"the shipped recognizer {SHIPPED_MODEL} that reranks by default is missing: give "
+                         f"--rerank-with RECOGNITION_DIR or --no-rerank")
+        args.rerank_with = str(SHIPPED_MODEL)
+    return args
 
 
 def run(args: argparse.Namespace) -> int:
@@ -432,7 +453,7 @@ def run(args: argparse.Namespace) -> int:
     if args.vertical and args.unconditional is not None:
         raise ValueError("--vertical draws prompts; it does not apply to --unconditional")
     if args.evaluate and (not prompts or not args.rerank_with):
-        raise ValueError("--evaluate needs prompts and --rerank-with RECOGNITION_DIR")
+        raise ValueError("--evaluate needs prompts and a recognizer (drop --no-rerank)")
     sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, args.guidance_scale, args.seed,
                               rectangular=not args.free_rows)
     device, progress, crop = resolve_device(args.device), not args.no_progress, not args.no_crop

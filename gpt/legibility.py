@@ -130,16 +130,16 @@ def tesseract_status(language: str = "eng") -> tuple[bool, str]:
     return True, f"{binary} -l {language} --psm 7"
 
 
-def tesseract_read(paths: Sequence[str], language: str = "eng") -> list[str]:
-    """Tesseract's single-line reading (--psm 7) of each image file; "" where it fails or the path is ""
-    (a prompt with no decodable candidate)."""
+def tesseract_read(paths: Sequence[str], language: str = "eng", psm: int = 7) -> list[str]:
+    """Tesseract's reading of each image file as one line (--psm 7; 5 reads a vertical block, with kor_vert);
+    "" where it fails or the path is "" (a prompt with no decodable candidate)."""
     texts = []
     for path in paths:
         if not path:
             texts.append("")
             continue
         try:
-            done = subprocess.run(["tesseract", str(path), "stdout", "-l", language, "--psm", "7"],
+            done = subprocess.run(["tesseract", str(path), "stdout", "-l", language, "--psm", str(psm)],
                                   capture_output=True, text=True, timeout=60)
             texts.append(" ".join(done.stdout.split()))
         except (OSError, subprocess.SubprocessError) as error:

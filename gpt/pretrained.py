@@ -31,20 +31,26 @@ LAYOUT_NAME = "layout.json"
 CHARSET_NAME = "charset.json"
 VQVAE_DIR = "vqvae"
 LAYOUT_VERSION = 1
-# The recognizer the project ships (make pretrain publishes it): the default model of every reading command.
+# The models the project ships: the recognizer (make pretrain) is the default of every reading command, the
+# drawing model (make pretrain-draw) the default of gpt.generate's prompts.
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "ocr-ko-en"
+SHIPPED_DRAW_MODEL = SHIPPED_MODEL.with_name(SHIPPED_MODEL.name + "-draw")
 
 
-def model_and_inputs(arguments: list[str]) -> tuple[Path, list[str]]:
+def model_and_inputs(arguments: list[str], default: Optional[Path] = None) -> tuple[Path, list[str]]:
     """(model folder, inputs) of a command line `[MODEL_DIR] INPUT ...`: the first argument is the model when
     it is a model folder (it holds layout.json or a Hugging Face config.json); otherwise every argument is an
-    input, read by the shipped model. FileNotFoundError when that is needed and missing."""
+    input, taken by `default` (the shipped recognizer when None). FileNotFoundError when that is needed and
+    missing."""
     if arguments and any((Path(arguments[0]) / name).is_file() for name in (LAYOUT_NAME, "config.json")):
         return Path(arguments[0]), arguments[1:]
-    if not SHIPPED_MODEL.is_dir():
-        raise FileNotFoundError(f"no model folder given and the shipped model {SHIPPED_MODEL} is missing: pass an "
-                                f"export folder first (python -m gpt.export) or run make pretrain")
-    return SHIPPED_MODEL, list(arguments)
+    default = SHIPPED_MODEL if default is None else default
+    if not default.is_dir():
+        raise FileNotFoundError(f"no model folder given and the shipped model {default} is missing: pass an "
+                                f"export folder first (python -m gpt.export / gpt.finetune) or run make pretrain"
+                                f"{'-draw' if default.name.endswith('-draw') else ''}")
+    return default, list(arguments)
+
 
 MODEL_FILES = ("config.json", "model.safetensors", "generation_config.json", CHARSET_NAME, LAYOUT_NAME)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")

@@ -87,6 +87,9 @@ class GPTTask(pl.LightningModule):
             input_ids, positions, attention = self.vocab.trim_image_padding(input_ids, self.max_visual_length)
             part = part[:, positions]
             positions = positions.expand(input_ids.shape[0], -1)
+        else:  # text first: the padding trails, so the columns after the batch's last target can go
+            last = int(part.ne(0).any(dim=0).nonzero().max()) + 1 if bool(part.ne(0).any()) else part.shape[1]
+            input_ids, part = input_ids[:, :last], part[:, :last]
         weights = {PART_IMAGE: self.cfg.loss.image_weight, PART_TEXT: self.cfg.loss.text_weight}
         names = {PART_IMAGE: "image_loss", PART_TEXT: "text_loss"}
         kinds = [kind for kind, weight in weights.items() if weight or not weighted_only]

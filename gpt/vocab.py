@@ -6,12 +6,16 @@ Ids, in order::
     4 .. 4+C-1                                  the C charset characters (sorted by code point)
     4+C <row>   5+C <vpad>                      image specials
     code_offset = 6+C .. code_offset+K-1        the K VQ-VAE codes
+    code_offset+K <vertical>                    orientation mark of a drawing prompt
     .. size-1                                   unused tail: size is rounded up to a multiple of 64
                                                 (tensor-core friendly); never produced, masked in decoding
 
 A sequence is an image part (``max_visual_length`` ids: per grid row ``<row>`` then its codes, then
 ``<vpad>`` up to the length) and a text part (``max_text_length`` ids: ``<s>``, characters, ``</s>``,
-``<pad>``...), image first for recognition and text first for the reverse (generation) model.
+``<pad>``...), image first for recognition and text first for the reverse (generation) model. A text-first
+text part of vertical text starts with ``<vertical>`` in place of ``<s>``: every crop is a strip read along its
+rows (DESIGN §2), so a reader needs no orientation, but a drawer must be told whether to draw upright glyphs
+stacked (vertical) or a horizontal line turned a quarter.
 
 Nothing else in the project computes an id: everything goes through `Vocab`.
 """
@@ -33,6 +37,7 @@ import torch
 log = logging.getLogger(__name__)
 
 BOS, EOS, PAD, UNK, ROW, VPAD = "<s>", "</s>", "<pad>", "<unk>", "<row>", "<vpad>"
+VERTICAL = "<vertical>"
 TEXT_SPECIALS = (BOS, EOS, PAD, UNK)
 CHARSET_VERSION = 1
 SIZE_MULTIPLE = 64
@@ -146,9 +151,19 @@ class Vocab:
         return self.vpad_id + 1
 
     @property
+    def code_end(self) -> int:
+        """One past the last code id."""
+        return self.code_offset + self.num_codes
+
+    @property
+    def vertical_id(self) -> int:
+        # After the codes, so that adding it kept every earlier id (and the shipped models' weights) in place.
+        return self.code_end
+
+    @property
     def num_used(self) -> int:
         """Ids that can occur; ids in [num_used, size) are the unused tail."""
-        return self.code_offset + self.num_codes
+        return self.vertical_id + 1
 
     @property
     def size(self) -> int:
@@ -164,9 +179,9 @@ class Vocab:
         return self.num_used
 
     def special_ids(self) -> dict[str, int]:
-        """{token string: id} of the six specials: <s> </s> <pad> <unk> <row> <vpad>."""
+        """{token string: id} of the seven specials: <s> </s> <pad> <unk> <row> <vpad> <vertical>."""
         return {BOS: self.bos_id, EOS: self.eos_id, PAD: self.pad_id, UNK: self.unk_id,
-                ROW: self.row_id, VPAD: self.vpad_id}
+                ROW: self.row_id, VPAD: self.vpad_id, VERTICAL: self.vertical_id}
 
     def char_id(self, char: str) -> int:
         """The id of one charset character; KeyError naming it if it is not in the charset."""
@@ -195,17 +210,17 @@ class Vocab:
     @cached_property
     def image_token_ids(self) -> torch.Tensor:
         """(K+2,) int64: the ids an image part may hold: <row>, <vpad> and every code."""
-        return torch.arange(self.row_id, self.num_used)
+        return torch.arange(self.row_id, self.code_end)
 
     def tokens(self) -> list[str]:
         """The string of every id, index = id (length `size`), e.g. to build a tokenizer: specials,
-        single characters, <row>, <vpad>, <code_k>, then <unused_i> for the tail."""
-        return [*TEXT_SPECIALS, *self.chars, ROW, VPAD, *(code_token(k) for k in range(self.num_codes)),
+        single characters, <row>, <vpad>, <code_k>, <vertical>, then <unused_i> for the tail."""
+        return [*TEXT_SPECIALS, *self.chars, ROW, VPAD, *(code_token(k) for k in range(self.num_codes)), VERTICAL,
                 *(f"<unused_{i}>" for i in range(self.size - self.num_used))]
 
     def is_code(self, ids: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Elementwise: is this id a visual code."""
-        return (ids >= self.code_offset) & (ids < self.num_used)
+        return (ids >= self.code_offset) & (ids < self.code_end)
 
     # ------------------------------------------------------------------ text
     def encode_text(self, text: str) -> tuple[list[int], int]:
@@ -224,15 +239,17 @@ class Vocab:
                 out.append(self.chars[i - self.char_offset])
         return "".join(out)
 
-    def text_part(self, text: str, max_text_length: int) -> list[int]:
-        """<s> chars </s> <pad>... of exactly `max_text_length` ids; LabelTooLong if the text has more
-        than max_text_length - 2 characters."""
+    def text_part(self, text: str, max_text_length: int, vertical: bool = False) -> list[int]:
+        """<s> chars </s> <pad>... of exactly `max_text_length` ids (<vertical> in place of <s> for a
+        drawing prompt of vertical text); LabelTooLong if the text has more than max_text_length - 2
+        characters."""
         ids, _ = self.encode_text(text)
         if len(ids) > max_text_length - 2:
             raise LabelTooLong(f"label {text[:40]!r} has {len(ids)} characters but max_text_length="
                                f"{max_text_length} holds {max_text_length - 2} (2 go to <s> and </s>); "
                                f"raise data.max_text_length or set data.skip_too_long=true")
-        return [self.bos_id, *ids, self.eos_id] + [self.pad_id] * (max_text_length - 2 - len(ids))
+        start = self.vertical_id if vertical else self.bos_id
+        return [start, *ids, self.eos_id] + [self.pad_id] * (max_text_length - 2 - len(ids))
 
     # ------------------------------------------------------------------ image
     def _check_grid(self, grid: np.ndarray) -> np.ndarray:
@@ -275,10 +292,12 @@ class Vocab:
         return ids[0], part[0]
 
     def sequences(self, grids: Sequence[np.ndarray], texts: Sequence[str], order: str, max_visual_length: int,
-                  max_text_length: int) -> tuple[np.ndarray, np.ndarray]:
+                  max_text_length: int, vertical: Sequence[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """`sequence` for many rows at once: ids (N, L) int64 and part (N, L) int8. Grids of one shape
-        are laid out together (one numpy op per shape, not per row). Raises LabelTooLong/GridTooLong
-        naming the row index; filter rows first to skip them instead."""
+        are laid out together (one numpy op per shape, not per row). `vertical` (N,) marks the text part of
+        text-first rows of vertical text with <vertical> (ignored for image_first: a reader needs no
+        orientation). Raises LabelTooLong/GridTooLong naming the row index; filter rows first to skip
+        them instead."""
         if order not in ORDERS:
             raise ValueError(f"order={order!r} is not one of {ORDERS}")
         if len(grids) != len(texts):
@@ -316,6 +335,10 @@ class Vocab:
                 text_ids[index] = self.text_part(text, max_text_length)
             except LabelTooLong as error:
                 raise LabelTooLong(f"row {index}: {error}") from None
+        if order == "text_first" and vertical is not None:
+            if len(vertical) != num:
+                raise ValueError(f"{num} texts but {len(vertical)} orientation flags")
+            text_ids[np.asarray(vertical, dtype=bool), 0] = self.vertical_id
         # <s>, the characters and </s> count; <pad> never does.
         text_part = np.where(text_ids == self.pad_id, PART_IGNORE, PART_TEXT).astype(np.int8)
 
@@ -366,7 +389,7 @@ class Vocab:
                 break
             if i == self.row_id:
                 rows.append([])
-            elif self.code_offset <= i < self.num_used:
+            elif self.code_offset <= i < self.code_end:
                 if not rows:
                     notes.append(f"codes before the first <row> at position {position}: started a row")
                     rows.append([])

@@ -208,10 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         write_json_atomic(scores or {}, out / "tesseract.json")
         print(f"Tesseract on the held-out sets: {scores or 'not installed'}")
     if args.publish and curve:
-        from scripts.publish import publish_if_better
+        from scripts.publish import publish_if_better, recognizer_card
 
         best = max(curve, key=held_out_score)
-        publish_if_better(Path(best["export"]), PUBLISHED, best, held_out_score(best), out)
+        publish_if_better(Path(best["export"]), PUBLISHED, held_out_score(best),
+                          *recognizer_card(best, held_out_score(best), out))
     return 0
 
 

@@ -1,10 +1,11 @@
-"""Publish a recognition export to resources/models/<name>/ with a model card, only when it reads better.
+"""Publish an export to resources/models/<name>/ with a model card, only when it scores better.
 
-Called by `make pretrain` (scripts/pretrain.py --publish). The published folder is the export itself (Hugging
-Face weights as safetensors, tokenizer, generation config, charset, the VQ-VAE in vqvae/) plus `README.md`
-(the model card: data, steps, CPU-hours, per-set accuracy, known limits) and `metrics.json`, which the next
-call compares against: every published version stays in git history, so a version that does not beat the
-held-out accuracy of the one before is not written.
+Called by `make pretrain` (the recognizer, scripts/pretrain.py --publish) and `make pretrain-draw` (the
+drawing model, scripts/pretrain_draw.py --publish). The published folder is the export itself (Hugging Face
+weights as safetensors, tokenizer, generation config, charset, the VQ-VAE in vqvae/) plus `README.md` (the
+model card: data, steps, CPU-hours, per-set figures, known limits) and `metrics.json`, which the next call
+compares against: every published version stays in git history, so a version that does not beat the
+held-out score of the one before is not written.
 """
 from __future__ import annotations
 
@@ -67,31 +68,36 @@ With Hugging Face only: `AutoModelForCausalLM.from_pretrained(DIR)`; the prompt 
 """
 
 
-def publish_if_better(export: Path, target: Path, entry: dict, score: float, run_dir: Path) -> bool:
-    """Copy `export` to `target` with a model card when `score` beats the published one. True if published."""
+def recognizer_card(entry: dict, score: float, run_dir: Path) -> tuple[str, dict]:
+    """(model card, metrics.json) of a `make pretrain` chunk (`entry`, a curve.json row)."""
+    evaluation = json.loads((run_dir / f"eval-chunk{entry['chunk']}.json").read_text())
+    from scripts.bench import trained_steps
+    from scripts.broad_fonts import split_fonts
+
+    train_fonts, held_fonts = split_fonts()
+    families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
+    run_info = {"shard_size": entry["distinct_crops"] // (entry["chunk"] + 1), "train_fonts": len(train_fonts),
+                "heldout_fonts": ", ".join(families), "vq_steps": trained_steps(run_dir / "runs" / "vqvae")}
+    metrics = {"held_out_score": score, **entry, "results": evaluation["results"]}
+    return model_card(entry, score, evaluation, run_info), metrics
+
+
+def publish_if_better(export: Path, target: Path, score: float, card: str, metrics: dict) -> bool:
+    """Copy `export` to `target` with `card` (README.md) and `metrics` (metrics.json, its "held_out_score" is
+    `score`) when `score` beats the published one. True if published."""
     before = published_score(target)
     if before is not None and score <= before:
-        print(f"not published: held-out mean {100 * score:.1f}% does not beat the published {100 * before:.1f}%")
+        print(f"not published: held-out score {100 * score:.1f}% does not beat the published {100 * before:.1f}%")
         return False
     big = [p for p in export.rglob("*") if p.is_file() and p.stat().st_size > MAX_FILE_BYTES]
     pickles = [p for p in export.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
     if big or pickles:
         raise ValueError(f"{export} holds files over 25 MB {big} or pickles {pickles}: not publishable")
-    evaluation = json.loads((run_dir / f"eval-chunk{entry['chunk']}.json").read_text())
-    from scripts.broad_fonts import split_fonts
-
-    train_fonts, held_fonts = split_fonts()
-    families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
-    from scripts.bench import trained_steps
-
-    vq_steps = trained_steps(run_dir / "runs" / "vqvae")
-    run_info = {"shard_size": entry["distinct_crops"] // (entry["chunk"] + 1), "train_fonts": len(train_fonts),
-                "heldout_fonts": ", ".join(families), "vq_steps": vq_steps}
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent if target.parent.exists() else None))
     try:
         shutil.copytree(export, staging / "model")
-        (staging / "model" / "README.md").write_text(model_card(entry, score, evaluation, run_info), encoding="utf-8")
-        metrics = {"held_out_score": score, **entry, "results": evaluation["results"]}
+        (staging / "model" / "README.md").write_text(card, encoding="utf-8")
+        metrics = {**metrics, "held_out_score": score}
         (staging / "model" / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False))
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
@@ -99,6 +105,6 @@ def publish_if_better(export: Path, target: Path, entry: dict, score: float, run
         shutil.move(str(staging / "model"), target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    print(f"published {export} to {target}: held-out mean {100 * score:.1f}% (before: "
+    print(f"published {export} to {target}: held-out score {100 * score:.1f}% (before: "
           f"{'none' if before is None else f'{100 * before:.1f}%'})")
     return True

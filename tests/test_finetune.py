@@ -56,6 +56,42 @@ def test_prompt_dropout_empties_only_the_text_part():
         FinetuneTask(base.cfg, base.vocab, MAX_LENGTH, MAX_TEXT_LENGTH, base.vqvae_meta, base.model, cond_dropout=1.0)
 
 
+def test_prompt_dropout_keeps_the_orientation_mark():
+    _, base = build_parts()
+    task = FinetuneTask(base.cfg, base.vocab, MAX_LENGTH, MAX_TEXT_LENGTH, base.vqvae_meta, base.model,
+                        cond_dropout=0.9)
+    vertical = [True, False] * 32
+    ids, part = base.vocab.sequences([np.arange(6).reshape(1, 6) % 16] * 64, ["hello"] * 64, "text_first",
+                                     MAX_LENGTH, MAX_TEXT_LENGTH, vertical)
+    torch.manual_seed(0)
+    out = task.drop_prompts({"input_ids": torch.from_numpy(ids), "loss_part": torch.from_numpy(part)})
+    dropped = out["input_ids"][:, 1] == base.vocab.eos_id
+    assert int(dropped.sum()) > 40
+    assert (out["input_ids"][:, 0] == torch.from_numpy(ids[:, 0])).all()  # every row keeps <s> or <vertical>
+    for mark in (True, False):
+        empty = torch.tensor(base.vocab.text_part("", MAX_TEXT_LENGTH, vertical=mark))
+        rows = dropped & (torch.tensor(vertical) == mark)
+        assert (out["input_ids"][rows, :MAX_TEXT_LENGTH] == empty).all()
+
+
+def test_text_first_loss_skips_trailing_padding_exactly():
+    """Dropping the <vpad> columns after a batch's last target changes no loss (causal: nothing reads them)."""
+    _, base = build_parts()
+    task = FinetuneTask(base.cfg, base.vocab, MAX_LENGTH, MAX_TEXT_LENGTH, base.vqvae_meta, base.model)
+    grids = [np.arange(6).reshape(1, 6) % 16, np.arange(8).reshape(2, 4) % 16]
+    ids, part = base.vocab.sequences(grids, ["hello", "abc"], "text_first", MAX_LENGTH, MAX_TEXT_LENGTH)
+    ids, part = torch.from_numpy(ids), torch.from_numpy(part)
+    assert ids.shape[1] > MAX_TEXT_LENGTH + 11  # there is trailing padding to drop
+    task.eval()
+    with torch.no_grad():
+        out = task.losses({"input_ids": ids, "loss_part": part})
+        logits = task.model(input_ids=ids).logits[:, :-1].float()  # the whole, untrimmed sequence
+    token = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    for kind, name in ((PART_IMAGE, "image_loss"), (PART_TEXT, "text_loss")):
+        mask = part[:, 1:] == kind
+        torch.testing.assert_close(out[name], token[mask].mean(), rtol=1e-5, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
     root = tmp_path_factory.mktemp("finetune")

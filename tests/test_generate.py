@@ -274,10 +274,40 @@ def test_log_likelihood_of_the_read_back_equals_its_confidence(models):
 def test_cli_images_do_not_depend_on_the_batch_size(models, tmp_path):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out, batch in zip(outs, ("8", "3")):
-        generate_main([str(models["generator"]), "hello", "abc", "--num-candidates", "3", "--seed", "7",
+        generate_main([str(models["generator"]), "hello", "abc", "--num-candidates", "3", "--seed", "7", "--no-rerank",
                        "--top-k", "8", "--batch-size", batch, "--output", str(out), "--no-progress"])
     frames = [pd.read_csv(out / "results.csv", keep_default_na=False) for out in outs]
     pd.testing.assert_frame_equal(*frames)
     for path in frames[0]["path"]:
         if path:
             assert (outs[0] / path).read_bytes() == (outs[1] / path).read_bytes()
+
+
+def test_prompts_without_a_model_folder_go_to_the_shipped_drawing_model(models, monkeypatch, capsys):
+    import gpt.generate as generate
+
+    monkeypatch.setattr(generate, "SHIPPED_DRAW_MODEL", models["generator"])
+    monkeypatch.setattr(generate, "SHIPPED_MODEL", models["recognizer"])
+    args = generate.parse_args(["hello", "abc", "--output", "x"])
+    assert args.model_dir == models["generator"] and args.prompts == ["hello", "abc"]
+    assert args.rerank_with == str(models["recognizer"])  # reranked by the shipped recognizer by default
+    assert generate.parse_args(["hello", "--output", "x", "--no-rerank"]).rerank_with is None
+    free = generate.parse_args(["--unconditional", "2", "--output", "x"])
+    assert free.model_dir == models["recognizer"] and free.prompts == []
+    monkeypatch.setattr(generate, "SHIPPED_DRAW_MODEL", models["generator"].parent / "missing-draw")
+    with pytest.raises(SystemExit):
+        generate.parse_args(["hello", "--output", "x"])
+    assert "missing-draw is missing" in capsys.readouterr().err
+
+
+def test_vertical_prompts_carry_the_vertical_mark(models):
+    from gpt.generate import generate_for_prompts
+
+    generator = load_pretrained(models["generator"], load_tokenizer=False)
+    sampling = SamplingConfig(temperature=1.0, seed=3)
+    across = generate_for_prompts(generator, ["hello"], 1, sampling, progress=False)
+    again = generate_for_prompts(generator, ["hello"], 1, sampling, progress=False)
+    down = generate_for_prompts(generator, ["hello"], 1, sampling, progress=False, vertical=True)
+    # Same prompt, seed and random model: only the <vertical> mark can change what the draws cost.
+    assert across[0].gen_logprob == again[0].gen_logprob
+    assert across[0].gen_logprob != down[0].gen_logprob

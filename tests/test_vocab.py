@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from gpt.vocab import PART_IGNORE, PART_IMAGE, PART_TEXT, GridTooLong, LabelTooLong, Vocab
 
@@ -20,10 +21,24 @@ def test_id_layout(vocab):
     assert list(vocab.chars) == sorted(set("".join(TEXTS)))
     assert vocab.char_id(vocab.chars[0]) == 4
     assert vocab.row_id == 4 + len(vocab.chars) and vocab.vpad_id == vocab.row_id + 1
-    assert vocab.code_offset == vocab.vpad_id + 1 and vocab.num_used == vocab.code_offset + 20
+    assert vocab.code_offset == vocab.vpad_id + 1 and vocab.code_end == vocab.code_offset + 20
+    assert vocab.vertical_id == vocab.code_end and vocab.num_used == vocab.code_end + 1
     tokens = vocab.tokens()
     assert len(tokens) == vocab.size and len(set(tokens)) == vocab.size
     assert tokens[vocab.row_id] == "<row>" and tokens[vocab.code_offset + 3] == "<c3>"
+    assert tokens[vocab.vertical_id] == "<vertical>"
+    assert not vocab.is_code(torch.tensor(vocab.vertical_id)) and vocab.vertical_id not in vocab.image_token_ids
+
+
+def test_vertical_mark_starts_only_text_first_vertical_rows(vocab):
+    grid = np.zeros((2, 3), dtype=np.int64)
+    grids, texts, vertical = [grid, grid], ["hello", "hello"], [False, True]
+    ids, _ = vocab.sequences(grids, texts, "text_first", 16, T, vertical)
+    assert ids[0, 0] == vocab.bos_id and ids[1, 0] == vocab.vertical_id
+    assert (ids[0, 1:] == ids[1, 1:]).all()  # only the mark differs
+    assert ids[1, 0] == vocab.text_part("hello", T, vertical=True)[0]
+    read_ids, _ = vocab.sequences(grids, texts, "image_first", 16, T, vertical)
+    assert (read_ids[0] == read_ids[1]).all()  # a reader is not told the orientation
 
 
 @pytest.mark.parametrize("num_codes", [1, 16, 59, 60, 512, 16384])

@@ -1,0 +1,38 @@
+"""scripts.publish: a version is written only when it scores better, never with pickles, with its card."""
+import json
+
+import pytest
+
+from scripts.publish import publish_if_better
+
+
+def fake_export(folder, weights=b"safetensors bytes"):
+    (folder / "vqvae").mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(weights)
+    (folder / "layout.json").write_text("{}")
+    (folder / "vqvae" / "model.safetensors").write_bytes(b"vq")
+    return folder
+
+
+def test_publishes_only_an_improvement(tmp_path):
+    target = tmp_path / "models" / "m"
+    first = fake_export(tmp_path / "a", b"first")
+    assert publish_if_better(first, target, 0.30, "# card one", {"steps": 10})
+    assert (target / "README.md").read_text() == "# card one"
+    assert json.loads((target / "metrics.json").read_text()) == {"steps": 10, "held_out_score": 0.30}
+    assert (target / "vqvae" / "model.safetensors").is_file()
+    worse = fake_export(tmp_path / "b", b"worse")
+    assert not publish_if_better(worse, target, 0.30, "# card two", {})  # equal is not better
+    assert (target / "model.safetensors").read_bytes() == b"first"
+    better = fake_export(tmp_path / "c", b"better")
+    assert publish_if_better(better, target, 0.31, "# card three", {})
+    assert (target / "model.safetensors").read_bytes() == b"better"
+    assert not list(target.parent.glob(".m.*"))  # no staging folder left behind
+
+
+def test_refuses_pickled_weights(tmp_path):
+    export = fake_export(tmp_path / "a")
+    (export / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ValueError, match="pickles"):
+        publish_if_better(export, tmp_path / "models" / "m", 0.5, "# card", {})
+    assert not (tmp_path / "models" / "m").exists()
