@@ -209,8 +209,18 @@ def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path:
     if config_path is not None:
         _check_config_agrees(config_path, saved_cfg, checkpoint_path)
     vqvae_meta = dict(task.vqvae_meta)
-    vqvae, vqvae_model_cfg = load_vqvae_for_export(vqvae_meta, vqvae_config, vqvae_checkpoint)
-    max_length = int(vqvae_meta.get("max_length") or task.max_visual_length)
+    init_from = _init_from(config_path)
+    if init_from is not None and vqvae_config is None and vqvae_checkpoint is None:
+        # A gpt.finetune run: the VQ-VAE is the one inside the export it started from.
+        from gpt.pretrained import VQVAE_DIR, load_pretrained
+        from vqvae.checkpoint import read_vqvae_dir_config
+
+        init = load_pretrained(init_from, load_tokenizer=False)
+        vqvae, vqvae_model_cfg = init.vqvae.cpu(), read_vqvae_dir_config(init.directory / VQVAE_DIR)["model"]
+        max_length = init.max_length
+    else:
+        vqvae, vqvae_model_cfg = load_vqvae_for_export(vqvae_meta, vqvae_config, vqvae_checkpoint)
+        max_length = int(vqvae_meta.get("max_length") or task.max_visual_length)
     run_dir = Path(saved_cfg["run_dir"]) if saved_cfg.get("run_dir") else None
     from gpt.config import path_list
 
@@ -220,6 +230,15 @@ def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path:
             "metrics": _checkpoint_metrics(checkpoint, run_dir)}
     return write_export(output, task.model, task.vocab, task.cfg.order, task.max_visual_length,
                         task.max_text_length, vqvae, vqvae_model_cfg, max_length, info)
+
+
+def _init_from(config_path: Optional[str | os.PathLike]) -> Optional[str]:
+    """The `init_from` export of a gpt.finetune run's config.yaml; None for a gpt.train run."""
+    from omegaconf import OmegaConf
+
+    if config_path is None or not Path(config_path).is_file():
+        return None
+    return OmegaConf.load(config_path).get("init_from")
 
 
 def _check_config_agrees(config_path: str | os.PathLike, saved: dict[str, Any], checkpoint_path: Any) -> None:
@@ -233,8 +252,17 @@ def _check_config_agrees(config_path: str | os.PathLike, saved: dict[str, Any], 
         raise FileNotFoundError(f"config {str(path)!r} does not exist; pass the run's config.yaml")
     # Merged onto the schema (unknown keys are errors) but `???` values may stay unset: only the model
     # shape is compared.
+    import dataclasses
+
+    from gpt.finetune import FinetuneConfig
+
+    raw = OmegaConf.load(path)
+    # A gpt.finetune run's config has its own keys (init_from, cond_dropout, samples) on top of GPTConfig.
+    extra = {f.name for f in dataclasses.fields(FinetuneConfig)} - {f.name for f in dataclasses.fields(GPTConfig)}
+    if "init_from" in raw:
+        raw = OmegaConf.create({key: value for key, value in raw.items() if key not in extra})
     try:
-        given = OmegaConf.merge(OmegaConf.structured(GPTConfig), OmegaConf.load(path))
+        given = OmegaConf.merge(OmegaConf.structured(GPTConfig), raw)
     except Exception as error:
         raise ValueError(f"config {path} does not fit the GPT config schema: {error}") from None
     keys = ["order", "model.n_layer", "model.n_head", "model.n_embd", "data.max_text_length"]
@@ -254,7 +282,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("config", help="the GPT run's config.yaml (checked against the checkpoint)")
-    parser.add_argument("checkpoint", help="a gpt.train checkpoint, e.g. RUN_DIR/checkpoints/best.ckpt")
+    parser.add_argument("checkpoint", help="a gpt.train or gpt.finetune checkpoint, e.g. RUN_DIR/checkpoints/best.ckpt "
+                        "(a fine-tuning run takes its VQ-VAE from its init_from export)")
     parser.add_argument("--output", required=True, help="export folder to write (replaced if it exists)")
     parser.add_argument("--vqvae-config", default=None, help="VQ-VAE training config (default: the one the "
                         "token sidecar recorded)")

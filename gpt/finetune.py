@@ -37,6 +37,7 @@ from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.task import GPTTask, monitor_for
 from gpt.vocab import Vocab
 from vqvae.io import save_image
+from vqvae.templates import upright
 from vqvae.schema import load_config, save_config
 from vqvae.tokens import read_sidecar
 from vqvae.trainer import build_trainer, checkpoint_dir
@@ -173,6 +174,8 @@ class SampleImages(pl.Callback):
         self.vqvae.to(pl_module.device)
         decode_candidates(items, vocab, self.vqvae, progress=False)
         shown = [item for item in items if item.image is not None]
+        for item in shown:  # the prompts are horizontal text (<s>): shown as lines, not as the strips drawn
+            item.image = upright(item.image, horizontal=True)
         if not shown:
             log.warning("step %d: no sample had a visual code; no sheet written", step)
             return None

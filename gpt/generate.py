@@ -45,7 +45,7 @@ from gpt.legibility import (legibility_summary, prompt_log_likelihood, read_back
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, Pretrained, load_pretrained, model_and_inputs
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
-from vqvae.cli import DEVICE_HELP, resolve_device
+from vqvae.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.decode import decode_grids
 from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
 from vqvae.templates import LINE_CODES, PAD_RGB, upright
@@ -150,30 +150,19 @@ def sample_rows(model: torch.nn.Module, vocab: Vocab, prompt_ids: torch.Tensor, 
 
 
 def crop_padding(image: np.ndarray, downsample: int, tolerance: float = 24.0) -> np.ndarray:
-    """Cut away the template padding (PAD_RGB, right and bottom) of a decoded RGB uint8 image (H, W, 3):
-    trailing columns and rows whose pixels all lie within `tolerance` of the padding colour, in steps of
-    whole codes (`downsample` pixels). At least one code of each side is kept."""
-    distance = np.abs(image.astype(np.int16) - np.array(PAD_RGB, dtype=np.int16)).max(axis=2)  # (H, W)
-    padded = distance <= tolerance
-    height, width = image.shape[:2]
-    cols = width // downsample
-    rows = height // downsample
-    # A block of codes is padding when every pixel in it is.
-    grid = padded[:rows * downsample, :cols * downsample]
-    col_pad = grid.reshape(rows * downsample, cols, downsample).all(axis=(0, 2))
-    row_pad = grid.reshape(rows, downsample, cols * downsample).all(axis=(1, 2))
-    keep_cols = cols - _trailing_true(col_pad)
-    keep_rows = rows - _trailing_true(row_pad)
-    return np.ascontiguousarray(image[:max(1, keep_rows) * downsample, :max(1, keep_cols) * downsample])
+    """Cut away the template padding (PAD_RGB after the line's end: bottom and right) of a decoded RGB uint8
+    image (H, W, 3): trailing pixel rows and columns whose pixels all lie within `tolerance` of the padding
+    colour. The padding starts mid-code where the line's length is not a multiple of a code, so whole codes
+    would leave a grey bar. At least one code (`downsample` pixels) of each side is kept."""
+    padded = np.abs(image.astype(np.int16) - np.array(PAD_RGB, dtype=np.int16)).max(axis=2) <= tolerance  # (H, W)
+    keep_rows = padded.shape[0] - _trailing_true(padded.all(axis=1))
+    keep_cols = padded.shape[1] - _trailing_true(padded.all(axis=0))
+    return np.ascontiguousarray(image[:max(downsample, keep_rows), :max(downsample, keep_cols)])
 
 
 def _trailing_true(flags: np.ndarray) -> int:
-    count = 0
-    for flag in flags[::-1]:
-        if not flag:
-            break
-        count += 1
-    return count
+    """How many entries at the end of a 1-D bool array are True."""
+    return len(flags) - (int(np.flatnonzero(~flags)[-1]) + 1 if (~flags).any() else 0)
 
 
 def decode_candidates(items: list[Generated], vocab: Vocab, vqvae: torch.nn.Module, crop: bool = True,
@@ -506,13 +495,7 @@ def _finish(items: list[Generated], report: BadRowReport, output: Path) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as error:  # PromptError included: bad input, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, lambda args, _: run(args), argv)  # PromptError is a ValueError: exit 2
 
 
 if __name__ == "__main__":

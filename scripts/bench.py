@@ -6,7 +6,7 @@ GPT on each and keeps the one that reads better, fine-tunes it in reverse and me
 Numbers go to outputs/bench/results.json and a Markdown section printed at the end (paste into BENCHMARKS.md); the
 exports stay in outputs/bench/gpt and outputs/bench/gpt-finetune for `gpt.evaluate` on other data.
 
-    python -m scripts.bench [--out outputs/bench] [--budget-minutes 75]
+    python -m scripts.bench [--output outputs/bench] [--budget-minutes 75]
 
 The phase budgets scale with --budget-minutes (defaults sum to about 75 minutes on 2 cores).
 """
@@ -57,14 +57,14 @@ def render_domain() -> list:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="outputs/bench", help="output folder (default: %(default)s)")
+    parser.add_argument("--output", default="outputs/bench", help="output folder (default: %(default)s)")
     parser.add_argument("--budget-minutes", type=float, default=75.0, help="total CPU budget the phases share")
     parser.add_argument("--num-train", type=int, default=40000, help="rendered training crops")
     parser.add_argument("--num-test", type=int, default=300, help="crops per held-out test set")
     parser.add_argument("--num-prompts", type=int, default=100, help="unseen prompts for legibility")
     parser.add_argument("--context-pairs", type=int, default=8000, help="context pairs in the second variant")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --out finished")
+    parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --output finished")
     return parser.parse_args(argv)
 
 
@@ -117,7 +117,7 @@ def tesseract_scores(sets: dict[str, tuple[Path, str, float]], ignore_space: boo
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.output)
     pipe = Pipeline(out, resume=args.resume)
     data = out / "data"
     minutes = {k: args.budget_minutes * v for k, v in SHARES.items()}

@@ -1,6 +1,6 @@
 """Legibility of a drawing model on held-out prompts, judged by the shipped recognizer and by Tesseract.
 
-    python -m scripts.bench_draw [MODEL_DIR] [--out outputs/bench_draw] [--num-prompts 200] [--num-candidates 8]
+    python -m scripts.bench_draw [MODEL_DIR] [--output outputs/bench_draw] [--num-prompts 200] [--num-candidates 8]
 
 The prompts are words the pretraining never rendered (the held-out 5% of each language's word list, split
 as `make pretrain` splits it), 1 to 10 characters: Korean horizontal and vertical, English in three cases,
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", nargs="?", default=str(SHIPPED_DRAW_MODEL), help="text-to-image export")
     parser.add_argument("--recognizer", default=str(SHIPPED_MODEL), help="recognition export that reranks and judges")
-    parser.add_argument("--out", default="outputs/bench_draw", help="output folder (default: %(default)s)")
+    parser.add_argument("--output", default="outputs/bench_draw", help="output folder (default: %(default)s)")
     parser.add_argument("--num-prompts", type=int, default=200)
     parser.add_argument("--num-candidates", type=int, default=8)
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tesseract", action="store_true", help="judge by the recognizer only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.output)
     generator = load_pretrained(args.model_dir, load_tokenizer=False)
     recognizer = load_pretrained(args.recognizer, load_tokenizer=False)
     prompts = held_out_prompts(args.num_prompts, args.seed)

@@ -6,7 +6,7 @@ CPU minutes; BENCHMARKS.md "What made the demo read" has the measurements behind
 trains the VQ-VAE and the recognition GPT, evaluates on a held-out test set of words the models never saw,
 reads a few image files, fine-tunes in reverse and draws a few prompts. Everything lands in outputs/demo/.
 
-    python -m scripts.demo [--out outputs/demo] [--minutes-vqvae 2.25] [--minutes-gpt 6] [--minutes-finetune 3]
+    python -m scripts.demo [--output outputs/demo] [--minutes-vqvae 2.25] [--minutes-gpt 6] [--minutes-finetune 3]
 """
 from __future__ import annotations
 
@@ -58,20 +58,20 @@ def max_time(minutes: float) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="outputs/demo", help="output folder (default: %(default)s)")
+    parser.add_argument("--output", default="outputs/demo", help="output folder (default: %(default)s)")
     parser.add_argument("--num-train", type=int, default=32000, help="rendered training crops")
     parser.add_argument("--num-test", type=int, default=300, help="rendered test crops (unseen words)")
     parser.add_argument("--minutes-vqvae", type=float, default=2.25)
     parser.add_argument("--minutes-gpt", type=float, default=6.0)
     parser.add_argument("--minutes-finetune", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --out finished")
+    parser.add_argument("--resume", action="store_true", help="skip the steps an earlier run of --output finished")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.output)
     pipe = Pipeline(out, resume=args.resume)
     data = out / "data"
 

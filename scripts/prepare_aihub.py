@@ -370,7 +370,7 @@ exit status: 0 if nothing was skipped for an error, 1 otherwise (the CSV is writ
 examples:
   python -m scripts.prepare_aihub data/aihub/label data/aihub/image --output resources/aihub
   python -m scripts.prepare_aihub --pair signs/json signs/jpg --pair books/json books/jpg \\
-      --output resources/aihub --workers 8
+      --output resources/aihub --num-workers 8
 """)
     parser.add_argument("paths", nargs="*", metavar="JSON_DIR IMAGE_DIR",
                         help="pairs of folders: AIHub JSON files, then their images")
@@ -386,7 +386,7 @@ examples:
     parser.add_argument("--illegible", action="append", default=None, metavar="TEXT",
                         help="label text meaning 'unreadable', skipped as expected; repeatable (default xxx)")
     parser.add_argument("--image-format", choices=("png", "jpg"), default="png", help="crop file format")
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--num-workers", type=int, default=0,
                         help="processes decoding and cropping images (default 0: in this process)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of an existing CSV whose JSON file is not processed now "
@@ -404,12 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             [tuple(p) for p in args.pair]
     if not pairs:
         parser.error("give at least one JSON_DIR IMAGE_DIR pair (positional or --pair)")
-    if args.workers < 0 or args.vertical_ratio <= 0:
-        parser.error(f"--workers must be >= 0 (got {args.workers}) and --vertical-ratio > 0 "
+    if args.num_workers < 0 or args.vertical_ratio <= 0:
+        parser.error(f"--num-workers must be >= 0 (got {args.num_workers}) and --vertical-ratio > 0 "
                      f"(got {args.vertical_ratio})")
     options = AihubOptions(out_of_bounds=args.out_of_bounds, vertical_ratio=args.vertical_ratio,
                            illegible=tuple(normalize_text(t) for t in (args.illegible or ["xxx"])),
-                           image_format=args.image_format, workers=args.workers, merge=args.merge,
+                           image_format=args.image_format, workers=args.num_workers, merge=args.merge,
                            csv_name=args.csv_name)
     try:
         summary = prepare_aihub(pairs, args.output, options)

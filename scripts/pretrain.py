@@ -1,6 +1,6 @@
 """`make pretrain`: the broad-domain Korean + English recognizer, trained in resumable chunks and published.
 
-    python -m scripts.pretrain [--out outputs/pretrain] [--chunks 2] [--hours H] [--publish]
+    python -m scripts.pretrain [--output outputs/pretrain] [--chunks 2] [--hours H] [--publish]
 
 Once: split the word lists (5% of each language held out), render the held-out test sets from held-out
 words in held-out font families (scripts/broad_fonts.py), render the VQ-VAE's crops from the training fonts
@@ -46,7 +46,7 @@ BAD_ROWS = (0, 1)
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="outputs/pretrain", help="run folder (default: %(default)s)")
+    parser.add_argument("--output", default="outputs/pretrain", help="run folder (default: %(default)s)")
     parser.add_argument("--chunks", type=int, default=2, help="chunks to train in this call (default: %(default)s)")
     parser.add_argument("--hours", type=float, default=None, help="start no new chunk after this many hours")
     parser.add_argument("--shard-size", type=int, default=40000, help="new crops rendered per chunk")
@@ -119,7 +119,7 @@ def held_out_score(entry: dict) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.output)
     pipe = Pipeline(out, resume=True)
     data, runs = out / "data", out / "runs"
     start = time.monotonic()

@@ -1,6 +1,6 @@
 """`make pretrain-draw`: the drawing model, reverse fine-tuned from the shipped recognizer, judged and published.
 
-    python -m scripts.pretrain_draw [--out outputs/pretrain] [--minutes 85] [--publish]
+    python -m scripts.pretrain_draw [--output outputs/pretrain] [--minutes 85] [--publish]
 
 Fine-tunes config/gpt2-draw.yaml from the shipped recognizer (resources/models/ocr-ko-en) to draw text:
 text first, then the image tokens, on every token shard `make pretrain` left in OUT/data (run that first: it
@@ -75,13 +75,13 @@ Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranki
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="outputs/pretrain", help="make pretrain's folder (default: %(default)s)")
+    parser.add_argument("--output", default="outputs/pretrain", help="make pretrain's folder (default: %(default)s)")
     parser.add_argument("--minutes", type=float, default=85, help="training time budget (default: %(default)s)")
     parser.add_argument("--num-prompts", type=int, default=200, help="held-out prompts judged")
     parser.add_argument("--publish", action="store_true", help=f"publish an improved model to {SHIPPED_DRAW_MODEL}")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.output)
     shards = sorted((out / "data").glob("shard_*/tokens.csv"))
     if not shards:
         print(f"no token shards in {out / 'data'}: run make pretrain first (it renders and encodes them)",
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.run("draw-train", "gpt.finetune", DRAW_CONFIG, f"init_from={SHIPPED_MODEL}",
                  "data.train=" + ",".join(map(str, shards)), f"data.val={out / 'data' / 'val' / 'tokens.csv'}",
                  f"run_dir={run_dir}", f"trainer.max_time={minutes_as_max_time(args.minutes)}", f"seed={args.seed}")
-        pipe.run("draw-bench", "scripts.bench_draw", run_dir / "export", "--out", bench, "--num-prompts",
+        pipe.run("draw-bench", "scripts.bench_draw", run_dir / "export", "--output", bench, "--num-prompts",
                  args.num_prompts, "--seed", args.seed, *SAMPLING)
     except StepFailed as error:
         print(f"\npretrain-draw stopped: {error}", file=sys.stderr)

@@ -159,3 +159,13 @@ def test_refuses_another_text_length(finetuned, tmp_path, caplog):
                             f"data.val={finetuned['val']}", f"run_dir={tmp_path / 'run'}", "data.max_text_length=20"])
     assert status == 2
     assert "max_text_length=20" in caplog.text and f"set data.max_text_length={MAX_TEXT_LENGTH}" in caplog.text
+
+
+def test_gpt_export_takes_a_finetune_run(finetuned, tmp_path):
+    from gpt.export import main as export_main
+
+    run_dir = finetuned["run_dir"]
+    status = export_main([str(run_dir / "config.yaml"), str(run_dir / "checkpoints" / "last.ckpt"), "--output",
+                          str(tmp_path / "export")])  # the VQ-VAE comes from the run's init_from
+    assert status == 0
+    assert load_pretrained(tmp_path / "export", load_tokenizer=False).order == "text_first"

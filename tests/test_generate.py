@@ -250,8 +250,10 @@ def test_crop_padding_removes_template_padding_only():
     from vqvae.templates import PAD_RGB
 
     image = np.full((24, 48, 3), PAD_RGB, dtype=np.uint8)
-    image[:13, :27] = 10  # content reaches into code row 1 and code column 3
-    assert crop_padding(image, 8).shape == (16, 32, 3)
+    image[:13, :27] = 10  # content ends mid-code: the padding goes to the pixel
+    assert crop_padding(image, 8).shape == (13, 27, 3)
+    image[20, 40] = 200  # one pixel unlike the padding keeps everything up to it
+    assert crop_padding(image, 8).shape == (21, 41, 3)
     assert crop_padding(np.full((8, 16, 3), PAD_RGB, np.uint8), 8).shape == (8, 8, 3)  # keeps one code
 
 
