@@ -54,6 +54,10 @@ log = logging.getLogger("gpt.generate")
 
 RESULT_COLUMNS = ("prompt_index", "prompt", "candidate", "path", "rows", "cols", "gen_logprob", "read_back",
                   "confidence", "score", "exact", "is_best", "rank", "repairs")
+# Sampling defaults of drawing, measured on the shipped drawing model (scripts.bench_draw, 64 held-out prompts of
+# seed 1, best of 8 read back by the recognizer): temperature 1.0 / guidance 1.0 9.4%, 0.7 / 1.0 29.7%,
+# 1.0 / 2.0 39.1%, 0.7 / 2.0 53.1%, 0.85 / 2.0 54.7%, 0.5 / 2.0 53.1%, 0.7 / 3.0 45.3% (BENCHMARKS.md).
+DEFAULT_TEMPERATURE, DEFAULT_GUIDANCE = 0.7, 2.0
 # A sheet shows at most this many tiles: beyond that the tiles get too small to judge legibility.
 MAX_SHEET_TILES = 64
 
@@ -392,11 +396,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument("--num-candidates", type=int, default=8, help="images per prompt (default 8)")
     parser.add_argument("--batch-size", type=int, default=32, help="image parts sampled per forward pass")
-    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy (default 1.0)")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                        help=f"0 = greedy (default {DEFAULT_TEMPERATURE})")
     parser.add_argument("--top-k", type=int, default=0, help="keep the k most likely image tokens (0 = all)")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
-    parser.add_argument("--guidance-scale", type=float, default=1.0,
-                        help="classifier-free guidance (1.0 = off; needs fine-tuning with cond_dropout > 0)")
+    parser.add_argument("--guidance-scale", type=float, default=None,
+                        help=f"classifier-free guidance of prompts (default {DEFAULT_GUIDANCE}; 1.0 = off; needs "
+                        f"fine-tuning with cond_dropout > 0, as every fine-tuning config has)")
     parser.add_argument("--free-rows", action="store_true",
                         help="let rows end where the model says (default: every row as wide as the first; "
                         "ragged grids are then repaired and the repairs reported)")
@@ -443,7 +449,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--vertical draws prompts; it does not apply to --unconditional")
     if args.evaluate and (not prompts or not args.rerank_with):
         raise ValueError("--evaluate needs prompts and a recognizer (drop --no-rerank)")
-    sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, args.guidance_scale, args.seed,
+    if args.unconditional is not None and args.guidance_scale not in (None, 1.0):
+        raise ValueError("--guidance-scale steers towards a prompt; --unconditional has none")
+    guidance = 1.0 if args.unconditional is not None else (
+        DEFAULT_GUIDANCE if args.guidance_scale is None else args.guidance_scale)
+    sampling = SamplingConfig(args.temperature, args.top_k, args.top_p, guidance, args.seed,
                               rectangular=not args.free_rows)
     device, progress, crop = resolve_device(args.device), not args.no_progress, not args.no_crop
     output = Path(args.output)

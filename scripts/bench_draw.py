@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpt.generate import Generated, generate_for_prompts, make_sheet, rerank
+from gpt.generate import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, Generated, generate_for_prompts, make_sheet, rerank
 from gpt.legibility import tesseract_read, tesseract_status
 from gpt.metrics import text_metrics
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="outputs/bench_draw", help="output folder (default: %(default)s)")
     parser.add_argument("--num-prompts", type=int, default=200)
     parser.add_argument("--num-candidates", type=int, default=8)
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--guidance-scale", type=float, default=1.0)
+    parser.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--no-tesseract", action="store_true", help="judge by the recognizer only")
     parser.add_argument("--seed", type=int, default=0)

@@ -2,7 +2,7 @@
 
     python -m scripts.pretrain_draw [--output outputs/pretrain] [--minutes 85] [--publish]
 
-Fine-tunes config/gpt2-draw.yaml from the shipped recognizer (resources/models/ocr-ko-en) to draw text:
+Fine-tunes config/gpt2-pretrain-finetune.yaml from the shipped recognizer (resources/models/ocr-ko-en) to draw text:
 text first, then the image tokens, on every token shard `make pretrain` left in OUT/data (run that first: it
 renders the shards and encodes them with the shipped VQ-VAE). The time budget becomes a step count once
 (the learning rate decays to it); running the command again resumes from OUT/runs/draw. Then
@@ -21,8 +21,7 @@ from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL
 from scripts.pipeline import Pipeline, StepFailed, read_json
 from scripts.pretrain import CORES
 
-DRAW_CONFIG = "config/gpt2-draw.yaml"
-SAMPLING = ("--temperature", 1.0, "--guidance-scale", 1.0)
+DRAW_CONFIG = "config/gpt2-pretrain-finetune.yaml"
 
 
 def minutes_as_max_time(minutes: float) -> str:
@@ -65,9 +64,9 @@ best by the recognizer's rerank judged by the recognizer and by Tesseract (`kor`
 Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranking included.
 
 ## Known limits
-- Trained on CPU for about an hour: most drawings are recognisable shapes, fewer are exact; long prompts
-  fail more often than short ones.
-- The recognizer that reranks is the same family as the one that judges, so its figure flatters; the
+- Trained for {cpu_hours / 2:.1f} hours on 2 CPU cores: the recognizer reads back fewer than half of the
+  best drawings exactly, Tesseract fewer still; phrases (two words) and Hangul read back worst.
+- The recognizer that reranks is the one that judges, so its figure is optimistic; the
   Tesseract column is the independent one.
 - Styles come from the training mixture (fonts, blur, noise), grey only: the crop normalization keeps no colour.
 """
@@ -94,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                  "data.train=" + ",".join(map(str, shards)), f"data.val={out / 'data' / 'val' / 'tokens.csv'}",
                  f"run_dir={run_dir}", f"trainer.max_time={minutes_as_max_time(args.minutes)}", f"seed={args.seed}")
         pipe.run("draw-bench", "scripts.bench_draw", run_dir / "export", "--output", bench, "--num-prompts",
-                 args.num_prompts, "--seed", args.seed, *SAMPLING)
+                 args.num_prompts, "--seed", args.seed)
     except StepFailed as error:
         print(f"\npretrain-draw stopped: {error}", file=sys.stderr)
         return 1

@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from gpt.generate import PromptError, generate_for_prompts, require_text_to_image, rerank
+from gpt.generate import (DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PromptError, generate_for_prompts,
+                          require_text_to_image, rerank)
 from gpt.pretrained import Pretrained
 from gpt.read import read_arrays
 from gpt.sampling import SamplingConfig
@@ -158,7 +159,7 @@ class OCRService:
                                     "(an export written by python -m gpt.finetune)")
         if not request.prompt.strip():
             raise RequestError(400, "the prompt is empty; type the text to draw")
-        sampling = SamplingConfig(seed=request.seed)
+        sampling = SamplingConfig(DEFAULT_TEMPERATURE, guidance_scale=DEFAULT_GUIDANCE, seed=request.seed)
         with self._lock:
             try:
                 items = generate_for_prompts(self.drawer, [request.prompt], request.num_candidates, sampling,
