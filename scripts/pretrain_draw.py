@@ -29,6 +29,14 @@ def minutes_as_max_time(minutes: float) -> str:
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def training_hours(run_dir: Path) -> float:
+    """Wall hours the run trained, over every call that resumed it (Lightning's Timer, kept in last.ckpt)."""
+    import torch
+
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return float(state["callbacks"]["Timer"]["time_elapsed"]["train"]) / 3600
+
+
 def draw_card(summary: dict, steps: int, cpu_hours: float, rows: int) -> str:
     """README.md of the published drawing model."""
     def row(name: str, s: dict) -> str:
@@ -48,7 +56,7 @@ The default model of `python -m gpt.generate "text" --output DIR`. The shipped r
 - data: the {rows:,} rendered crops of `make pretrain`'s shards (broad fonts, colours, noise, 30% vertical),
   as text-then-image sequences; 10% of prompts dropped to the empty text (classifier-free guidance)
 - {steps:,} optimizer steps (batch 32) from the recognizer's weights, image loss weighted 4x
-- compute: {cpu_hours} CPU-hours (wall hours x 2 cores), no GPU
+- compute: {cpu_hours} CPU-hours (training wall hours x 2 cores), no GPU
 
 ## Legibility (`python -m scripts.bench_draw`)
 {summary['overall']['prompts']} prompts of held-out words (never rendered for training), 1-10 characters, Korean
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
         summary = read_json(bench / "legibility.json")
         steps = json.loads((run_dir / "export" / "layout.json").read_text())["global_step"]
-        cpu_hours = round(pipe.timings["draw-train"] * CORES / 3600, 2)
+        cpu_hours = round(training_hours(run_dir) * CORES, 2)
         rows = sum(1 for shard in shards for _ in open(shard, encoding="utf-8")) - len(shards)
         score = summary["overall"]["recognizer_exact"]
         publish_if_better(run_dir / "export", SHIPPED_DRAW_MODEL, score, draw_card(summary, steps, cpu_hours, rows),
