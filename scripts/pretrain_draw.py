@@ -72,8 +72,9 @@ best by the recognizer's rerank judged by the recognizer and by Tesseract (`kor`
 Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranking included.
 
 ## Known limits
-- Trained for {cpu_hours / 2:.1f} hours on 2 CPU cores: the recognizer reads back fewer than half of the
-  best drawings exactly, Tesseract fewer still; phrases (two words) and Hangul read back worst.
+- Trained for {cpu_hours / 2:.1f} hours on 2 CPU cores: the recognizer reads back
+  {100 * summary['overall']['recognizer_exact']:.0f}% of the best drawings exactly, Tesseract
+  {100 * summary['overall'].get('tesseract_exact', float('nan')):.0f}%; phrases (two words) and Hangul read back worst.
 - The recognizer that reranks is the one that judges, so its figure is optimistic; the
   Tesseract column is the independent one.
 - Styles come from the training mixture (fonts, blur, noise), grey only: the crop normalization keeps no colour.
