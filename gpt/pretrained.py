@@ -47,8 +47,8 @@ def model_and_inputs(arguments: list[str], default: Optional[Path] = None) -> tu
     default = SHIPPED_MODEL if default is None else default
     if not default.is_dir():
         raise FileNotFoundError(f"no model folder given and the shipped model {default} is missing: pass an "
-                                f"export folder first (python -m gpt.export / gpt.finetune) or run make pretrain"
-                                f"{'-draw' if default.name.endswith('-draw') else ''}")
+                                f"export folder first (python -m gpt.export / gpt.finetune), or publish it with "
+                                f"make pretrain (the recognizer) or make pretrain-draw (the drawing model)")
     return default, list(arguments)
 
 

@@ -24,7 +24,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from gpt.config import GPTConfig
 from gpt.decoding import recognize
 from gpt.modeling import attention_for, build_model
-from gpt.vocab import PART_IMAGE, PART_TEXT, Vocab
+from gpt.vocab import PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
 from vqvae.io import write_csv_atomic
 from vqvae.schedule import StepSchedule, lr_scheduler
 
@@ -88,7 +88,8 @@ class GPTTask(pl.LightningModule):
             part = part[:, positions]
             positions = positions.expand(input_ids.shape[0], -1)
         else:  # text first: the padding trails, so the columns after the batch's last target can go
-            last = int(part.ne(0).any(dim=0).nonzero().max()) + 1 if bool(part.ne(0).any()) else part.shape[1]
+            counted = part.ne(PART_IGNORE).any(dim=0)
+            last = int(counted.nonzero().max()) + 1 if bool(counted.any()) else part.shape[1]
             input_ids, part = input_ids[:, :last], part[:, :last]
         weights = {PART_IMAGE: self.cfg.loss.image_weight, PART_TEXT: self.cfg.loss.text_weight}
         names = {PART_IMAGE: "image_loss", PART_TEXT: "text_loss"}

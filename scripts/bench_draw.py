@@ -80,6 +80,12 @@ def tesseract_judge(paths: list[str], prompts: list[Prompt]) -> list[str] | None
     return texts
 
 
+def shown_path(path: str) -> str:
+    """`path` relative to the repository when inside it: what the results record must hold on any machine."""
+    resolved, root = Path(path).resolve(), Path(__file__).resolve().parents[1]
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
 def scores(frame: pd.DataFrame, has_tesseract: bool) -> dict:
     ours = text_metrics(frame["read_back"].tolist(), frame["prompt"].tolist(), ignore_space=True)
     out = {"prompts": len(frame), "recognizer_exact": ours["accuracy"], "recognizer_1_ned": ours["one_minus_ned"],
@@ -141,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     bins = {f"{low}-{high} chars": frame[(frame["length"] >= low) & (frame["length"] <= high)]
             for low, high in LENGTH_BINS}
     summary = {
-        "model": args.model_dir, "recognizer": args.recognizer, "num_candidates": args.num_candidates,
+        "model": shown_path(args.model_dir), "recognizer": shown_path(args.recognizer),
+        "num_candidates": args.num_candidates,
         "sampling": {"temperature": args.temperature, "top_k": args.top_k, "guidance_scale": args.guidance_scale,
                      "seed": args.seed},
         "images_per_s": round(len(items) / seconds, 2), "seconds": round(seconds, 1),
