@@ -1,6 +1,6 @@
 """Typed config of the GPT training commands (`python -m gpt.train CONFIG [key=value ...]`).
 
-Loaded with `vqvae.schema.load_config(GPTConfig, path, overrides)`: unknown keys are errors and `???`
+Loaded with `vqvae.plumbing.config.load_config(GPTConfig, path, overrides)`: unknown keys are errors and `???`
 values must be given.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-from vqvae.schema import LoggerConfig, TrainerConfig
+from vqvae.plumbing.config import LoggerConfig, TrainerConfig
 
 
 @dataclass

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from gpt.config import DataConfig, path_list
 from gpt.vocab import ORDERS, Vocab
-from vqvae.io import read_labelled_csv, write_csv_atomic
+from vqvae.plumbing.io import read_labelled_csv, write_csv_atomic
 from vqvae.tokens import TOKENS_COLUMN, read_sidecar, string_to_grid
 
 log = logging.getLogger(__name__)

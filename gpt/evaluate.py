@@ -27,7 +27,8 @@ from gpt.metrics import normalize_for_metrics, text_metrics
 from gpt.predict import add_inference_options, check_inference_options, take_model_argument
 from gpt.pretrained import Pretrained, load_pretrained
 from gpt.read import read_images
-from vqvae.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.cli import run_cli
 
 log = logging.getLogger(__name__)
 
@@ -186,18 +187,16 @@ def _json_safe(value: Any) -> Any:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI entry: 0 ok, 1 some images could not be read (reported), 2 a usage or input error."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
-        table, predictions, reports = evaluate(
-            pretrained, args.datasets, args.batch_size, args.num_workers, args.num_beams, args.precision,
-            args.ignore_case, args.ignore_space, not args.no_progress)
-        breakdowns = {column: breakdown(predictions, column, args.ignore_case, args.ignore_space)
-                      for column in args.by}
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, run, argv, logging.WARNING)
+
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
+    pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
+    table, predictions, reports = evaluate(
+        pretrained, args.datasets, args.batch_size, args.num_workers, args.num_beams, args.precision,
+        args.ignore_case, args.ignore_space, not args.no_progress)
+    breakdowns = {column: breakdown(predictions, column, args.ignore_case, args.ignore_space)
+                  for column in args.by}
     print(format_table(table))
     for column, by_table in breakdowns.items():
         print(f"\nby {column}:\n{format_table(by_table)}")

@@ -36,11 +36,12 @@ from gpt.pretrained import VQVAE_DIR, Pretrained, load_pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.task import GPTTask, monitor_for
 from gpt.vocab import Vocab
-from vqvae.io import save_image
+from vqvae.plumbing.io import save_image
 from vqvae.templates import upright
-from vqvae.schema import load_config, save_config
+from vqvae.plumbing.config import load_config, save_config
 from vqvae.tokens import read_sidecar
-from vqvae.trainer import build_trainer, checkpoint_dir
+from vqvae.plumbing.trainer import build_trainer, checkpoint_dir
+from vqvae.plumbing.cli import run_cli
 
 log = logging.getLogger("gpt.finetune")
 
@@ -72,7 +73,7 @@ def gpt_config_view(cfg: Any) -> GPTConfig:
     """The GPTConfig part of a FinetuneConfig (GPTTask and gpt.train take the GPTConfig schema only)."""
     keys = {f.name for f in dataclasses.fields(GPTConfig)}
     values = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key in keys}
-    return OmegaConf.merge(OmegaConf.structured(GPTConfig), values)  # type: ignore[return-value]
+    return load_config(GPTConfig, values)
 
 
 def check_token_csvs(cfg: Any, export: Pretrained) -> None:
@@ -234,19 +235,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg: FinetuneConfig = load_config(FinetuneConfig, args.config, args.overrides)
-        pl.seed_everything(cfg.seed, workers=True)
-        task, data, ckpt_path, init = prepare(cfg)
-        if cfg.samples.prompts:
-            from gpt.generate import check_prompts
+    """CLI entry: 0 ok, 2 a bad config, dataset or prompt (a one-line message naming it)."""
+    return run_cli(parse_args, run, argv)
 
-            check_prompts(list(cfg.samples.prompts), task.vocab, task.max_text_length, "the model (samples.prompts)")
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        log.error("%s", error)
-        return 2
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
+    cfg: FinetuneConfig = load_config(FinetuneConfig, args.config, args.overrides)
+    pl.seed_everything(cfg.seed, workers=True)
+    task, data, ckpt_path, init = prepare(cfg)
+    if cfg.samples.prompts:
+        from gpt.generate import check_prompts
+
+        check_prompts(list(cfg.samples.prompts), task.vocab, task.max_text_length, "the model (samples.prompts)")
     monitor, mode = monitor_for(gpt_config_view(cfg))
     callbacks = [SampleImages(cfg.samples, init.vqvae, cfg.run_dir)]
     trainer = build_trainer(cfg.trainer, cfg.logger, cfg.run_dir, monitor=monitor, mode=mode, callbacks=callbacks,

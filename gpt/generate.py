@@ -45,9 +45,9 @@ from gpt.legibility import (legibility_summary, prompt_log_likelihood, read_back
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, Pretrained, load_pretrained, model_and_inputs
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
-from vqvae.cli import DEVICE_HELP, resolve_device, run_cli
+from vqvae.plumbing.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.decode import decode_grids
-from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
 from vqvae.templates import LINE_CODES, PAD_RGB, upright
 
 log = logging.getLogger("gpt.generate")

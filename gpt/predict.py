@@ -27,8 +27,8 @@ from tqdm import tqdm
 from gpt.decoding import recognize
 from gpt.pretrained import Pretrained, load_pretrained, model_and_inputs
 from gpt.vocab import Vocab
-from vqvae.cli import DEVICE_HELP
-from vqvae.io import BadRowReport, read_labelled_csv, report_path_for, write_csv_atomic
+from vqvae.plumbing.cli import DEVICE_HELP, run_cli
+from vqvae.plumbing.io import BadRowReport, read_labelled_csv, report_path_for, write_csv_atomic
 from vqvae.tokens import TOKENS_COLUMN, check_same_vqvae, read_sidecar, string_to_grid
 
 log = logging.getLogger(__name__)
@@ -253,15 +253,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI entry: 0 ok, 1 some rows skipped (--skip-bad), 2 a usage or input error."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=False)
-        output, report = predict_csv(pretrained, args.tokens_csv, args.batch_size, args.num_beams,
-                                     args.merge_augmented, args.skip_bad, args.precision, not args.no_progress)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
+    pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=False)
+    output, report = predict_csv(pretrained, args.tokens_csv, args.batch_size, args.num_beams,
+                                 args.merge_augmented, args.skip_bad, args.precision, not args.no_progress)
     write_csv_atomic(output, args.output)
     bad_path = report.write(report_path_for(args.output))
     print(f"wrote {len(output)} rows to {args.output}")

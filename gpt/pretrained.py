@@ -25,7 +25,7 @@ from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from gpt.modeling import attention_for
 from gpt.vocab import Vocab
-from vqvae.cli import resolve_device
+from vqvae.plumbing.cli import resolve_device
 
 LAYOUT_NAME = "layout.json"
 CHARSET_NAME = "charset.json"

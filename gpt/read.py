@@ -25,7 +25,8 @@ import pandas as pd
 
 from gpt.predict import add_inference_options, check_inference_options, recognize_grids, take_model_argument
 from gpt.pretrained import Pretrained, load_pretrained
-from vqvae.io import BadRowReport, report_path_for, write_csv_atomic
+from vqvae.plumbing.io import BadRowReport, report_path_for, write_csv_atomic
+from vqvae.plumbing.cli import run_cli
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +154,14 @@ def format_timing(timing: dict[str, float]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI entry: 0 ok, 1 some images failed (reported), 2 a usage or input error."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        paths = find_images(args.images)
-        pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
-        result = read_images(pretrained, paths, args.batch_size, args.num_workers, args.num_beams,
-                             args.precision, not args.no_progress)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run_cli(parse_args, run, argv, logging.WARNING)
+
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
+    paths = find_images(args.images)
+    pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
+    result = read_images(pretrained, paths, args.batch_size, args.num_workers, args.num_beams,
+                         args.precision, not args.no_progress)
     readable = [i for i, p in enumerate(result.predictions) if p is not None]
     if args.output:
         frame = pd.DataFrame({"img_path": [paths[i] for i in readable],

@@ -25,8 +25,8 @@ from gpt.config import GPTConfig
 from gpt.decoding import recognize
 from gpt.modeling import attention_for, build_model
 from gpt.vocab import PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
-from vqvae.io import write_csv_atomic
-from vqvae.schedule import StepSchedule, lr_scheduler
+from vqvae.plumbing.io import write_csv_atomic
+from vqvae.plumbing.optim import adamw_with_schedule
 
 log = logging.getLogger(__name__)
 
@@ -195,22 +195,14 @@ class GPTTask(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimizer
     def configure_optimizers(self) -> Any:
-        optim = self.cfg.optim
         decay, plain = [], []
         for name, param in self.model.named_parameters():
             if param.requires_grad:
                 (plain if no_decay(name, param) else decay).append(param)
-        groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-        # Fused kernels on GPU; elsewhere the multi-tensor path (one op per step, not one per parameter).
-        fused = self.device.type == "cuda"
-        optimizer = torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas), fused=fused or None,
-                                      foreach=None if fused else True)
-        # A function of the step; a time budget becomes its decay end once measured (vqvae.trainer.StepBudget).
         planned = None if self.cfg.trainer.max_time else self.trainer.estimated_stepping_batches
-        self.lr_schedule = StepSchedule.for_run(optim.warmup_steps, optim.min_lr_ratio, optim.decay_steps,
-                                                planned, self.cfg.trainer.max_time)
-        schedule = lr_scheduler(optimizer, self.lr_schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        optimizers, self.lr_schedule = adamw_with_schedule((decay, plain), self.cfg.optim, planned,
+                                                           self.cfg.trainer.max_time, self.device)
+        return optimizers
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_meta(self) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from gpt.config import GPTConfig, path_list
 from gpt.data import GPTDataModule, check_same_sidecar
 from gpt.task import CHECKPOINT_KEY, GPTTask, load_checkpoint, monitor_for
 from gpt.vocab import ORDERS, Vocab
-from vqvae.schema import load_config, save_config
-from vqvae.trainer import build_trainer, resume_checkpoint
+from vqvae.plumbing.config import load_config, save_config
+from vqvae.plumbing.trainer import build_trainer, resume_checkpoint
+from vqvae.plumbing.cli import run_cli
 
 log = logging.getLogger("gpt.train")
 
@@ -72,16 +73,14 @@ def prepare(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[str]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg: GPTConfig = load_config(GPTConfig, args.config, args.overrides)
-        pl.seed_everything(cfg.seed, workers=True)
-        task, data, ckpt_path = prepare(cfg)
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        # Bad configs and datasets: a one-line message naming the problem, not a traceback.
-        log.error("%s", error)
-        return 2
+    """CLI entry: 0 ok, 2 a bad config or dataset (a one-line message naming it, not a traceback)."""
+    return run_cli(parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
+    cfg: GPTConfig = load_config(GPTConfig, args.config, args.overrides)
+    pl.seed_everything(cfg.seed, workers=True)
+    task, data, ckpt_path = prepare(cfg)
     if cfg.model.gradient_checkpointing:
         log.info("gradient checkpointing on: less activation memory, about 30%% more compute per step")
     monitor, mode = monitor_for(cfg)

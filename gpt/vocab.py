@@ -118,7 +118,7 @@ class Vocab:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write charset.json atomically."""
-        from vqvae.io import write_json_atomic  # file I/O lives in vqvae.io
+        from vqvae.plumbing.io import write_json_atomic  # file I/O lives in vqvae.plumbing.io
 
         write_json_atomic(self.to_dict(), path)
 

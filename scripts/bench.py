@@ -97,7 +97,7 @@ def tesseract_scores(sets: dict[str, tuple[Path, str, float]], ignore_space: boo
     if shutil.which("tesseract") is None:
         return None
     from gpt.metrics import text_metrics
-    from vqvae.io import read_labelled_csv
+    from vqvae.plumbing.io import read_labelled_csv
 
     results = {}
     for name, (csv, language, vertical) in sets.items():

@@ -31,7 +31,7 @@ from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
 from gpt.sampling import SamplingConfig
 from scripts.pipeline import print_table
 from scripts.words import script_of, split_words, word_pool
-from vqvae.io import save_image, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.io import save_image, write_csv_atomic, write_json_atomic
 
 # Shares of the prompt set; the rest is Korean horizontal.
 SHARES = {"ko_vertical": 0.2, "en": 0.3, "phrase": 0.1}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gpt.pretrained import SHIPPED_MODEL, load_pretrained
 from gpt.read import read_images
-from vqvae.io import read_labelled_csv
+from vqvae.plumbing.io import read_labelled_csv
 
 
 def time_ours(model_dir: Path, paths: list[str]) -> float:

@@ -24,8 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from vqvae.data import read_image_size
-from vqvae.io import BadRowReport, ImageReadError, read_labelled_csv, report_path_for, write_json_atomic
+from vqvae.plumbing.io import BadRowReport, ImageReadError, read_labelled_csv, report_path_for, write_json_atomic
 from vqvae.templates import choose_template, square_waste, template_waste
+from vqvae.plumbing.cli import run_cli
 
 # Fallback words when scripts.render_text is missing: short and long, so both wide and near-square crops.
 FALLBACK_WORDS = ["OCR", "hello", "world", "token", "template", "aspect ratio", "Inverse DALL-E",
@@ -39,7 +40,7 @@ def render_fallback(folder: Path, num_samples: int, seed: int) -> Path:
 
     import pandas as pd
 
-    from vqvae.io import write_csv_atomic
+    from vqvae.plumbing.io import write_csv_atomic
 
     font_path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     rng = np.random.default_rng(seed)
@@ -95,6 +96,11 @@ def waste_table(sizes: list[tuple[int, int]], lengths: Sequence[int]) -> list[di
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: 0 ok, 1 some images could not be read (reported), 2 a usage or input error."""
+    return run_cli(parse_args, run, argv)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scripts.bench_tokens_wasted",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -103,15 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-lengths", type=int, nargs="+", default=[64, 128, 256], help="budgets L to compare")
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="tokens_wasted_") as scratch:
         labels = Path(args.dataset) if args.dataset else render_set(Path(scratch), args.num_samples, args.seed)
-        try:
-            frame = read_labelled_csv(labels, required=("img_path",))
-        except (FileNotFoundError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        frame = read_labelled_csv(labels, required=("img_path",))
         sizes, orientations, report = [], [], BadRowReport()
         has_orientation = "orientation" in frame.columns
         for row, path in enumerate(tqdm(frame["abs_path"], desc="reading sizes", unit="img")):
@@ -123,8 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             orientations.append(frame["orientation"].iat[row] if has_orientation else
                                 ("vertical" if sizes[-1][1] > sizes[-1][0] else "horizontal"))
     if not sizes:
-        print(f"error: none of the {len(frame)} images in {labels} could be read", file=sys.stderr)
-        return 2
+        raise ValueError(f"none of the {len(frame)} images in {labels} could be read")
 
     results = {"dataset": str(args.dataset or f"rendered ({args.num_samples} samples, seed {args.seed})"),
                "all": waste_table(sizes, args.max_lengths)}

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from vqvae.checkpoint import load_vqvae
 from vqvae.data import encode_paths
-from vqvae.io import load_image, read_labelled_csv, write_json_atomic
+from vqvae.plumbing.io import load_image, read_labelled_csv, write_json_atomic
 from vqvae.modeling import histogram_perplexity
 from vqvae.templates import choose_template, content_size, fit_to_template, tensor_array_to_image
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from vqvae.io import BadRowReport, report_path_for
+from vqvae.plumbing.io import BadRowReport, report_path_for
 
 EXIT_OK, EXIT_SKIPPED_ERRORS = 0, 1
 

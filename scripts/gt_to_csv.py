@@ -22,7 +22,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from scripts.convert_common import ConversionSummary, path_for_csv
-from vqvae.io import ImageReadError, load_image, normalize_text, write_csv_atomic
+from vqvae.plumbing.io import ImageReadError, load_image, normalize_text, write_csv_atomic
+from vqvae.plumbing.cli import run_cli
 
 FORMATS = ("auto", "tab", "icdar", "space")
 _ICDAR = re.compile(r'^(?P<path>.*?)\s*,\s*"(?P<text>.*)"\s*$')
@@ -178,18 +179,17 @@ example:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """CLI entry: 0 ok, 1 some lines failed (reported), 2 a usage or input error."""
+    return run_cli(build_parser().parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     try:
         "".encode(args.encoding)
     except LookupError:
-        print(f"error: unknown --encoding {args.encoding!r}; try utf-8, cp949 or latin-1", file=sys.stderr)
-        return 2
-    try:
-        summary = gt_to_csv(args.gt_files, args.output, args.image_root, args.line_format, args.encoding,
-                            args.absolute, args.verify)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise ValueError(f"unknown --encoding {args.encoding!r}; try utf-8, cp949 or latin-1") from None
+    summary = gt_to_csv(args.gt_files, args.output, args.image_root, args.line_format, args.encoding,
+                        args.absolute, args.verify)
     return summary.finish(args.output)
 
 

@@ -25,7 +25,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from scripts.convert_common import ConversionSummary, distinct_names, image_suffix
-from vqvae.io import ImageReadError, atomic_path, decode_image, normalize_text, read_labelled_csv, write_csv_atomic
+from vqvae.plumbing.io import ImageReadError, atomic_path, decode_image, normalize_text, read_labelled_csv, write_csv_atomic
+from vqvae.plumbing.cli import run_cli
 
 NUM_SAMPLES_KEY = b"num-samples"
 # Columns that to-csv adds itself: which LMDB a row came from and its 1-based index there.
@@ -348,16 +349,16 @@ skips (counted, listed in LMDB_DIR.bad.csv, all errors: exit 1): missing_image, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "to-csv":
-            summary = lmdb_to_csv(args.lmdb_dirs, args.output, args.csv_name, verify=not args.no_verify)
-            return summary.finish(Path(args.output) / args.csv_name)
-        summary = csv_to_lmdb(args.csv_paths, args.output, verify=not args.no_verify, with_meta=not args.no_meta)
-        return summary.finish(Path(args.output))
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """CLI entry: 0 ok, 1 some rows failed (reported), 2 a usage or input error."""
+    return run_cli(build_parser().parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    if args.command == "to-csv":
+        summary = lmdb_to_csv(args.lmdb_dirs, args.output, args.csv_name, verify=not args.no_verify)
+        return summary.finish(Path(args.output) / args.csv_name)
+    summary = csv_to_lmdb(args.csv_paths, args.output, verify=not args.no_verify, with_meta=not args.no_meta)
+    return summary.finish(Path(args.output))
 
 
 if __name__ == "__main__":

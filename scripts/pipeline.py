@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from vqvae.io import write_json_atomic
+from vqvae.plumbing.io import write_json_atomic
 
 # Training runs: keep glibc from returning big activation buffers to the OS between steps (measured up to
 # 2.4x slower conv batches without it), and keep wandb and HF offline.

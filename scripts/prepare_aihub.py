@@ -31,12 +31,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from scripts.convert_common import ConversionSummary, distinct_names, safe_name, stable_id
-from vqvae.io import ImageReadError, load_image, normalize_text, save_image, write_csv_atomic
+from vqvae.plumbing.io import ImageReadError, load_image, normalize_text, save_image, write_csv_atomic
+from vqvae.plumbing.cli import run_cli
 
 COLUMNS = ["img_path", "text", "orientation", "width", "height", "category", "source", "source_image", "bbox"]
 # A float box may overhang the image by rounding; only more than this (pixels) counts as out of bounds.
 BOUNDS_TOLERANCE = 0.5
-MIN_CROP_SIDE = 2  # vqvae.io.load_image refuses anything smaller
+MIN_CROP_SIDE = 2  # vqvae.plumbing.io.load_image refuses anything smaller
 
 logger = logging.getLogger(__name__)
 
@@ -395,9 +396,13 @@ examples:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: 0 ok, 1 some rows failed (reported), 2 a usage or input error."""
+    return run_cli(parse_args, run, argv)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     if len(args.paths) % 2:
         parser.error(f"positional folders come in JSON_DIR IMAGE_DIR pairs; got {len(args.paths)}: {args.paths}")
     pairs = [(args.paths[i], args.paths[i + 1]) for i in range(0, len(args.paths), 2)] + \
@@ -407,15 +412,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.num_workers < 0 or args.vertical_ratio <= 0:
         parser.error(f"--num-workers must be >= 0 (got {args.num_workers}) and --vertical-ratio > 0 "
                      f"(got {args.vertical_ratio})")
+    args.pairs = pairs
+    return args
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     options = AihubOptions(out_of_bounds=args.out_of_bounds, vertical_ratio=args.vertical_ratio,
                            illegible=tuple(normalize_text(t) for t in (args.illegible or ["xxx"])),
                            image_format=args.image_format, workers=args.num_workers, merge=args.merge,
                            csv_name=args.csv_name)
-    try:
-        summary = prepare_aihub(pairs, args.output, options)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    summary = prepare_aihub(args.pairs, args.output, options)
     return summary.finish(Path(args.output) / args.csv_name)
 
 

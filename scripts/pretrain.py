@@ -28,7 +28,7 @@ from pathlib import Path
 from scripts.broad_fonts import split_fonts
 from scripts.pipeline import Pipeline, StepFailed, print_table, read_json
 from scripts.words import split_words, word_pool, write_word_list
-from vqvae.io import write_json_atomic
+from vqvae.plumbing.io import write_json_atomic
 
 VQ_CONFIG, GPT_CONFIG = "config/vqvae-pretrain.yaml", "config/gpt2-pretrain.yaml"
 PUBLISHED = Path("resources/models/ocr-ko-en")

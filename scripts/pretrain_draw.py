@@ -20,6 +20,7 @@ from pathlib import Path
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL
 from scripts.pipeline import Pipeline, StepFailed, read_json
 from scripts.pretrain import CORES
+from vqvae.plumbing.cli import run_cli
 
 DRAW_CONFIG = "config/gpt2-pretrain-finetune.yaml"
 
@@ -82,19 +83,26 @@ Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranki
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry: 0 ok, 1 a step failed (its log named), 2 no shards to train on."""
+    return run_cli(parse_args, run, argv)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="outputs/pretrain", help="make pretrain's folder (default: %(default)s)")
     parser.add_argument("--minutes", type=float, default=85, help="training time budget (default: %(default)s)")
     parser.add_argument("--num-prompts", type=int, default=200, help="held-out prompts judged")
     parser.add_argument("--publish", action="store_true", help=f"publish an improved model to {SHIPPED_DRAW_MODEL}")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     out = Path(args.output)
     shards = sorted((out / "data").glob("shard_*/tokens.csv"))
     if not shards:
-        print(f"no token shards in {out / 'data'}: run make pretrain first (it renders and encodes them)",
-              file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"no token shards in {out / 'data'}: run make pretrain first (it renders and "
+                                f"encodes them)")
     pipe = Pipeline(out, resume=True)
     run_dir, bench = out / "runs" / "draw", out / "draw-bench"
     try:

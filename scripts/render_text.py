@@ -37,7 +37,8 @@ from tqdm import tqdm
 
 from scripts.fonts import Font, load_fonts
 from scripts.words import LANGUAGES, read_word_list, script_of, word_pool
-from vqvae.io import BadRowReport, normalize_text, report_path_for, save_image, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.io import BadRowReport, normalize_text, report_path_for, save_image, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.cli import run_cli
 
 logger = logging.getLogger(__name__)
 
@@ -778,21 +779,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
-    try:
-        words = read_word_list(args.words_file) if args.words_file else None
-        exclude = read_word_list(args.exclude_words) if args.exclude_words else None
-        frame = render_dataset(args.output, args.num_samples, args.seed, languages=args.languages,
-                               vertical_share=args.vertical_share, fonts=args.fonts, min_height=args.min_height,
-                               max_height=args.max_height, augment=args.augment, num_workers=args.num_workers,
-                               words=words, exclude_words=exclude, max_chars=args.max_chars,
-                               max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
-                               image_format=args.image_format, words_only=args.words_only,
-                               min_aspect=args.min_aspect, line_box=args.line_box)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """CLI entry: 0 ok, 1 some samples failed (reported), 2 a usage or input error."""
+    return run_cli(build_parser().parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    words = read_word_list(args.words_file) if args.words_file else None
+    exclude = read_word_list(args.exclude_words) if args.exclude_words else None
+    frame = render_dataset(args.output, args.num_samples, args.seed, languages=args.languages,
+                           vertical_share=args.vertical_share, fonts=args.fonts, min_height=args.min_height,
+                           max_height=args.max_height, augment=args.augment, num_workers=args.num_workers,
+                           words=words, exclude_words=exclude, max_chars=args.max_chars,
+                           max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
+                           image_format=args.image_format, words_only=args.words_only,
+                           min_aspect=args.min_aspect, line_box=args.line_box)
     stats = frame.attrs["stats"]
     print(f"wrote {len(frame)} images and {Path(args.output) / 'labels.csv'}; pools {stats['pool_sizes']}, "
           f"dropped pool words {stats['pool_words_dropped']}, redraws {stats['redraws']}")

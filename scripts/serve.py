@@ -13,13 +13,13 @@ fetched from the internet. Exit status 2 for bad arguments or model folders.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL
-from vqvae.cli import DEVICE_HELP
+from vqvae.plumbing.cli import DEVICE_HELP
+from vqvae.plumbing.cli import run_cli
 
 DEFAULT_MODEL = SHIPPED_MODEL  # used when --model is not given
 DEFAULT_DRAW_MODEL = SHIPPED_DRAW_MODEL  # used when --draw-model is not given and --model is not either
@@ -58,22 +58,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """CLI entry: serves until stopped (0), or 2 when a model cannot be loaded."""
+    return run_cli(parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
     # Imported here so --help answers without loading torch and the web stack.
     import uvicorn
 
     from gpt.pretrained import load_pretrained
     from scripts.webapp import OCRService, create_app
 
-    try:
-        reader = load_pretrained(args.model, device=args.device, load_tokenizer=False)
-        drawer = (load_pretrained(args.draw_model, device=args.device, load_tokenizer=False)
-                  if args.draw_model else None)
-        service = OCRService(reader, drawer)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    reader = load_pretrained(args.model, device=args.device, load_tokenizer=False)
+    drawer = load_pretrained(args.draw_model, device=args.device, load_tokenizer=False) if args.draw_model else None
+    service = OCRService(reader, drawer)
     print(f"serving http://{args.host}:{args.port}/ (Ctrl+C stops)", file=sys.stderr)
     uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info")
     return 0

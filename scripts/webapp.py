@@ -45,7 +45,7 @@ from gpt.sampling import SamplingConfig
 from vqvae.data import encoder_input, read_image_size
 from vqvae.decode import decode_grids
 from vqvae.templates import is_horizontal, upright
-from vqvae.io import ImageReadError, decode_image
+from vqvae.plumbing.io import ImageReadError, decode_image
 
 log = logging.getLogger(__name__)
 

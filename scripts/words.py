@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from vqvae.io import atomic_path, normalize_text
+from vqvae.plumbing.io import atomic_path, normalize_text
 
 LANGUAGES = ("ko", "en")
 

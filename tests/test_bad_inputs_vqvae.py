@@ -9,7 +9,7 @@ import pytest
 from tests.test_encode_decode import make_tiny_run, write_crops, write_labels
 from vqvae import decode, encode
 from vqvae.data import encode_images
-from vqvae.io import ImageReadError
+from vqvae.plumbing.io import ImageReadError
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 
 from scripts import bench
 from scripts.render_text import main
-from vqvae.io import load_image, read_labelled_csv
+from vqvae.plumbing.io import load_image, read_labelled_csv
 from vqvae.templates import choose_template
 
 
@@ -26,7 +26,7 @@ def test_bench_domain_renders_one_template_per_orientation(tmp_path):
 
 def test_sample_prompts_override_keeps_every_word_a_string():
     from gpt.finetune import FinetuneConfig
-    from vqvae.schema import load_config
+    from vqvae.plumbing.config import load_config
 
     words = ["해", "on", "123", "null", "don't"]
     cfg = load_config(FinetuneConfig, "config/gpt2-bench-finetune.yaml",

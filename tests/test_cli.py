@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vqvae.cli import resolve_device
+from vqvae.plumbing.cli import resolve_device
 
 
 def test_auto_is_cuda_only_when_torch_sees_a_gpu():

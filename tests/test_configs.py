@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from vqvae.config import VQVAEConfig, load_vqvae_config
 from vqvae.modeling import VQVAE
-from vqvae.schema import load_config
+from vqvae.plumbing.config import load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
@@ -53,7 +53,7 @@ def test_config_loads_into_its_schema(path: Path):
 
 
 def test_tiny_vqvae_builds_small():
-    cfg = load_vqvae_config(CONFIG_DIR / "tiny" / "vqvae.yaml", ["data.train=x", "data.val=x"])
+    cfg = load_vqvae_config(CONFIG_DIR / "tiny" / "vqvae.yaml", ["data.train=x", "data.val=x", "run_dir=x"])
     assert sum(p.numel() for p in VQVAE(cfg.model).parameters()) < 20_000
 
 

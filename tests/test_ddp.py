@@ -207,7 +207,7 @@ def test_vqvae_ddp_time_capped_ranks_agree(tmp_path):
 
 # --------------------------------------------------------------------------------------------- encoding
 def test_torchrun_encode_writes_same_files_as_one_process(vqvae_ddp, tmp_path):
-    from vqvae.io import report_path_for
+    from vqvae.plumbing.io import report_path_for
 
     root, run_dir = vqvae_ddp["root"], vqvae_ddp["run_dir"]
     labels = pd.read_csv(vqvae_ddp["labels"])
@@ -282,7 +282,7 @@ def _vqvae_with_rank_dumps(dump_dir: Path, argv: list[str]) -> int:
     import pytorch_lightning as pl
 
     import vqvae.train as train
-    from vqvae.trainer import StepBudget
+    from vqvae.plumbing.trainer import StepBudget
 
     class RankDump(pl.Callback):
         def setup(self, trainer, pl_module, stage):

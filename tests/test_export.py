@@ -156,8 +156,8 @@ def test_last_checkpoint_follows_training_when_the_monitor_stalls(tmp_path):
     import pytorch_lightning as pl
     from omegaconf import OmegaConf
 
-    from vqvae.schema import LoggerConfig, TrainerConfig
-    from vqvae.trainer import build_trainer
+    from vqvae.plumbing.config import LoggerConfig, TrainerConfig
+    from vqvae.plumbing.trainer import build_trainer
 
     class Stalled(pl.LightningModule):
         def __init__(self):

@@ -144,21 +144,23 @@ def test_finetuned_model_generates_the_same_pngs_twice(finetuned):
     assert any(item.image is not None for item in first)
 
 
-def test_refuses_tokens_of_another_vqvae(finetuned, tmp_path, caplog):
+def test_refuses_tokens_of_another_vqvae(finetuned, tmp_path, capsys):
     other = token_csv(tmp_path / "other.csv", finetuned["init"], 8, fingerprint="feedfacecafe0000")
     status = finetune_main([TINY, f"init_from={finetuned['init']}", f"data.train={other}",
                             f"data.val={finetuned['val']}", f"run_dir={tmp_path / 'run'}"])
     assert status == 2
     fingerprint = load_pretrained(finetuned["init"], load_tokenizer=False, load_vqvae=False).fingerprint
-    assert "feedfacecafe0000" in caplog.text and fingerprint in caplog.text
+    error = capsys.readouterr().err
+    assert "feedfacecafe0000" in error and fingerprint in error
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_refuses_another_text_length(finetuned, tmp_path, caplog):
+def test_refuses_another_text_length(finetuned, tmp_path, capsys):
     status = finetune_main([TINY, f"init_from={finetuned['init']}", f"data.train={finetuned['train']}",
                             f"data.val={finetuned['val']}", f"run_dir={tmp_path / 'run'}", "data.max_text_length=20"])
     assert status == 2
-    assert "max_text_length=20" in caplog.text and f"set data.max_text_length={MAX_TEXT_LENGTH}" in caplog.text
+    error = capsys.readouterr().err
+    assert "max_text_length=20" in error and f"set data.max_text_length={MAX_TEXT_LENGTH}" in error
 
 
 def test_gpt_export_takes_a_finetune_run(finetuned, tmp_path):

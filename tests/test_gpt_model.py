@@ -11,7 +11,7 @@ from gpt.config import GPTConfig, path_list
 from gpt.modeling import attention_for, build_model
 from gpt.task import GPTTask, no_decay
 from gpt.vocab import Vocab
-from vqvae.schema import load_config
+from vqvae.plumbing.config import load_config
 
 V, T = 10, 8
 VOCAB = Vocab.build(["hello world"], num_codes=24)

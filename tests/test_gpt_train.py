@@ -72,30 +72,29 @@ def test_train_writes_run_folder(token_csvs, tmp_path):
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
 
 
-def test_different_vqvae_is_refused(tmp_path, caplog):
+def test_different_vqvae_is_refused(tmp_path, capsys):
     train = random_tokens(tmp_path / "train.csv", WORDS)
     val = random_tokens(tmp_path / "val.csv", WORDS[:4], fingerprint="vq-b")
-    with caplog.at_level(logging.ERROR):
-        assert main([TINY, f"data.train={train}", f"data.val={val}", f"run_dir={tmp_path / 'run'}"]) == 2
-    assert "'vq-a'" in caplog.text and "'vq-b'" in caplog.text
+    assert main([TINY, f"data.train={train}", f"data.val={val}", f"run_dir={tmp_path / 'run'}"]) == 2
+    error = capsys.readouterr().err
+    assert "'vq-a'" in error and "'vq-b'" in error
 
 
-def test_loss_weights_that_train_nothing_are_refused(token_csvs, tmp_path, caplog):
+def test_loss_weights_that_train_nothing_are_refused(token_csvs, tmp_path, capsys):
     train, val = token_csvs
-    with caplog.at_level(logging.ERROR):
-        assert main([TINY, f"data.train={train}", f"data.val={val}", f"run_dir={tmp_path / 'run'}",
-                     "loss.image_weight=0", "loss.text_weight=0"]) == 2
-    assert "loss.image_weight=0.0 and loss.text_weight=0.0" in caplog.text
+    assert main([TINY, f"data.train={train}", f"data.val={val}", f"run_dir={tmp_path / 'run'}",
+                 "loss.image_weight=0", "loss.text_weight=0"]) == 2
+    assert "loss.image_weight=0.0 and loss.text_weight=0.0" in capsys.readouterr().err
 
 
-def test_too_long_label_errors_or_is_skipped(tmp_path, caplog):
+def test_too_long_label_errors_or_is_skipped(tmp_path, capsys):
     texts = WORDS[:6] + ["a label far too long"]
     train = random_tokens(tmp_path / "train.csv", texts)
     val = random_tokens(tmp_path / "val.csv", WORDS[:4], seed=1)
     args = [TINY, f"data.train={train}", f"data.val={val}", "trainer.max_steps=1", "validation.num_decode_samples=0"]
-    with caplog.at_level(logging.ERROR):
-        assert main([*args, f"run_dir={tmp_path / 'a'}"]) == 2
-    assert "train.csv row 6" in caplog.text and "skip_too_long" in caplog.text
+    assert main([*args, f"run_dir={tmp_path / 'a'}"]) == 2
+    error = capsys.readouterr().err
+    assert "train.csv row 6" in error and "skip_too_long" in error
 
     assert main([*args, f"run_dir={tmp_path / 'b'}", "data.skip_too_long=true"]) == 0
     skipped = pd.read_csv(tmp_path / "b" / "skipped.csv")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from scripts.gt_to_csv import LineFormatError, gt_to_csv, main, parse_line
-from vqvae.io import read_labelled_csv
+from vqvae.plumbing.io import read_labelled_csv
 
 
 def write_image(path: Path) -> None:

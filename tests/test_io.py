@@ -1,10 +1,10 @@
-"""vqvae.io: the labelled-CSV reader and atomic writes every command relies on."""
+"""vqvae.plumbing.io: the labelled-CSV reader and atomic writes every command relies on."""
 import os
 import unicodedata
 
 import pytest
 
-from vqvae.io import atomic_path, read_labelled_csv, write_json_atomic
+from vqvae.plumbing.io import atomic_path, read_labelled_csv, write_json_atomic
 
 
 def test_labels_are_nfc_and_paths_resolve_against_the_csv_folder(tmp_path):

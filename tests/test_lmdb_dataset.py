@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from scripts.lmdb_dataset import lmdb_to_csv, main
-from vqvae.io import load_image
+from vqvae.plumbing.io import load_image
 
 
 def random_rgb(seed: int, width: int = 24, height: int = 12) -> np.ndarray:

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-import vqvae.io
+import vqvae.plumbing.io
 from gpt.read import main as read_main
 from tests.test_bad_inputs_vqvae import run_encode
 from tests.test_encode_decode import make_tiny_run, write_crops, write_labels
 from tests.test_export import build_export
 from vqvae.data import read_image_size
-from vqvae.io import (DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, ImageReadError, ImageTooLargeError,
+from vqvae.plumbing.io import (DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV, ImageReadError, ImageTooLargeError,
                       decode_image, load_image, max_image_pixels)
 
 SIDE = 20_000  # 400 MP claimed: 10x the default limit, 4.5x Pillow's own default
@@ -56,7 +56,7 @@ def never_decoded(monkeypatch, bomb):
         assert len(buffer) != size, "the decompression bomb reached the decoder"
         return decode(buffer, flags)
 
-    monkeypatch.setattr(vqvae.io.cv2, "imdecode", guarded)
+    monkeypatch.setattr(vqvae.plumbing.io.cv2, "imdecode", guarded)
 
 
 def test_bomb_is_refused_from_its_header(bomb, never_decoded, monkeypatch):

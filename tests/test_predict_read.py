@@ -12,7 +12,7 @@ from gpt.pretrained import load_pretrained
 from gpt.read import find_images, main as read_main, read_arrays, read_images
 from tests.test_export import MAX_LENGTH, build_export
 from vqvae.data import encode_paths, encoder_input
-from vqvae.io import ImageReadError, decode_image
+from vqvae.plumbing.io import ImageReadError, decode_image
 from vqvae.tokens import grid_to_string, write_sidecar
 
 LABELS = ["hello", "world", "한국어", "abc 123", "hello", "abc"]

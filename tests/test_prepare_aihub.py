@@ -12,7 +12,7 @@ import pytest
 
 from scripts.convert_common import distinct_names
 from scripts.prepare_aihub import AihubOptions, crop_box, main, prepare_aihub
-from vqvae.io import load_image
+from vqvae.plumbing.io import load_image
 
 
 def gradient(width: int, height: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from scripts import render_text
 from scripts.fonts import FontCoverageError, check_coverage, default_font_files, find_font_files, load_fonts
 from scripts.render_text import main, render_dataset, render_image
 from scripts.words import read_word_list, script_of, split_words, word_pool, write_word_list
-from vqvae.io import load_image, read_labelled_csv
+from vqvae.plumbing.io import load_image, read_labelled_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(pool_size=500, progress=False)

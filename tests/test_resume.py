@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 import vqvae.train as train
-from vqvae.trainer import build_trainer
+from vqvae.plumbing.trainer import build_trainer
 from tests.test_vqvae_train import render_words, tiny_args
 
 MAX_STEPS = 9  # 4 batches an epoch (12 crops of several templates, batch 4): two full epochs and one step
@@ -107,7 +107,7 @@ def test_time_budget_becomes_steps_once_and_a_resume_keeps_them(dataset, tmp_pat
 
 
 def test_a_changed_budget_is_measured_anew():
-    from vqvae.trainer import StepBudget
+    from vqvae.plumbing.trainer import StepBudget
 
     saved = {"max_time": "00:00:10:00", "max_steps": 14, "budget": 14, "measured_at": 10}
     same, longer = StepBudget("00:00:10:00", 14), StepBudget("00:00:20:00", 14)

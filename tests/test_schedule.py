@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from vqvae.schedule import MEASURE_STEPS, StepSchedule, lr_scheduler, max_time_seconds, steps_within
+from vqvae.plumbing.optim import MEASURE_STEPS, StepSchedule, lr_scheduler, max_time_seconds, steps_within
 
 
 def test_steps_drive_warmup_then_cosine():

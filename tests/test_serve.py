@@ -34,7 +34,7 @@ from scripts.webapp import Limits, OCRService, create_app
 from tests.fixtures import recognition_export, text_to_image_export
 from tests.test_export import MAX_LENGTH
 from vqvae.data import encoder_input
-from vqvae.io import decode_image
+from vqvae.plumbing.io import decode_image
 from vqvae.templates import LINE_CODES, is_horizontal, upright
 
 # Small limits, so the 413 tests send kilobytes, not 10 MB (the defaults are Limits()).

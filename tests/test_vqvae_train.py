@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from vqvae.config import load_vqvae_config
-from vqvae.io import load_image
+from vqvae.plumbing.io import load_image
 from vqvae.task import VQVAEDataModule, VQVAETask, sample_grid
 from vqvae.train import main
 

@@ -23,7 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vqvae.config import ModelConfig, VQVAEConfig, load_vqvae_config
-from vqvae.io import atomic_path, write_json_atomic
+from vqvae.plumbing.io import atomic_path, write_json_atomic
 from vqvae.modeling import VQVAE
 
 CONFIG_NAME = "config.json"
@@ -72,14 +72,9 @@ def build_model_config(values: Mapping[str, Any], where: str) -> ModelConfig:
 
 
 def load_inference_config(config_path: str | os.PathLike) -> VQVAEConfig:
-    """A training config for inference: `data.train` / `data.val` may be left `???` (encoding needs
-    neither); every other check of load_vqvae_config (unknown keys, types) still applies."""
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(VQVAEConfig), OmegaConf.load(config_path))
-        unset = sorted(key for key in OmegaConf.missing_keys(merged) if key in ("data.train", "data.val"))
-    except Exception:  # load_vqvae_config below reports the problem with a proper message
-        unset = []
-    return load_vqvae_config(config_path, [f"{key}=unset" for key in unset])
+    """A training config for inference: the data paths and the run folder may stay unset (encoding needs
+    none of them); every other check of the config loader (unknown keys, types) still applies."""
+    return load_vqvae_config(config_path, may_stay_unset=("data.train", "data.val", "run_dir"))
 
 
 def _find_model_config(obj: Any, depth: int = 0) -> dict[str, Any] | None:

@@ -9,10 +9,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, ConfigTypeError, ValidationError
+from omegaconf import MISSING
 
-from vqvae.schema import LoggerConfig, TrainerConfig, load_config
+from vqvae.plumbing.config import LoggerConfig, TrainerConfig, load_config
 
 
 @dataclass
@@ -40,8 +39,8 @@ class ModelConfig:
 class DataConfig:
     """Labelled CSVs (`img_path,text`); images are fitted to aspect-ratio templates of `max_length`
     tokens (vqvae.templates), so training sees exactly the shapes `vqvae.encode` feeds the model."""
-    train: str = "???"
-    val: str = "???"
+    train: str = MISSING
+    val: str = MISSING
     max_length: int = 128  # tokens per image, one <row> token per row included (DESIGN section 2)
     batch_size: int = 32
     val_batch_size: Optional[int] = None  # None: same as batch_size
@@ -75,22 +74,14 @@ class VQVAEConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    run_dir: str = "outputs/vqvae"
+    run_dir: str = MISSING
     seed: int = 42
     resume_from: Optional[str] = "auto"  # "auto": run_dir/checkpoints/last.ckpt if present; "never"; or a path
     num_sample_images: int = 32  # originals vs reconstructions saved per validation (at most 64)
 
 
-def load_vqvae_config(path: str | os.PathLike, overrides: Optional[list[str]] = None) -> VQVAEConfig:
-    """YAML at `path` + dotlist `overrides` merged onto VQVAEConfig; unknown keys raise ValueError."""
-    return load_config(VQVAEConfig, path, overrides)
-
-
-def vqvae_config_from_dict(values: Mapping[str, Any], where: str = "saved config") -> VQVAEConfig:
-    """A resolved config saved as a plain dict (e.g. a checkpoint's hyperparameters) back onto the schema;
-    keys the schema does not know raise ValueError naming them and `where`."""
-    try:
-        return OmegaConf.merge(OmegaConf.structured(VQVAEConfig), dict(values))  # type: ignore[return-value]
-    except (ConfigKeyError, ConfigTypeError, ValidationError) as error:
-        raise ValueError(f"{where} does not fit the VQ-VAE config schema ({error}); it was written by "
-                         f"another version of this project") from None
+def load_vqvae_config(source: str | os.PathLike | Mapping[str, Any], overrides: Optional[list[str]] = None,
+                      may_stay_unset: tuple[str, ...] = ()) -> VQVAEConfig:
+    """`vqvae.plumbing.config.load_config` onto VQVAEConfig: a YAML path or a checkpoint's saved dict, plus
+    dotlist `overrides`; unknown keys raise ValueError."""
+    return load_config(VQVAEConfig, source, overrides, may_stay_unset)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from vqvae.io import BadRowReport, ImageReadError, image_header_size, load_image, to_rgb_uint8
+from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image, to_rgb_uint8
 from vqvae.templates import Template, choose_template, fit_to_template, image_to_tensor_array
 
 if TYPE_CHECKING:  # only for annotations: data.py must import without the model
@@ -60,7 +60,7 @@ class CropBatch(tuple):
 def read_image_size(path: str | IO[bytes], name: str | None = None) -> tuple[int, int]:
     """(width, height) from the image header only (no pixel decode) of a file path or an open binary file
     (e.g. an upload in memory, named `name` in messages). Raises ImageReadError naming the image if it is
-    missing, not an image, smaller than 2x2 pixels or over the pixel limit (vqvae.io)."""
+    missing, not an image, smaller than 2x2 pixels or over the pixel limit (vqvae.plumbing.io)."""
     if name is None:
         name = path if isinstance(path, str) else getattr(path, "name", "<upload>")
     if isinstance(path, str) and not os.path.exists(path):

@@ -23,9 +23,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from vqvae.cli import DEVICE_HELP, resolve_device, run_cli
+from vqvae.plumbing.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
-from vqvae.io import BadRowReport, report_path_for, save_image, write_csv_atomic
+from vqvae.plumbing.io import BadRowReport, report_path_for, save_image, write_csv_atomic
 from vqvae.modeling import VQVAE
 from vqvae.templates import tensor_array_to_image
 from vqvae.tokens import TOKENS_COLUMN, check_same_vqvae, read_sidecar, sidecar_path, string_to_grid

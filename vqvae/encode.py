@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vqvae.cli import DEVICE_HELP, resolve_device, run_cli
+from vqvae.plumbing.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
 from vqvae.data import augment_image, default_num_workers, encode_images, encode_paths
-from vqvae.io import (BadRowReport, ImageReadError, image_header_size, load_image, read_labelled_csv,
+from vqvae.plumbing.io import (BadRowReport, ImageReadError, image_header_size, load_image, read_labelled_csv,
                       report_path_for, write_csv_atomic)
 from vqvae.templates import choose_template
 from vqvae.tokens import TOKENS_COLUMN, grid_to_string, write_sidecar

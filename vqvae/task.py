@@ -16,15 +16,15 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from vqvae.config import VQVAEConfig, vqvae_config_from_dict
+from vqvae.config import VQVAEConfig, load_vqvae_config
 from vqvae.data import CropDataset, TemplateBatchSampler, collate_crops
-from vqvae.io import BadRowReport, read_labelled_csv, save_image
+from vqvae.plumbing.io import BadRowReport, read_labelled_csv, save_image
 from vqvae.losses import psnr, vqvae_loss_terms
 from vqvae.modeling import VQVAE, histogram_perplexity
-from vqvae.schema import to_dict
-from vqvae.schedule import StepSchedule, lr_scheduler
+from vqvae.plumbing.config import to_dict
+from vqvae.plumbing.optim import adamw_with_schedule
 from vqvae.templates import tensor_array_to_image
-from vqvae.trainer import resume_position
+from vqvae.plumbing.trainer import resume_position
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class VQVAETask(pl.LightningModule):
     def __init__(self, cfg: VQVAEConfig | Mapping[str, Any]) -> None:
         super().__init__()
         if not hasattr(cfg, "model"):  # a plain dict, e.g. from a checkpoint's hyperparameters
-            cfg = vqvae_config_from_dict(cfg)
+            cfg = load_vqvae_config(cfg)
         self.cfg = cfg
         self.save_hyperparameters({"cfg": to_dict(cfg)})
         self.model = VQVAE(cfg.model)
@@ -169,19 +169,13 @@ class VQVAETask(pl.LightningModule):
         self._samples = []
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optim = self.cfg.optim
         # No weight decay on norms, biases and the codebook (decay would shrink codes toward the origin).
-        decay, no_decay = [], []
+        decay, plain = [], []
         for name, parameter in self.model.named_parameters():
-            (decay if parameter.ndim >= 2 and "codebook" not in name else no_decay).append(parameter)
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": optim.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}],
-                                      lr=optim.lr, betas=tuple(optim.betas))
-        # A function of the step; a time budget becomes its decay end once measured (vqvae.trainer.StepBudget).
-        self.lr_schedule = StepSchedule.for_run(optim.warmup_steps, optim.min_lr_ratio, optim.decay_steps,
-                                                self.cfg.trainer.max_steps, self.cfg.trainer.max_time)
-        scheduler = lr_scheduler(optimizer, self.lr_schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+            (decay if parameter.ndim >= 2 and "codebook" not in name else plain).append(parameter)
+        optimizers, self.lr_schedule = adamw_with_schedule((decay, plain), self.cfg.optim, self.cfg.trainer.max_steps,
+                                                           self.cfg.trainer.max_time, self.device)
+        return optimizers
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Plain-dict copy of the architecture at the top level, for tools that read checkpoints without us.

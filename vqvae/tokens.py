@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from vqvae.io import write_json_atomic
+from vqvae.plumbing.io import write_json_atomic
 
 TOKENS_COLUMN = "visual_tokens"
 

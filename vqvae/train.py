@@ -16,9 +16,10 @@ from typing import Optional
 import pytorch_lightning as pl
 
 from vqvae.config import load_vqvae_config
-from vqvae.schema import save_config
+from vqvae.plumbing.config import save_config
 from vqvae.task import VQVAEDataModule, VQVAETask
-from vqvae.trainer import build_trainer, checkpoint_dir, resume_checkpoint
+from vqvae.plumbing.trainer import build_trainer, checkpoint_dir, resume_checkpoint
+from vqvae.plumbing.cli import run_cli
 
 log = logging.getLogger("vqvae.train")
 
@@ -40,24 +41,21 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 2 bad config or data)."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """CLI entry: 0 ok, 2 a bad config or dataset (a one-line message naming it)."""
+    return run_cli(parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Optional[list[str]] = None) -> int:
     bad_overrides = [o for o in args.overrides if "=" not in o]
     if bad_overrides:
-        print(f"error: overrides must look like key=value, got {bad_overrides}", file=sys.stderr)
-        return 2
-    try:
-        cfg = load_vqvae_config(args.config, args.overrides)
-        pl.seed_everything(cfg.seed, workers=True)
-        run_dir = Path(cfg.run_dir)
-        task = VQVAETask(cfg)
-        datamodule = VQVAEDataModule(cfg)
-        datamodule.setup("fit")  # fail on a bad CSV before the Trainer starts workers
-        ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise ValueError(f"overrides must look like key=value, got {bad_overrides}")
+    cfg = load_vqvae_config(args.config, args.overrides)
+    pl.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.run_dir)
+    task = VQVAETask(cfg)
+    datamodule = VQVAEDataModule(cfg)
+    datamodule.setup("fit")  # fail on a bad CSV before the Trainer starts workers
+    ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
     trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss", seed=cfg.seed,
                             use_distributed_sampler=False)  # TemplateBatchSampler shards across ranks itself
     if trainer.is_global_zero:

@@ -1,4 +1,4 @@
-"""Config plumbing shared by every training command: typed schema + YAML + `key=value` overrides.
+"""The one config loader of every command: typed schema + YAML (or a saved mapping) + `key=value` overrides.
 
 Each command defines its own top-level dataclass (e.g. `VQVAEConfig`) that holds a `TrainerConfig`
 and a `LoggerConfig` from here; `load_config` merges YAML and overrides onto that schema, so a
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, Iterable, Mapping, Optional, Sequence, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ConfigTypeError, ValidationError
@@ -48,29 +48,40 @@ class LoggerConfig:
     online: bool = False
 
 
-def load_config(schema: type[T], path: str | os.PathLike, overrides: list[str] | None = None) -> T:
-    """Merge `path` (YAML) and dotlist `overrides` onto `schema`; unknown keys are errors.
+def load_config(schema: type[T], source: str | os.PathLike | Mapping[str, Any],
+                overrides: Sequence[str] | None = None, may_stay_unset: Iterable[str] = ()) -> T:
+    """The one config loader: `source` (a YAML path, or a mapping such as a checkpoint's saved config) and
+    dotlist `overrides` merged onto the dataclass `schema`.
 
-    Returns an OmegaConf object typed as `schema` (attribute access, `???` checked on access).
+    Unknown keys and wrong types are ValueErrors naming them. A required key (`???` in YAML, `MISSING` in a
+    schema: the one way to mark one) left unset is a ValueError naming it and the fix, unless it is listed in
+    `may_stay_unset` (e.g. the data paths of a config loaded for inference). Returns an OmegaConf object
+    typed as `schema` (attribute access).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config {str(path)!r} does not exist; see config/ for examples")
-    base = OmegaConf.structured(schema)
+    if isinstance(source, Mapping):
+        where, values = "the saved config", OmegaConf.create(dict(source))
+        hint = "it was written by another version of this project"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"config {str(path)!r} does not exist; see config/ for examples")
+        where, values, hint = f"config {path}", OmegaConf.load(path), "see config/ for examples"
+    overrides = list(overrides or [])
     try:
-        merged = OmegaConf.merge(base, OmegaConf.load(path), OmegaConf.from_dotlist(list(overrides or [])))
+        merged = OmegaConf.merge(OmegaConf.structured(schema), values, OmegaConf.from_dotlist(overrides))
     except (ConfigKeyError, ConfigTypeError, ValidationError) as error:
-        raise ValueError(f"bad config {path} with overrides {list(overrides or [])}: {error}") from None
-    missing = sorted(OmegaConf.missing_keys(merged))
+        raise ValueError(f"{where} with overrides {overrides} does not fit {schema.__name__} ({error}); "
+                         f"{hint}") from None
+    missing = sorted(set(OmegaConf.missing_keys(merged)) - set(may_stay_unset))
     if missing:
-        raise ValueError(f"config {path} leaves required keys unset: {missing}; set them in the YAML "
+        raise ValueError(f"{where} leaves required keys unset: {missing}; set them in the YAML "
                          f"or on the command line, e.g. `{missing[0]}=VALUE`")
     return merged  # type: ignore[return-value]
 
 
 def save_config(cfg: Any, path: str | os.PathLike) -> None:
     """Write the resolved config (interpolations filled in) as YAML."""
-    from vqvae.io import atomic_path
+    from vqvae.plumbing.io import atomic_path
 
     with atomic_path(path) as tmp:
         OmegaConf.save(OmegaConf.to_container(cfg, resolve=True), tmp)

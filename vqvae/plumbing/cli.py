@@ -1,4 +1,4 @@
-"""What the project's commands share: the exit-status convention and the meaning of `--device`."""
+"""What every command shares: the exit-status wrapper (`run_cli`) and the meaning of `--device`."""
 from __future__ import annotations
 
 import argparse
@@ -25,15 +25,21 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
+# Problems a user can reach and whose message already names the fix: one line on stderr, exit status 2.
+USER_ERRORS = (FileNotFoundError, FileExistsError, ValueError, KeyError)
+
+
 def run_cli(parse_args: Callable[[Sequence[str] | None], argparse.Namespace],
             run: Callable[[argparse.Namespace, Sequence[str] | None], int],
-            argv: Sequence[str] | None = None) -> int:
-    """Parse, run, and return the exit status: `run`'s own (0 ok, 1 some rows failed), or 2 when it raises
-    FileNotFoundError/ValueError — user-reachable problems whose message already says the fix."""
+            argv: Sequence[str] | None = None, log_level: int = logging.INFO) -> int:
+    """The one exit-status wrapper of every command: parse, run, and return `run`'s own status (0 ok, 1 some
+    rows failed and were reported), or 2 when it raises one of USER_ERRORS (the message, not a traceback)."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(args, argv)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except USER_ERRORS as error:
+        # KeyError's str() is the repr of its key; its argument is the message.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
         return 2

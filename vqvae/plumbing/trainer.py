@@ -17,8 +17,8 @@ from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelChec
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
 
-from vqvae.schedule import MEASURE_STEPS, max_time_seconds, steps_within
-from vqvae.schema import LoggerConfig, TrainerConfig, to_dict
+from vqvae.plumbing.optim import MEASURE_STEPS, max_time_seconds, steps_within
+from vqvae.plumbing.config import LoggerConfig, TrainerConfig, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class StepBudget(Callback):
     At step `measure_at` (the task's `lr_schedule.measure_at()`: the end of warmup, at least MEASURE_STEPS
     steps), rank 0 divides the time Lightning's Timer has left by the seconds per step over the second half
     of the steps so far and broadcasts the count to every rank; it becomes the decay end of the task's
-    `lr_schedule` (a `vqvae.schedule.StepSchedule`) and the step the run stops at (the smaller of it and
+    `lr_schedule` (a `vqvae.plumbing.optim.StepSchedule`) and the step the run stops at (the smaller of it and
     `max_steps`). The count is saved in the checkpoint, so a resume with the same `max_time` and `max_steps`
     continues the same curve; a resume that changes either measures anew. Lightning's Timer still stops a
     run that its validations (not in the measured rate) make late.

@@ -2,14 +2,14 @@
 of the optimizer step only (never of the clock), so that a run is reproducible from its seed, DDP ranks
 apply the same rate, and a resumed run continues the same curve.
 
-A time budget (`trainer.max_time`) enters once, as a step count: `vqvae.trainer.StepBudget` measures the
+A time budget (`trainer.max_time`) enters once, as a step count: `vqvae.plumbing.trainer.StepBudget` measures the
 throughput over the first steps on rank 0, turns the remaining time into a number of steps
 (`steps_within`), gives it to every rank and to the checkpoint, and sets it as this schedule's decay end.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
@@ -97,3 +97,23 @@ def steps_within(seconds_left: float, seconds_per_step: float, step: int) -> int
     if seconds_per_step <= 0:
         raise ValueError(f"seconds_per_step={seconds_per_step} must be > 0")
     return step + max(0, math.floor(seconds_left / seconds_per_step))
+
+
+def adamw_with_schedule(groups: tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]], optim_cfg: Any,
+                        planned_steps: Optional[float], max_time: Optional[str],
+                        device: torch.device) -> tuple[dict[str, Any], StepSchedule]:
+    """The optimizer of every training command: AdamW over (decayed, not-decayed) parameter groups, and a
+    per-step LambdaLR following this module's schedule (`optim_cfg`: lr, betas, weight_decay, warmup_steps,
+    min_lr_ratio, decay_steps). Returns Lightning's `configure_optimizers` dict and the schedule, which a
+    `vqvae.plumbing.trainer.StepBudget` completes once a time budget is measured."""
+    decay, plain = groups
+    # Fused kernels on GPU; elsewhere the multi-tensor path (one op per step, not one per parameter).
+    fused = device.type == "cuda"
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": optim_cfg.weight_decay},
+                                   {"params": plain, "weight_decay": 0.0}],
+                                  lr=optim_cfg.lr, betas=tuple(optim_cfg.betas), fused=fused or None,
+                                  foreach=None if fused else True)
+    schedule = StepSchedule.for_run(optim_cfg.warmup_steps, optim_cfg.min_lr_ratio, optim_cfg.decay_steps,
+                                    planned_steps, max_time)
+    return {"optimizer": optimizer,
+            "lr_scheduler": {"scheduler": lr_scheduler(optimizer, schedule), "interval": "step"}}, schedule
