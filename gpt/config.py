@@ -5,12 +5,13 @@ values must be given.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
-from vqvae.plumbing.config import LoggerConfig, TrainerConfig
+from vqvae.plumbing.config import LoggerConfig, TrainerConfig, load_config
 
 
 @dataclass
@@ -91,3 +92,33 @@ def path_list(value: Any) -> list[str]:
         return []
     items = [value] if isinstance(value, str) else list(value)
     return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
+
+
+@dataclass
+class SamplesConfig:
+    """Images drawn for fixed prompts while training (run_dir/samples/step_NNNNNN.png)."""
+    prompts: list[str] = field(default_factory=list)
+    every_n_steps: int = 500  # 0: only at the end of training
+    num_candidates: int = 2
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class FinetuneConfig(GPTConfig):
+    order: str = "text_first"
+    init_from: Optional[str] = MISSING  # a recognition export (python -m gpt.export)
+    # The image part is what this model is for; its loss counts 4x the text part's (the prompt's own LM).
+    loss: LossConfig = field(default_factory=lambda: LossConfig(image_weight=4.0, text_weight=1.0))
+    # Share of training rows whose prompt becomes the empty text (for classifier-free guidance).
+    cond_dropout: float = 0.1
+    samples: SamplesConfig = field(default_factory=SamplesConfig)
+
+
+def gpt_config_view(cfg: Any) -> GPTConfig:
+    """The GPTConfig part of a FinetuneConfig (GPTTask and gpt.train take the GPTConfig schema only)."""
+    keys = {f.name for f in dataclasses.fields(GPTConfig)}
+    values = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key in keys}
+    return load_config(GPTConfig, values)

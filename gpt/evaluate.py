@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from gpt.metrics import normalize_for_metrics, text_metrics
-from gpt.predict import add_inference_options, check_inference_options, take_model_argument
+from gpt.options import add_inference_options, check_inference_options, take_model_argument
 from gpt.pretrained import Pretrained, load_pretrained
-from gpt.read import read_images
+from gpt.reading import read_images
 from vqvae.plumbing.io import BadRowReport, read_labelled_csv, write_csv_atomic, write_json_atomic
 from vqvae.plumbing.cli import run_cli
 

@@ -247,7 +247,7 @@ def _check_config_agrees(config_path: str | os.PathLike, saved: dict[str, Any], 
     from omegaconf import OmegaConf
 
     from gpt.config import GPTConfig
-    from gpt.finetune import FinetuneConfig
+    from gpt.config import FinetuneConfig
     from vqvae.plumbing.config import load_config
 
     path = Path(config_path)

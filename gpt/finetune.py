@@ -18,23 +18,20 @@ logs/, and the export (same self-contained format, order text_first) in run_dir/
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import MISSING, OmegaConf
 from torch import Tensor
 
-from gpt.config import GPTConfig, LossConfig, path_list
+from gpt.config import FinetuneConfig, SamplesConfig, gpt_config_view, path_list
 from gpt.pretrained import VQVAE_DIR, Pretrained, load_pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
-from gpt.task import GPTTask, monitor_for
+from gpt.task import GPTTask, monitor_for, prepare_training
 from gpt.vocab import Vocab
 from vqvae.plumbing.io import save_image
 from vqvae.templates import upright
@@ -44,36 +41,6 @@ from vqvae.plumbing.trainer import build_trainer, checkpoint_dir
 from vqvae.plumbing.cli import run_cli
 
 log = logging.getLogger("gpt.finetune")
-
-
-@dataclass
-class SamplesConfig:
-    """Images drawn for fixed prompts while training (run_dir/samples/step_NNNNNN.png)."""
-    prompts: list[str] = field(default_factory=list)
-    every_n_steps: int = 500  # 0: only at the end of training
-    num_candidates: int = 2
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
-
-
-@dataclass
-class FinetuneConfig(GPTConfig):
-    order: str = "text_first"
-    init_from: Optional[str] = MISSING  # a recognition export (python -m gpt.export)
-    # The image part is what this model is for; its loss counts 4x the text part's (the prompt's own LM).
-    loss: LossConfig = field(default_factory=lambda: LossConfig(image_weight=4.0, text_weight=1.0))
-    # Share of training rows whose prompt becomes the empty text (for classifier-free guidance).
-    cond_dropout: float = 0.1
-    samples: SamplesConfig = field(default_factory=SamplesConfig)
-
-
-def gpt_config_view(cfg: Any) -> GPTConfig:
-    """The GPTConfig part of a FinetuneConfig (GPTTask and gpt.train take the GPTConfig schema only)."""
-    keys = {f.name for f in dataclasses.fields(GPTConfig)}
-    values = {key: value for key, value in OmegaConf.to_container(cfg, resolve=True).items() if key in keys}
-    return load_config(GPTConfig, values)
 
 
 def check_token_csvs(cfg: Any, export: Pretrained) -> None:
@@ -160,7 +127,7 @@ class SampleImages(pl.Callback):
         step = trainer.global_step
         if not self.cfg.prompts or step == self.last_step or not trainer.is_global_zero:
             return None
-        from gpt.generate import Generated, check_prompts, decode_candidates, make_sheet
+        from gpt.drawing import Generated, check_prompts, decode_candidates, make_sheet
 
         self.last_step = step
         vocab, num = pl_module.vocab, int(self.cfg.num_candidates)
@@ -206,9 +173,7 @@ def export_run(cfg: Any, init: Pretrained, task_class: type = FinetuneTask) -> P
 
 
 def prepare(cfg: Any) -> tuple[FinetuneTask, Any, Optional[str], Pretrained]:
-    """Check the export and the data, then build data, task and resume checkpoint through gpt.train."""
-    from gpt.train import prepare as prepare_gpt
-
+    """Check the export and the data, then build data, task and resume checkpoint as gpt.train does."""
     if cfg.order != "text_first":
         raise ValueError(f"order={cfg.order!r}: fine-tuning trains the reverse (text_first) layout; "
                          f"train recognition models with `python -m gpt.train`")
@@ -218,7 +183,7 @@ def prepare(cfg: Any) -> tuple[FinetuneTask, Any, Optional[str], Pretrained]:
     check_token_csvs(cfg, init)
     adopt_export_layout(cfg, init)
     base_cfg = gpt_config_view(cfg)
-    base_task, data, ckpt_path = prepare_gpt(base_cfg)
+    base_task, data, ckpt_path = prepare_training(base_cfg)
     save_config(cfg, Path(cfg.run_dir) / "config.yaml")  # the full config, samples included
     task = FinetuneTask(base_cfg, data.vocab, data.max_visual_length, data.max_text_length, data.vqvae_meta,
                         base_task.model, cond_dropout=cfg.cond_dropout)
@@ -244,7 +209,7 @@ def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
     pl.seed_everything(cfg.seed, workers=True)
     task, data, ckpt_path, init = prepare(cfg)
     if cfg.samples.prompts:
-        from gpt.generate import check_prompts
+        from gpt.drawing import check_prompts
 
         check_prompts(list(cfg.samples.prompts), task.vocab, task.max_text_length, "the model (samples.prompts)")
     monitor, mode = monitor_for(gpt_config_view(cfg))

@@ -24,96 +24,27 @@ legibility.json with --evaluate, and results.csv.bad.csv listing candidates that
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import logging
 import math
 import re
 import sys
-import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
 import pandas as pd
-import torch
-from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from gpt.legibility import (legibility_summary, prompt_log_likelihood, read_back, recognizer_image_ids,
-                            tesseract_read, tesseract_status)
-from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, Pretrained, load_pretrained, model_and_inputs
-from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
-from gpt.vocab import Vocab
+from gpt.drawing import (DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, Generated, check_prompts, generate_for_prompts,
+                         generate_unconditional, make_sheet, rank_candidates, require_text_to_image, rerank)
+from gpt.legibility import legibility_summary, tesseract_read, tesseract_status
+from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained, model_and_inputs
+from gpt.sampling import SamplingConfig
 from vqvae.plumbing.cli import DEVICE_HELP, resolve_device, run_cli
-from vqvae.decode import decode_grids
 from vqvae.plumbing.io import BadRowReport, report_path_for, save_image, write_csv_atomic, write_json_atomic
-from vqvae.templates import LINE_CODES, PAD_RGB, upright
 
-log = logging.getLogger("gpt.generate")
 
 RESULT_COLUMNS = ("prompt_index", "prompt", "candidate", "path", "rows", "cols", "gen_logprob", "read_back",
                   "confidence", "score", "exact", "is_best", "rank", "repairs")
-# Sampling defaults of drawing, measured on the shipped drawing model (scripts.bench_draw, 64 held-out prompts of
-# seed 1, best of 8 read back by the recognizer): temperature 1.0 / guidance 1.0 9.4%, 0.7 / 1.0 29.7%,
-# 1.0 / 2.0 39.1%, 0.7 / 2.0 53.1%, 0.85 / 2.0 54.7%, 0.5 / 2.0 53.1%, 0.7 / 3.0 45.3% (BENCHMARKS.md).
-DEFAULT_TEMPERATURE, DEFAULT_GUIDANCE = 0.7, 2.0
-# A sheet shows at most this many tiles: beyond that the tiles get too small to judge legibility.
-MAX_SHEET_TILES = 64
-
-
-class PromptError(ValueError):
-    """A prompt the model cannot take (characters outside its charset, too long, empty)."""
-
-
-@dataclass
-class Generated:
-    """One sampled image part and what became of it. `image` is RGB uint8 (H, W, 3), None if undecodable."""
-    prompt_index: int
-    prompt: str
-    candidate: int
-    image_ids: np.ndarray  # (max_visual_length,) int64
-    gen_logprob: float  # sum of the drawn tokens' log-probabilities under the sampling distribution
-    grid: Optional[np.ndarray] = None  # (rows, cols) int64 codes
-    repairs: list[str] = field(default_factory=list)
-    image: Optional[np.ndarray] = None
-    error: str = ""
-    read_back: str = ""  # the recognizer's reading (prompts) or the model's own caption (unconditional)
-    confidence: float = float("nan")
-    score: float = float("nan")  # log p(prompt | image) under the recognizer
-    exact: bool = False
-    is_best: bool = False
-    rank: int = -1
-    path: str = ""
-
-
-# ---------------------------------------------------------------------------------------------- prompts
-def check_prompts(prompts: Sequence[str], vocab: Vocab, max_text_length: int, where: str = "the model") -> list[str]:
-    """NFC prompts, or PromptError naming every character outside the charset (with the prompts holding
-    them), every prompt longer than max_text_length - 2 characters, and empty prompts."""
-    prompts = [unicodedata.normalize("NFC", p) for p in prompts]
-    known = set(vocab.chars)
-    problems = []
-    unknown: dict[str, list[int]] = {}
-    for index, prompt in enumerate(prompts):
-        for char in sorted(set(prompt) - known):
-            unknown.setdefault(char, []).append(index)
-    if unknown:
-        shown = ", ".join(f"{c!r} (U+{ord(c):04X}, prompt {', '.join(map(str, rows[:3]))})"
-                          for c, rows in list(unknown.items())[:20])
-        problems.append(f"{len(unknown)} character(s) are not in the charset of {where}: {shown}; "
-                        f"remove or replace them (the charset is its charset.json)")
-    too_long = [(i, len(p)) for i, p in enumerate(prompts) if len(p) > max_text_length - 2]
-    if too_long:
-        problems.append(f"prompt(s) {too_long[:10]} (index, characters) are longer than the "
-                        f"{max_text_length - 2} characters the text part holds; shorten them")
-    empty = [i for i, p in enumerate(prompts) if not p.strip()]
-    if empty:
-        problems.append(f"prompt(s) {empty[:10]} are empty; for prompt-free images use --unconditional "
-                        f"with a recognition model")
-    if problems:
-        raise PromptError("; ".join(problems))
-    return prompts
 
 
 def read_prompts_file(path: str | Path) -> list[str]:
@@ -123,206 +54,6 @@ def read_prompts_file(path: str | Path) -> list[str]:
         raise FileNotFoundError(f"--prompts-file {str(path)!r} does not exist; give a UTF-8 file, one prompt a line")
     lines = path.read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
     return [line for line in lines if line.strip()]
-
-
-# ---------------------------------------------------------------------------------------------- sampling
-def sample_rows(model: torch.nn.Module, vocab: Vocab, prompt_ids: torch.Tensor, max_visual_length: int,
-                sampling: SamplingConfig, batch_size: int, uncond_ids: Optional[torch.Tensor] = None,
-                progress: bool = True, row_widths: Optional[torch.Tensor] = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sample one image part per row of prompt_ids (N, P) in batches of `batch_size` rows (`row_widths`
-    (N,): codes per image row to impose, see sample_image_parts).
-
-    Row i uses random stream i of `sampling.seed`, so results do not depend on `batch_size`.
-    Returns image ids (N, max_visual_length) int64 and generation log-probabilities (N,) float32.
-    """
-    if batch_size < 1:
-        raise ValueError(f"--batch-size {batch_size} must be >= 1")
-    total = prompt_ids.shape[0]
-    uniforms = candidate_uniforms(total, max_visual_length, sampling.seed)
-    ids, logprobs = [], []
-    bar = tqdm(total=total, desc="generating", unit="img", disable=not progress)
-    for start in range(0, total, batch_size):
-        stop = min(total, start + batch_size)
-        out = sample_image_parts(model, vocab, prompt_ids[start:stop], max_visual_length, sampling,
-                                 uniforms=uniforms[start:stop], uncond_prompt_ids=uncond_ids,
-                                 row_widths=None if row_widths is None else row_widths[start:stop])
-        ids.append(out.image_ids.cpu().numpy())
-        logprobs.append(out.logprob.cpu().numpy())
-        bar.update(stop - start)
-    bar.close()
-    return np.concatenate(ids), np.concatenate(logprobs)
-
-
-def crop_padding(image: np.ndarray, downsample: int, tolerance: float = 24.0) -> np.ndarray:
-    """Cut away the template padding (PAD_RGB after the line's end: bottom and right) of a decoded RGB uint8
-    image (H, W, 3): trailing pixel rows and columns whose pixels all lie within `tolerance` of the padding
-    colour. The padding starts mid-code where the line's length is not a multiple of a code, so whole codes
-    would leave a grey bar. At least one code (`downsample` pixels) of each side is kept."""
-    padded = np.abs(image.astype(np.int16) - np.array(PAD_RGB, dtype=np.int16)).max(axis=2) <= tolerance  # (H, W)
-    keep_rows = padded.shape[0] - _trailing_true(padded.all(axis=1))
-    keep_cols = padded.shape[1] - _trailing_true(padded.all(axis=0))
-    return np.ascontiguousarray(image[:max(downsample, keep_rows), :max(downsample, keep_cols)])
-
-
-def _trailing_true(flags: np.ndarray) -> int:
-    """How many entries at the end of a 1-D bool array are True."""
-    return len(flags) - (int(np.flatnonzero(~flags)[-1]) + 1 if (~flags).any() else 0)
-
-
-def decode_candidates(items: list[Generated], vocab: Vocab, vqvae: torch.nn.Module, crop: bool = True,
-                      batch_size: int = 64, progress: bool = True) -> None:
-    """Parse every item's image ids into a grid (Vocab.parse_grid; repairs kept) and decode the grids with
-    the VQ-VAE, batched by grid shape. Items with no code get `error` and no image."""
-    decodable = []
-    for item in items:
-        try:
-            item.grid, item.repairs = vocab.parse_grid(item.image_ids)
-            decodable.append(item)
-        except ValueError as error:
-            item.error = str(error)
-    device = next(vqvae.parameters()).device
-    images = decode_grids(vqvae, [item.grid for item in decodable], batch_size=batch_size, device=device,
-                          progress=progress)
-    for item, image in zip(decodable, images):
-        item.image = crop_padding(image, vqvae.downsample) if crop else image
-
-
-def require_text_to_image(generator: Pretrained) -> None:
-    """ValueError unless `generator` is a text-first (text-to-image) export."""
-    if generator.order != "text_first":
-        raise ValueError(f"{generator.directory} is an {generator.order!r} (recognition) model; prompts need a "
-                         f"text-to-image export from `python -m gpt.finetune` (or use --unconditional N)")
-
-
-def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_candidates: int,
-                         sampling: SamplingConfig, batch_size: int = 32, crop: bool = True,
-                         progress: bool = True, vertical: bool = False) -> list[Generated]:
-    """`num_candidates` images for each prompt from a text-first export (prompt-major order). Prompts are
-    checked first (PromptError); decoding failures are left in `Generated.error`. `vertical` asks for
-    vertical text (the <vertical> mark, gpt.vocab). With rectangular sampling every row is LINE_CODES codes
-    wide, a strip as every crop is (DESIGN §2); the drawn strip is shown turned back into a horizontal line
-    unless `vertical`."""
-    require_text_to_image(generator)
-    if num_candidates < 1:
-        raise ValueError(f"--num-candidates {num_candidates} must be >= 1")
-    vocab, text_length = generator.vocab, generator.max_text_length
-    prompts = check_prompts(prompts, vocab, text_length, str(generator.directory))
-    text_parts = torch.tensor([vocab.text_part(p, text_length, vertical) for p in prompts], dtype=torch.long)
-    prompt_ids = text_parts.repeat_interleave(num_candidates, dim=0)  # (P*N, T), prompt-major
-    uncond = None
-    if sampling.guidance_scale != 1.0:
-        uncond = torch.tensor([vocab.text_part("", text_length, vertical)], dtype=torch.long)
-    widths = torch.full((len(prompt_ids),), LINE_CODES, dtype=torch.long) if sampling.rectangular else None
-    ids, logprobs = sample_rows(generator.model, vocab, prompt_ids, generator.max_visual_length, sampling,
-                                batch_size, uncond, progress, widths)
-    items = [Generated(row // num_candidates, prompts[row // num_candidates], row % num_candidates, ids[row],
-                       float(logprobs[row])) for row in range(len(ids))]
-    decode_candidates(items, vocab, generator.vqvae, crop, batch_size, progress)
-    for item in items:
-        if item.image is not None:
-            item.image = upright(item.image, horizontal=not vertical)
-    return items
-
-
-def generate_unconditional(model: Pretrained, num_samples: int, sampling: SamplingConfig, batch_size: int = 32,
-                           crop: bool = True, progress: bool = True) -> list[Generated]:
-    """`num_samples` image parts from an image-first export, started at <row> (position 0), each read back
-    greedily by the same model (self-caption in `read_back`, its confidence in `confidence`)."""
-    if model.order != "image_first":
-        raise ValueError(f"{model.directory} is a {model.order!r} model; --unconditional samples the image part "
-                         f"first, which needs an image-first (recognition) export")
-    if num_samples < 1:
-        raise ValueError(f"--unconditional {num_samples} must be >= 1")
-    prompt_ids = torch.zeros((num_samples, 0), dtype=torch.long)  # nothing before the image part
-    ids, logprobs = sample_rows(model.model, model.vocab, prompt_ids, model.max_visual_length, sampling,
-                                batch_size, None, progress)
-    items = [Generated(-1, "", row, ids[row], float(logprobs[row])) for row in range(num_samples)]
-    captions = read_back(model.model, model.vocab, torch.from_numpy(ids).to(model.device),
-                         model.max_text_length, batch_size)
-    for item, (text, confidence) in zip(items, captions):
-        item.read_back, item.confidence = text, confidence
-    decode_candidates(items, model.vocab, model.vqvae, crop, batch_size, progress)
-    return items
-
-
-# ---------------------------------------------------------------------------------------------- rerank
-def rerank(items: list[Generated], recognizer: Pretrained, generator_fingerprint: str,
-           batch_size: int = 64) -> None:
-    """Read every decodable candidate back with a recognition export and rank the candidates of each prompt:
-    exact read-back first, then log p(prompt | image) (`score`). Sets read_back, confidence, score, exact,
-    rank (0 = best) and is_best on the items."""
-    recognizer.require_recognition()
-    usable = [item for item in items if item.image is not None]
-    if usable:
-        same = recognizer.fingerprint == generator_fingerprint
-        if not same:
-            log.info("the recognizer's VQ-VAE (%s) differs from the generator's (%s): re-encoding the images",
-                     recognizer.fingerprint, generator_fingerprint)
-        image_ids = recognizer_image_ids(recognizer.vocab, recognizer.max_visual_length,
-                                         [item.grid for item in usable], [item.image for item in usable], same,
-                                         recognizer.vqvae, recognizer.max_length, batch_size)
-        readings = read_back(recognizer.model, recognizer.vocab, image_ids, recognizer.max_text_length, batch_size)
-        scores = prompt_log_likelihood(recognizer.model, recognizer.vocab, image_ids,
-                                       [item.prompt for item in usable], recognizer.max_text_length, batch_size)
-        for item, (text, confidence), score in zip(usable, readings, scores.tolist()):
-            item.read_back, item.confidence, item.score = text, confidence, score
-            item.exact = text == item.prompt
-    rank_candidates(items, by_recognizer=True)
-
-
-def rank_candidates(items: list[Generated], by_recognizer: bool) -> None:
-    """Per prompt, rank decodable candidates (rank 0 = best, is_best on it): by (exact, score) when a
-    recognizer scored them, else by the generator's mean log-probability per image token."""
-    by_prompt: dict[int, list[Generated]] = {}
-    for item in items:
-        by_prompt.setdefault(item.prompt_index, []).append(item)
-    for group in by_prompt.values():
-        usable = [item for item in group if item.image is not None]
-        if by_recognizer:
-            key = lambda item: (item.exact, item.score)  # noqa: E731
-        else:
-            key = lambda item: item.gen_logprob / max(1, item.grid.size)  # noqa: E731
-        for rank, item in enumerate(sorted(usable, key=key, reverse=True)):
-            item.rank, item.is_best = rank, rank == 0
-
-
-# ---------------------------------------------------------------------------------------------- sheets
-def _caption_font(size: int) -> ImageFont.ImageFont:
-    """Noto Sans CJK (Hangul and Latin) from its pip package, else matplotlib's DejaVu Sans, else PIL's."""
-    spec = importlib.util.find_spec("cvttf_NotoSansCJK_Regular")
-    candidates = sorted(Path(spec.origin).parent.glob("*.otf")) if spec and spec.origin else []
-    spec = importlib.util.find_spec("matplotlib")
-    if spec and spec.origin:
-        candidates.append(Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf")
-    for path in candidates:
-        if path.is_file():
-            return ImageFont.truetype(str(path), size)
-    return ImageFont.load_default()
-
-
-def make_sheet(images: Sequence[np.ndarray], captions: Sequence[str], tile_height: int = 64,
-               tile_width: int = 320, columns: int = 4, font_size: int = 14) -> np.ndarray:
-    """A contact sheet: each RGB uint8 image fitted into a tile_width x tile_height box (aspect kept, tall
-    images stay tall), its caption below; at most MAX_SHEET_TILES tiles. Returns RGB uint8 (H, W, 3)."""
-    images, captions = list(images)[:MAX_SHEET_TILES], list(captions)[:MAX_SHEET_TILES]
-    if not images:
-        raise ValueError("make_sheet needs at least one image")
-    font = _caption_font(font_size)
-    columns = max(1, min(columns, len(images)))
-    grid_rows = math.ceil(len(images) / columns)
-    caption_height, margin = font_size + 8, 6
-    cell_w, cell_h = tile_width + 2 * margin, tile_height + caption_height + 2 * margin
-    sheet = Image.new("RGB", (columns * cell_w, grid_rows * cell_h), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for index, (image, caption) in enumerate(zip(images, captions)):
-        x, y = (index % columns) * cell_w + margin, (index // columns) * cell_h + margin
-        height, width = image.shape[:2]
-        scale = min(tile_width / width, tile_height / height)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        tile = Image.fromarray(image).resize(size, Image.NEAREST if scale >= 1 else Image.BILINEAR)
-        sheet.paste(tile, (x, y))
-        draw.text((x, y + tile_height + 2), caption, fill=(0, 0, 0), font=font)
-    return np.asarray(sheet)
 
 
 def _slug(prompt: str) -> str:

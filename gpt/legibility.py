@@ -51,7 +51,7 @@ def recognizer_image_ids(vocab: Vocab, max_visual_length: int, grids: Sequence[n
     if to_encode:
         if vqvae is None or max_length is None:
             raise ValueError("the recognizer's VQ-VAE and max_length are needed to re-encode generated images")
-        from vqvae.data import encode_images
+        from vqvae.encoding import encode_images
 
         encoded = encode_images(vqvae, [images[i] for i in to_encode], max_length, batch_size=batch_size)
         for index, grid in zip(to_encode, encoded):

@@ -13,119 +13,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import Optional, Sequence
 
-import numpy as np
 import pandas as pd
 
-from gpt.predict import add_inference_options, check_inference_options, recognize_grids, take_model_argument
-from gpt.pretrained import Pretrained, load_pretrained
-from vqvae.plumbing.io import BadRowReport, report_path_for, write_csv_atomic
+from gpt.options import add_inference_options, check_inference_options, take_model_argument
+from gpt.pretrained import load_pretrained
+from gpt.reading import find_images, read_images
 from vqvae.plumbing.cli import run_cli
-
-log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm")
-
-
-def find_images(inputs: Sequence[str | os.PathLike]) -> list[str]:
-    """Files as given (in order) and, for each folder, its image files (by suffix, recursively, sorted).
-
-    A path that does not exist is kept, so the reader reports it. ValueError if nothing is left."""
-    if not inputs:
-        raise ValueError("no image given: pass image files or folders")
-    paths: list[str] = []
-    empty_folders = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = sorted(str(p) for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not found:
-                empty_folders.append(str(item))
-            paths.extend(found)
-        else:
-            paths.append(str(item))
-    if not paths:
-        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {empty_folders}; pass image files "
-                         f"or folders that hold some")
-    return paths
-
-
-@dataclass
-class ReadResult:
-    """`predictions[i]` is (text, confidence) for paths[i], or None if that image failed (see `report`,
-    row = i). Seconds spent in each stage for the timing report."""
-    predictions: list[Optional[tuple[str, float]]]
-    report: BadRowReport = field(default_factory=BadRowReport)
-    encode_seconds: float = 0.0
-    decode_seconds: float = 0.0
-
-    @property
-    def num_read(self) -> int:
-        return sum(p is not None for p in self.predictions)
-
-    def timing(self) -> dict[str, float]:
-        """{"images", "encode_images_per_s", "decode_images_per_s", "images_per_s"} (end to end = both stages)."""
-        count = self.num_read
-        total = self.encode_seconds + self.decode_seconds
-        rate = lambda seconds: count / seconds if seconds > 0 else float("nan")  # noqa: E731
-        return {"images": count, "encode_seconds": self.encode_seconds, "decode_seconds": self.decode_seconds,
-                "encode_images_per_s": rate(self.encode_seconds), "decode_images_per_s": rate(self.decode_seconds),
-                "images_per_s": rate(total)}
-
-
-def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0,
-                num_beams: int = 1, precision: str = "auto", progress: bool = True) -> ReadResult:
-    """OCR image files: VQ-encode each (template per image, batched by template, `num_workers` loader
-    processes), then decode all grids with the GPT. Unreadable files are in the result's report, never
-    silently dropped."""
-    if pretrained.vqvae is None:
-        raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
-    pretrained.require_recognition()
-    from vqvae.data import encode_paths
-
-    started = time.perf_counter()
-    grids, report = encode_paths(pretrained.vqvae, list(paths), pretrained.max_length, batch_size=batch_size,
-                                 num_workers=num_workers, device=pretrained.device, progress=progress)
-    encoded = time.perf_counter()
-    report.rows.sort(key=lambda row: int(row["row"]))
-    readable = [i for i, grid in enumerate(grids) if grid is not None]
-    for i in set(range(len(grids))) - set(readable) - {int(row["row"]) for row in report.rows}:
-        report.add(i, paths[i], "no code grid came back for this image")
-    results = recognize_grids(pretrained, [grids[i] for i in readable], batch_size=batch_size,
-                              num_beams=num_beams, precision=precision, progress=progress)
-    decoded = time.perf_counter()
-    predictions: list[Optional[tuple[str, float]]] = [None] * len(paths)
-    for i, result in zip(readable, results):
-        predictions[i] = result
-    return ReadResult(predictions, report, encoded - started, decoded - encoded)
-
-
-class Reading(NamedTuple):
-    """What the model read in one image: text, confidence in (0, 1], and the (rows, cols) int64 code grid."""
-    text: str
-    confidence: float
-    grid: np.ndarray
-
-
-def read_arrays(pretrained: Pretrained, images: Sequence[np.ndarray], batch_size: int = 64, num_beams: int = 1,
-                precision: str = "auto") -> list[Reading]:
-    """OCR decoded crops in memory (RGB uint8 (H, W, 3); gray and RGBA are converted) -> a Reading each, in
-    input order: the same encoder input and decoding as `read_images` gives their files, with no file I/O
-    (for servers and notebooks). Raises ImageReadError naming the position of an unusable image."""
-    if pretrained.vqvae is None:
-        raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
-    pretrained.require_recognition()
-    from vqvae.data import encode_images
-
-    grids = encode_images(pretrained.vqvae, images, pretrained.max_length, batch_size, device=pretrained.device)
-    results = recognize_grids(pretrained, grids, batch_size=batch_size, num_beams=num_beams, precision=precision,
-                              progress=False)
-    return [Reading(text, confidence, grid) for (text, confidence), grid in zip(results, grids)]
+from vqvae.plumbing.io import report_path_for, write_csv_atomic
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

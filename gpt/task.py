@@ -21,12 +21,15 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from gpt.config import GPTConfig
+from gpt.config import GPTConfig, path_list
+from gpt.data import GPTDataModule, check_same_sidecar
 from gpt.decoding import recognize
 from gpt.modeling import attention_for, build_model
-from gpt.vocab import PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
+from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
 from vqvae.plumbing.io import write_csv_atomic
+from vqvae.plumbing.config import save_config
 from vqvae.plumbing.optim import adamw_with_schedule
+from vqvae.plumbing.trainer import resume_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -241,3 +244,36 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
                          f"is it a VQ-VAE checkpoint?")
     return checkpoint
 
+
+def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[str]]:
+    """Data, vocab and task for a config, plus the checkpoint to resume from (or None)."""
+    if cfg.order not in ORDERS:
+        raise ValueError(f"order={cfg.order!r} is not one of {ORDERS}")
+    weights = (cfg.loss.image_weight, cfg.loss.text_weight)
+    if min(weights) < 0 or max(weights) == 0:
+        raise ValueError(f"loss.image_weight={weights[0]} and loss.text_weight={weights[1]}: both must be >= 0 "
+                         f"and one > 0 (text only for reading: loss.image_weight=0)")
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
+    vocab, model, resumed_meta = None, None, None
+    if ckpt_path is not None:
+        # Resuming: the ids must stay those the weights were trained with, whatever the data holds now.
+        resumed_meta = load_checkpoint(ckpt_path)[CHECKPOINT_KEY]
+        vocab = Vocab.from_dict(resumed_meta["vocab"], ckpt_path)
+    elif cfg.init_from:
+        from transformers import GPT2LMHeadModel
+
+        init_dir = Path(cfg.init_from)
+        vocab = Vocab.load(init_dir / "charset.json")
+        # from_pretrained returns eval mode, and Lightning keeps module modes: without .train() dropout is off.
+        model = GPT2LMHeadModel.from_pretrained(init_dir).train()
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+    data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab, seed=cfg.seed).prepare()
+    if resumed_meta is not None:
+        check_same_sidecar(resumed_meta["vqvae"], ckpt_path, data.vqvae_meta, path_list(cfg.data.train)[0])
+    cfg.data.max_visual_length = data.max_visual_length  # resolved from the sidecar when unset
+    save_config(cfg, run_dir / "config.yaml")
+    task = GPTTask(cfg, data.vocab, data.max_visual_length, data.max_text_length, data.vqvae_meta, model)
+    return task, data, ckpt_path

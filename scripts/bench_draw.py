@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gpt.generate import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, Generated, generate_for_prompts, make_sheet, rerank
+from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, Generated, generate_for_prompts, make_sheet, rerank
 from gpt.legibility import tesseract_read, tesseract_status
 from gpt.metrics import text_metrics
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained

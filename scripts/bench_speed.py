@@ -3,7 +3,7 @@
     python -m scripts.bench_speed DATA/labels.csv [more.csv ...] [--model DIR] [--json FILE]
 
 Both read every crop of the CSVs with the whole machine (torch and onnxruntime use all cores), recognition
-only (no detection): ours through `gpt.read.read_images` (VQ encoding and GPT decoding, batched by shape),
+only (no detection): ours through `gpt.reading.read_images` (VQ encoding and GPT decoding, batched by shape),
 RapidOCR through its public call `engine(path, use_det=False, use_cls=False)`, one image per call as its
 own benchmark runs it. Each engine reads the set once to warm up, then once timed. RapidOCR is optional
 (`pip install rapidocr onnxruntime`, which ship their models); without it only our figure is printed.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from gpt.pretrained import SHIPPED_MODEL, load_pretrained
-from gpt.read import read_images
+from gpt.reading import read_images
 from vqvae.plumbing.io import read_labelled_csv
 
 

@@ -6,7 +6,7 @@
   pixels in [0, 255], then averaged over images.
 - Codebook usage is the share of the K codes that occur at least once over the whole set, and the
   perplexity of the aggregated code histogram (K means perfectly uniform use).
-- Encode throughput is `vqvae.data.encode_paths` end to end (file reading, resizing, batching by
+- Encode throughput is `vqvae.encoding.encode_paths` end to end (file reading, resizing, batching by
   template, encoder), in images per second.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from vqvae.checkpoint import load_vqvae
-from vqvae.data import encode_paths
+from vqvae.encoding import encode_paths
 from vqvae.plumbing.io import load_image, read_labelled_csv, write_json_atomic
 from vqvae.modeling import histogram_perplexity
 from vqvae.templates import choose_template, content_size, fit_to_template, tensor_array_to_image

@@ -1,8 +1,8 @@
-"""Runs the project's own commands one after another, as a user would, for `make demo` and `make bench`.
+"""Runs the project's own commands one after another, as a user would, for make demo, bench and pretrain.
 
 Each step is a real `python -m ...` subprocess (so the demo exercises the documented CLIs), its output
-goes to `<out>/logs/<step>.log`, its wall time is recorded, and a failing step stops the run with the
-tail of its log.
+goes to `<out>/logs/<step>.log`, its wall time and command are recorded (a resumed run skips what is
+done), and a failing step stops the run with the tail of its log.
 """
 from __future__ import annotations
 
@@ -38,23 +38,35 @@ class Pipeline:
     out_dir: Path
     resume: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    ran: set[str] = field(default_factory=set)  # steps run (not skipped) in this call
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         (self.out_dir / "logs").mkdir(parents=True, exist_ok=True)
 
-    def run(self, name: str, module: str, *args: Any, check: bool = True, ok: tuple[int, ...] = (0,)) -> int:
+    def run(self, name: str, module: str, *args: Any, check: bool = True, ok: tuple[int, ...] = (0,),
+            after: Sequence[str] = ()) -> int:
         """Run `python -m module args...`; log to logs/<name>.log; return the exit code. Codes in `ok` count
-        as done (e.g. 1 for a command that finished and reported some bad rows)."""
+        as done (e.g. 1 for a command that finished and reported some bad rows).
+
+        With `resume`, a step that finished in an earlier call (logs/<name>.done: its seconds, then its
+        command) is skipped when its command is the same and no step named in `after` (its inputs) ran in
+        this call; a changed command (e.g. a larger time budget) runs it again."""
         argv = [sys.executable, "-m", module, *map(str, args)]
+        command = " ".join(argv[1:])
         log_path = self.out_dir / "logs" / f"{name}.log"
         done_path = log_path.with_suffix(".done")
-        if self.resume and done_path.is_file():
-            self.timings[name] = float(done_path.read_text())
-            print(f"==> [{name}] done in an earlier run ({self.timings[name]:.0f} s), skipped", flush=True)
-            return 0
+        if self.resume and done_path.is_file() and not set(after) & self.ran:
+            seconds, _, recorded = done_path.read_text().partition("\n")
+            # A marker written before commands were recorded holds the seconds only: it counts as done.
+            if recorded.strip() in ("", command):
+                self.timings[name] = float(seconds)
+                print(f"==> [{name}] done in an earlier run ({self.timings[name]:.0f} s), skipped", flush=True)
+                return 0
+            print(f"==> [{name}] its command changed since the earlier run: running it again", flush=True)
+        self.ran.add(name)
         done_path.unlink(missing_ok=True)
-        print(f"==> [{name}] {' '.join(argv[1:])}", flush=True)
+        print(f"==> [{name}] {command}", flush=True)
         start = time.perf_counter()
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(" ".join(argv) + "\n")
@@ -64,7 +76,7 @@ class Pipeline:
         self.timings[name] = round(seconds, 1)
         print(f"    {'ok' if code == 0 else f'exit {code}'} in {seconds:.0f} s (log: {log_path})", flush=True)
         if code in ok:
-            done_path.write_text(f"{seconds:.1f}")
+            done_path.write_text(f"{seconds:.1f}\n{command}\n")
         if code not in ok and check:
             tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-25:]
             raise StepFailed(f"step {name!r} failed with exit code {code}; last lines of {log_path}:\n"

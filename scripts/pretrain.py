@@ -86,7 +86,7 @@ def write_charset(path: Path, words: list[str]) -> None:
 def cpu_hours(pipe: Pipeline) -> float:
     """Wall hours of every finished step of the recognizer (this call's and earlier calls'; not those of
     make pretrain-draw, which shares the folder), times the cores used."""
-    seconds = sum(float(p.read_text()) for p in (pipe.out_dir / "logs").glob("*.done")
+    seconds = sum(float(p.read_text().split("\n")[0]) for p in (pipe.out_dir / "logs").glob("*.done")
                   if not p.name.startswith("draw-"))
     return round(seconds * CORES / 3600, 3)
 

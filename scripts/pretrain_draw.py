@@ -5,7 +5,8 @@
 Fine-tunes config/gpt2-pretrain-finetune.yaml from the shipped recognizer (resources/models/ocr-ko-en) to draw text:
 text first, then the image tokens, on every token shard `make pretrain` left in OUT/data (run that first: it
 renders the shards and encodes them with the shipped VQ-VAE). The time budget becomes a step count once
-(the learning rate decays to it); running the command again resumes from OUT/runs/draw. Then
+(the learning rate decays to it); running the command again resumes from OUT/runs/draw, and a larger
+--minutes trains on to the new total (the budget counts the earlier calls' time) and judges anew. Then
 scripts.bench_draw draws 8 candidates for each of 200 held-out prompts and judges the best by the recognizer
 and Tesseract (OUT/draw-bench). With --publish the export goes to resources/models/ocr-ko-en-draw (with a
 model card) when its best-of-8 legibility by the recognizer beats the published one's.
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
                  "data.train=" + ",".join(map(str, shards)), f"data.val={out / 'data' / 'val' / 'tokens.csv'}",
                  f"run_dir={run_dir}", f"trainer.max_time={minutes_as_max_time(args.minutes)}", f"seed={args.seed}")
         pipe.run("draw-bench", "scripts.bench_draw", run_dir / "export", "--output", bench, "--num-prompts",
-                 args.num_prompts, "--seed", args.seed)
+                 args.num_prompts, "--seed", args.seed, after=["draw-train"])
     except StepFailed as error:
         print(f"\npretrain-draw stopped: {error}", file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@
 
     python -m scripts.serve_screenshot CROP.png --prompt "안녕하세요" --output docs/images/serve.png
 
-Needs Debian's chromium and chromium-driver and selenium (as tests/test_serve.py's browser test does).
+Needs Debian's chromium and chromium-driver and selenium (scripts/browser.py).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
+from scripts.browser import headless_chromium, running_server
 from scripts.webapp import OCRService, create_app
-from tests.test_serve import chromium_or_skip, running_server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     service = OCRService(load_pretrained(SHIPPED_MODEL, load_tokenizer=False),
                          load_pretrained(SHIPPED_DRAW_MODEL, load_tokenizer=False))
     with running_server(create_app(service)) as url:
-        browser = chromium_or_skip()
+        browser = headless_chromium()
         try:
             wait = WebDriverWait(browser, 60)
             browser.get(url + "/")

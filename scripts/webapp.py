@@ -11,8 +11,8 @@ API (the page uses nothing else; every error is JSON `{"error": message}`):
     POST /api/generate    JSON {"prompt", "num_candidates", "seed", "vertical"} -> {"images": [{"png_base64",
                           "read_back", "confidence", "exact", "error"}], "ms"}, best candidate first
 
-Reading and drawing are the library's (gpt.read.read_arrays, gpt.generate.generate_for_prompts and rerank);
-how a crop is normalized is vqvae.data.encoder_input's business, so the server never changes with it.
+Reading and drawing are the library's (gpt.reading.read_arrays, gpt.drawing.generate_for_prompts and rerank);
+how a crop is normalized is vqvae.encoding.encoder_input's business, so the server never changes with it.
 """
 from __future__ import annotations
 
@@ -37,12 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from gpt.generate import (DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PromptError, generate_for_prompts,
-                          require_text_to_image, rerank)
+from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PromptError, generate_for_prompts, require_text_to_image, rerank
 from gpt.pretrained import Pretrained
-from gpt.read import read_arrays
+from gpt.reading import read_arrays
 from gpt.sampling import SamplingConfig
-from vqvae.data import encoder_input, read_image_size
+from vqvae.data import read_image_size
+from vqvae.encoding import encoder_input
 from vqvae.decode import decode_grids
 from vqvae.templates import is_horizontal, upright
 from vqvae.plumbing.io import ImageReadError, decode_image

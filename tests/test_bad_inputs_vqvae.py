@@ -8,7 +8,7 @@ import pytest
 
 from tests.test_encode_decode import make_tiny_run, write_crops, write_labels
 from vqvae import decode, encode
-from vqvae.data import encode_images
+from vqvae.encoding import encode_images
 from vqvae.plumbing.io import ImageReadError
 
 

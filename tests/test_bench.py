@@ -25,7 +25,7 @@ def test_bench_domain_renders_one_template_per_orientation(tmp_path):
 
 
 def test_sample_prompts_override_keeps_every_word_a_string():
-    from gpt.finetune import FinetuneConfig
+    from gpt.config import FinetuneConfig
     from vqvae.plumbing.config import load_config
 
     words = ["해", "on", "123", "null", "don't"]

@@ -13,7 +13,7 @@ import torch
 from vqvae import decode, encode
 from vqvae.checkpoint import fingerprint, load_vqvae, load_vqvae_dir, save_vqvae_dir
 from vqvae.config import ModelConfig
-from vqvae.data import encode_images, encode_paths
+from vqvae.encoding import encode_images, encode_paths
 from vqvae.plumbing.io import load_image
 from vqvae.modeling import VQVAE
 from vqvae.templates import choose_template

@@ -7,7 +7,7 @@ import pytest
 from gpt.evaluate import breakdown, dataset_names, evaluate, main as evaluate_main
 from gpt.metrics import text_metrics
 from gpt.pretrained import load_pretrained
-from gpt.read import read_images
+from gpt.reading import read_images
 from tests.test_export import build_export
 from tests.test_predict_read import write_images
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from gpt.finetune import FinetuneTask, main as finetune_main
-from gpt.generate import generate_for_prompts
+from gpt.drawing import generate_for_prompts
 from gpt.pretrained import load_pretrained
 from gpt.sampling import SamplingConfig
 from gpt.vocab import PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab

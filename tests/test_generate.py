@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gpt.generate import (Generated, PromptError, check_prompts, decode_candidates, main as generate_main,
-                          write_outputs)
+from gpt.generate import main as generate_main, write_outputs
+from gpt.drawing import Generated, PromptError, check_prompts, decode_candidates
 from gpt.legibility import legibility_summary, tesseract_status
 from gpt.pretrained import load_pretrained
 from gpt.sampling import SamplingConfig, filter_logits, pick_tokens, sample_image_parts
@@ -191,7 +191,7 @@ def test_sampling_structure_and_batch_independence(models):
 
 def test_imposed_row_widths_and_vertical_prompts(models):
     """row_widths fixes every row's width from the first row on; --vertical imposes a vertical crop's width."""
-    from gpt.generate import generate_for_prompts
+    from gpt.drawing import generate_for_prompts
     from vqvae.templates import LINE_CODES
 
     pretrained = models["loaded"]
@@ -246,7 +246,7 @@ def test_guidance_needs_and_uses_the_unconditional_prompt(models):
 
 
 def test_crop_padding_removes_template_padding_only():
-    from gpt.generate import crop_padding
+    from gpt.drawing import crop_padding
     from vqvae.templates import PAD_RGB
 
     image = np.full((24, 48, 3), PAD_RGB, dtype=np.uint8)
@@ -303,7 +303,7 @@ def test_prompts_without_a_model_folder_go_to_the_shipped_drawing_model(models, 
 
 
 def test_vertical_prompts_carry_the_vertical_mark(models):
-    from gpt.generate import generate_for_prompts
+    from gpt.drawing import generate_for_prompts
 
     generator = load_pretrained(models["generator"], load_tokenizer=False)
     sampling = SamplingConfig(temperature=1.0, seed=3)

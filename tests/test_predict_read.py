@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpt.predict import main as predict_main, merge_augmented, predict_csv
+from gpt.predict import main as predict_main
+from gpt.recognition import merge_augmented, predict_csv
 from gpt.pretrained import load_pretrained
-from gpt.read import find_images, main as read_main, read_arrays, read_images
+from gpt.read import main as read_main
+from gpt.reading import find_images, read_arrays, read_images
 from tests.test_export import MAX_LENGTH, build_export
-from vqvae.data import encode_paths, encoder_input
+from vqvae.encoding import encode_paths, encoder_input
 from vqvae.plumbing.io import ImageReadError, decode_image
 from vqvae.tokens import grid_to_string, write_sidecar
 
@@ -197,7 +199,7 @@ def test_cached_and_bf16_decoding_read_like_the_uncached_model(setup):
     import torch
 
     from gpt.decoding import recognize
-    from gpt.predict import image_ids_from_grids, recognize_ids
+    from gpt.recognition import image_ids_from_grids, recognize_ids
     from vqvae.tokens import string_to_grid
 
     pretrained = setup["pretrained"]

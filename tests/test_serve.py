@@ -9,54 +9,31 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import struct
-import threading
-import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw, ImageFont
 
 from gpt.pretrained import load_pretrained
-from gpt.read import read_arrays
+from gpt.reading import read_arrays
+from scripts.browser import headless_chromium, missing_browser, running_server
 from scripts.fonts import default_font_files
 from scripts.serve import main as serve_main
 from scripts.webapp import Limits, OCRService, create_app
 from tests.fixtures import recognition_export, text_to_image_export
 from tests.test_export import MAX_LENGTH
-from vqvae.data import encoder_input
+from vqvae.encoding import encoder_input
 from vqvae.plumbing.io import decode_image
 from vqvae.templates import LINE_CODES, is_horizontal, upright
 
 # Small limits, so the 413 tests send kilobytes, not 10 MB (the defaults are Limits()).
 LIMITS = Limits(max_bytes=200_000, max_pixels=1_000_000)
-
-
-@contextmanager
-def running_server(app) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free local port in a thread; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def text_crop(path: Path, text: str = "hello") -> Path:
@@ -236,19 +213,10 @@ def test_cli_needs_a_model_and_refuses_the_wrong_kind(served, capsys):
 # ---------------------------------------------------------------------------------------------- the browser
 def chromium_or_skip():
     """A headless Chromium WebDriver, or a skip that says what is missing and how to get it."""
-    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
-    if missing:
-        pytest.skip(f"browser test: {' and '.join(missing)} not found; `apt-get install chromium chromium-driver` "
-                    f"(.ci/run does) to run it")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="browser test: selenium is not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    # Root in a container needs --no-sandbox; the rest keeps a headless run quiet, offline and repeatable.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1100,900"):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(shutil.which("chromedriver")))
+    problem = missing_browser()
+    if problem:
+        pytest.skip(f"browser test: {problem}")
+    return headless_chromium()
 
 
 def test_page_in_headless_chromium_reads_a_crop_and_draws_a_prompt(served, tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gpt.generate import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, generate_for_prompts, rerank
+from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, generate_for_prompts, rerank
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
 from gpt.sampling import SamplingConfig
 

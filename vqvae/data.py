@@ -1,11 +1,11 @@
-"""Template-shaped image data for the VQ-VAE: training batches and fast, order-preserving encoding.
+"""Template-shaped image data for the VQ-VAE: the crop dataset and batch sampler of training and encoding.
 
 Every image is fitted to its aspect-ratio template (vqvae.templates), so a batch can only hold images of
 one template. `CropDataset` reads each image's size from its header once (cheap) to pick the template;
 `TemplateBatchSampler` groups indices by template (shuffled per epoch, sharded across DDP ranks);
 `collate_crops` stacks a batch and keeps failed items out of it, but on record.
 
-Training and encoding see the same pixels: `encode_paths` goes through the very same dataset.
+Training and encoding see the same pixels: `vqvae.encoding.encode_paths` goes through the very same dataset.
 """
 from __future__ import annotations
 
@@ -13,18 +13,15 @@ import logging
 import math
 import os
 from collections import defaultdict
-from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
+from typing import IO, Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image, to_rgb_uint8
+from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image
 from vqvae.templates import Template, choose_template, fit_to_template, image_to_tensor_array
-
-if TYPE_CHECKING:  # only for annotations: data.py must import without the model
-    from vqvae.modeling import VQVAE
 
 log = logging.getLogger(__name__)
 
@@ -289,179 +286,3 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
         offset = epoch * self.num_items if self.shuffle else 0
         for batch in mine[skip:]:
             yield [offset + item for item in batch]
-
-
-def _autocast(device: torch.device):
-    # bf16 on CUDA only: on this CPU it was no faster for the demo encoder and changed ~3% of the codes.
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-def _as_conv_input(images: Tensor, device: torch.device) -> Tensor:
-    # channels_last (NHWC): the demo encoder ran ~1.4x faster on CPU (noisy, shared 2-core machine). Codes can
-    # differ from NCHW only at near-ties (0.05% on a random model); every path here uses NHWC, so results
-    # agree across batchings, workers and shards. The model's own weights are left untouched.
-    return images.to(device).contiguous(memory_format=torch.channels_last)
-
-
-def _model_device(model: torch.nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def encoder_input(image: np.ndarray, max_length: int, downsample: int) -> np.ndarray:
-    """What the encoder sees of one RGB uint8 crop (H, W, 3): the crop fitted to its template's box and padded,
-    RGB uint8 (box_h, box_w, 3). `encode_images` encodes exactly this; shown to people as "what the model saw"."""
-    return fit_to_template(image, choose_template(image.shape[1], image.shape[0], max_length), downsample)
-
-
-@torch.inference_mode()
-def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int, batch_size: int = 64,
-                  device: str | torch.device | None = None) -> list[np.ndarray]:
-    """Encode in-memory crops: RGB uint8 arrays (H, W, 3) (gray (H, W) and RGBA are converted) ->
-    code grids (rows, cols) int64 in [0, num_codes), in input order.
-
-    Images are fitted to their templates and batched by template, so each batch is one tensor shape.
-    `device`: where the model runs (default: where its parameters are). Raises ImageReadError naming the
-    position of an unusable image (e.g. smaller than 2x2).
-    """
-    device = _model_device(model, device)
-    rgb = []
-    for position, image in enumerate(images):
-        image = np.asarray(image)
-        if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
-            if image.shape[0] < 2 or image.shape[1] < 2:
-                raise ImageReadError(f"images[{position}] is {image.shape[1]}x{image.shape[0]} pixels; "
-                                     f"a crop needs at least 2x2")
-            rgb.append(image)
-        else:
-            # to_rgb_uint8 takes OpenCV channel order; a 3/4-channel array here is RGB(A), so flip to BGR(A).
-            if image.ndim == 3 and image.shape[2] in (3, 4):
-                image = image[:, :, [2, 1, 0, 3][:image.shape[2]]]
-            rgb.append(to_rgb_uint8(image, f"images[{position}]"))
-    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)  # by box shape: one template, one shape
-    inputs: dict[int, np.ndarray] = {}
-    for position, image in enumerate(rgb):
-        try:  # a line too long for max_length, or a crop of one flat colour, cannot be normalized
-            inputs[position] = image_to_tensor_array(encoder_input(image, max_length, model.downsample))
-        except ValueError as error:
-            raise ImageReadError(f"images[{position}]: {error}") from None
-        groups[inputs[position].shape].append(position)
-    results: list[np.ndarray | None] = [None] * len(rgb)
-    with _autocast(device):
-        for positions in groups.values():
-            for start in range(0, len(positions), batch_size):
-                chunk = positions[start:start + batch_size]
-                batch = np.stack([inputs.pop(p) for p in chunk])  # one template: one box shape
-                code_ids = model.encode(_as_conv_input(torch.from_numpy(batch), device)).cpu().numpy()
-                for p, grid in zip(chunk, code_ids):
-                    results[p] = grid.astype(np.int64)
-    return results  # type: ignore[return-value]
-
-
-class _EncodeBatches(torch.utils.data.Dataset):
-    """Item i = batch i loaded *and encoded* -> (indices (B,), code_ids (B, h, w), failures).
-
-    For CPU encoding with DataLoader workers: each worker runs the model on whole batches with one thread
-    (DataLoader workers use one torch thread). On a 2-core machine two single-thread processes encoded the
-    demo set 2-4x faster than one process with two intra-op threads (small convs parallelise poorly), and
-    the codes are identical because every batch is the same as in a one-process run.
-    """
-
-    def __init__(self, dataset: CropDataset, batches: list[list[int]], model: torch.nn.Module) -> None:
-        self.dataset, self.batches, self.model = dataset, batches, model
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, list[FailedCrop]]:
-        batch = collate_crops([self.dataset[key] for key in self.batches[i]])
-        images, indices = batch
-        with torch.inference_mode():
-            code_ids = (self.model.encode(_as_conv_input(images, torch.device("cpu"))) if len(indices)
-                        else torch.empty(0, 0, 0, dtype=torch.int64))
-        return indices, code_ids, batch.failures
-
-
-def _no_collate(item: Any) -> Any:
-    return item
-
-
-def default_num_workers(device: str | torch.device) -> int:
-    """Loader processes for encoding: on CPU every usable core (max 8), each encoding whole batches with
-    one thread; on GPU 4, which only load and resize images."""
-    if torch.device(device).type == "cpu":
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-        return min(cores, 8)
-    return 4
-
-
-@torch.inference_mode()
-def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_size: int = 64,
-                 num_workers: int | None = None, device: str | torch.device | None = None,
-                 augment: bool = False, seed: int = 0, progress: bool = True, repeat: int = 0,
-                 num_replicas: int = 1, rank: int = 0) -> tuple[list[np.ndarray | None], BadRowReport]:
-    """Encode image files -> (grids, report): `grids[i]` is the (rows, cols) int64 grid of `paths[i]`, or
-    None if it failed; `report` holds one row (row = i, img_path, reason) per failure.
-
-    Deterministic and order-preserving whatever `batch_size`/`num_workers`: images are batched by template
-    in a fixed order and results placed by index. `num_workers` DataLoader processes (None: see
-    default_num_workers) load the images; on CPU they also run the model, one thread each; 0 runs
-    everything in this process with all its threads. With `augment`, the augmentation is seeded by
-    (seed, index, repeat), so `repeat` 0..N-1 gives N different, reproducible encodings of each image.
-
-    Sharding (several processes, e.g. torchrun): with `num_replicas` > 1 this process encodes only every
-    `num_replicas`-th batch of the fixed batch list, starting at `rank`, and returns None for the other
-    rows (and reports construction failures only on rank 0). Every image is encoded in the very batch a
-    single process would use, so the gathered result is identical to a one-process run.
-    """
-    if not 0 <= rank < num_replicas:
-        raise ValueError(f"rank={rank} must be in [0, num_replicas={num_replicas})")
-    device = _model_device(model, device)
-    if num_workers is None:
-        num_workers = default_num_workers(device)
-    dataset = CropDataset(paths, max_length, model.downsample, augment=augment, seed=seed, progress=progress)
-    report = BadRowReport()
-    for failure in dataset.failures if rank == 0 else []:
-        report.add(failure.index, failure.path, failure.reason)
-    results: list[np.ndarray | None] = [None] * len(dataset.all_paths)
-    if len(dataset) == 0:
-        return results, report
-    sampler = TemplateBatchSampler(dataset, batch_size, shuffle=False, num_replicas=1, rank=0)
-    offset = repeat * len(dataset)
-    batches = [[offset + item for item in batch] for batch in sampler][rank::num_replicas]
-    bar = tqdm(total=sum(map(len, batches)), desc=f"encoding (repeat {repeat})" if repeat else "encoding",
-               unit="img", disable=not progress)
-    failures: list[FailedCrop] = []
-
-    def place(indices: Tensor, code_ids: Tensor, batch_failures: list[FailedCrop]) -> None:
-        failures.extend(batch_failures)
-        for index, grid in zip(indices.tolist(), code_ids.numpy()):
-            results[index] = grid.astype(np.int64)
-        bar.update(len(indices) + len(batch_failures))
-
-    if device.type == "cpu" and num_workers > 0:
-        loader = torch.utils.data.DataLoader(_EncodeBatches(dataset, batches, model), batch_size=None,
-                                             collate_fn=_no_collate, num_workers=num_workers)
-        for indices, code_ids, batch_failures in loader:
-            place(indices, code_ids, batch_failures)
-    else:
-        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate_crops,
-                                             num_workers=num_workers)
-        with _autocast(device):
-            for batch in loader:
-                images, indices = batch
-                code_ids = (model.encode(_as_conv_input(images, device)).cpu() if len(indices)
-                            else torch.empty(0, 0, 0, dtype=torch.int64))
-                place(indices, code_ids, batch.failures)
-    bar.close()
-    for failure in sorted(failures):
-        report.add(failure.index, failure.path, failure.reason)
-    report.rows.sort(key=lambda row: int(row["row"]))
-    return results, report

@@ -28,7 +28,8 @@ import torch
 
 from vqvae.plumbing.cli import DEVICE_HELP, resolve_device, run_cli
 from vqvae.checkpoint import fingerprint, load_vqvae
-from vqvae.data import augment_image, default_num_workers, encode_images, encode_paths
+from vqvae.data import augment_image
+from vqvae.encoding import default_num_workers, encode_images, encode_paths
 from vqvae.plumbing.io import (BadRowReport, ImageReadError, image_header_size, load_image, read_labelled_csv,
                       report_path_for, write_csv_atomic)
 from vqvae.templates import choose_template
