@@ -8,6 +8,7 @@ per-row Python runs while training.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from tqdm import tqdm
 
 from gpt.config import DataConfig, path_list
 from gpt.vocab import ORDERS, Vocab
+from vqvae.plumbing.batches import SequentialBatchSampler, ShardedBatchSampler
 from vqvae.plumbing.io import read_labelled_csv, write_csv_atomic
+from vqvae.plumbing.trainer import resume_position
 from vqvae.tokens import TOKENS_COLUMN, read_sidecar, string_to_grid
 
 log = logging.getLogger(__name__)
@@ -113,35 +116,34 @@ class TokenDataset(Dataset):
         return {"input_ids": self.ids[index].long(), "loss_part": self.loss_part[index], "index": index}
 
 
-class LengthGroupedSampler(torch.utils.data.Sampler[int]):
-    """A shuffled order in which each run of `batch_size` indices holds images of similar length.
+class LengthGroupedBatchSampler(ShardedBatchSampler):
+    """Shuffled batches, each of images of similar length.
 
     Per epoch: a permutation seeded by (seed, epoch), cut into pools of `pool_batches` batches, each pool
     sorted by image length and cut into batches, the batches shuffled. With trimmed image padding
     (Vocab.trim_image_padding) a batch then costs about its own crops' tokens, not the longest crop's.
-    Under DDP Lightning wraps it in a distributed sampler, which keeps neighbouring indices together."""
+    Sharded across DDP ranks, and resumed mid-epoch, by `ShardedBatchSampler`."""
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int = 0, pool_batches: int = 50):
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int = 0, pool_batches: int = 50,
+                 num_replicas: Optional[int] = None, rank: Optional[int] = None):
+        super().__init__(num_replicas, rank, pad=True)
         self.lengths, self.batch_size, self.seed, self.pool_batches = np.asarray(lengths), batch_size, seed, pool_batches
-        self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def num_batches(self) -> int:
+        pool = self.batch_size * self.pool_batches
+        full, rest = divmod(len(self.lengths), pool)
+        return full * self.pool_batches + math.ceil(rest / self.batch_size)
 
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(len(self.lengths))
         pool = self.batch_size * self.pool_batches
         batches = []
         for start in range(0, len(order), pool):
             chunk = order[start:start + pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        for index in rng.permutation(len(batches)):
-            yield from batches[index].tolist()
+            batches += [chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        return [batches[index] for index in rng.permutation(len(batches))]
 
 
 def batch_as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -279,15 +281,19 @@ class GPTDataModule(pl.LightningDataModule):
         if self.train_set is None:
             self.prepare()
 
-    def _loader(self, dataset: TokenDataset, sampler: Optional[torch.utils.data.Sampler] = None) -> DataLoader:
+    def _loader(self, dataset: TokenDataset, batch_sampler: torch.utils.data.Sampler[list[int]]) -> DataLoader:
         workers = int(self.cfg.num_workers)
-        return DataLoader(dataset, batch_size=int(self.cfg.batch_size), sampler=sampler, num_workers=workers,
-                          collate_fn=batch_as_is, persistent_workers=workers > 0, pin_memory=False)
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, collate_fn=batch_as_is,
+                          persistent_workers=workers > 0, pin_memory=False)
 
     def train_dataloader(self) -> DataLoader:
         ids = self.train_set.ids
         lengths = ((ids != self.vocab.vpad_id) & (ids != self.vocab.pad_id)).sum(dim=1).numpy()
-        return self._loader(self.train_set, LengthGroupedSampler(lengths, int(self.cfg.batch_size), self.seed))
+        sampler = LengthGroupedBatchSampler(lengths, int(self.cfg.batch_size), self.seed)
+        if self.trainer is not None:
+            # A resumed run goes on with the epoch (order) and batch where it stopped.
+            sampler.set_epoch(*resume_position(self.trainer))
+        return self._loader(self.train_set, sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set)
+        return self._loader(self.val_set, SequentialBatchSampler(len(self.val_set), int(self.cfg.batch_size)))

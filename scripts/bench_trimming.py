@@ -3,7 +3,7 @@
     python -m scripts.bench_trimming outputs/pretrain/data/shard_000/tokens.csv [--batch-size 32]
 
 Untrimmed, every sequence is max_visual_length + max_text_length long. Trimmed (Vocab.trim_image_padding),
-a batch is as long as its longest image + 1 + max_text_length; length-grouped batches (LengthGroupedSampler,
+a batch is as long as its longest image + 1 + max_text_length; length-grouped batches (LengthGroupedBatchSampler,
 as gpt.train draws them) and shuffled ones are both measured. Counts only: the time per token is the same.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from gpt.data import LengthGroupedSampler, read_token_csvs
+from gpt.data import LengthGroupedBatchSampler, read_token_csvs
 from vqvae.tokens import string_to_grid
 
 
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(len(b) * (min(int(lengths[b].max()) + 1, visual) + args.max_text_length) for b in batches)
         return total / len(order)
 
-    grouped = per_crop(np.fromiter(iter(LengthGroupedSampler(lengths, args.batch_size)), dtype=np.int64))
+    sampler = LengthGroupedBatchSampler(lengths, args.batch_size, num_replicas=1, rank=0)
+    grouped = per_crop(np.fromiter((i for batch in sampler for i in batch), dtype=np.int64))
     shuffled = per_crop(np.random.default_rng(0).permutation(len(lengths)))
     figures = {"crops": len(lengths), "mean_image_tokens": round(float(lengths.mean()), 1),
                "untrimmed_tokens_per_crop": full, "trimmed_shuffled_tokens_per_crop": round(shuffled, 1),

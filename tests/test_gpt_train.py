@@ -176,3 +176,22 @@ def test_data_module_base_charset_and_batches(tmp_path):
     # each row is the layout of its CSV row: decode the text part back
     texts = [data.vocab.decode_text(row[16:]) for row in batch["input_ids"].tolist()]
     assert texts == [WORDS[i] for i in batch["index"].tolist()]
+
+
+def test_length_grouped_batches_cover_every_row_shard_across_ranks_and_resume():
+    from gpt.data import LengthGroupedBatchSampler
+
+    lengths = np.arange(50) % 7
+    sampler = LengthGroupedBatchSampler(lengths, 4, seed=1, pool_batches=3, num_replicas=1, rank=0)
+    epoch0, epoch1 = list(sampler), list(sampler)  # the epoch advances on every iter()
+    assert len(epoch0) == len(sampler) == 13 and epoch0 != epoch1
+    assert sorted(i for batch in epoch0 for i in batch) == list(range(50))
+    # Within a pool of 12 rows, batches are cut from the rows sorted by length.
+    assert np.mean([np.ptp(lengths[batch]) for batch in epoch0]) < np.ptp(lengths)
+    shards = [list(LengthGroupedBatchSampler(lengths, 4, seed=1, pool_batches=3, num_replicas=2, rank=rank))
+              for rank in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 7  # 13 batches wrapped to 14: ranks step together
+    assert {i for shard in shards for batch in shard for i in batch} == set(range(50))
+    resumed = LengthGroupedBatchSampler(lengths, 4, seed=1, pool_batches=3, num_replicas=1, rank=0)
+    resumed.set_epoch(1, skip=5)
+    assert list(resumed) == epoch1[5:] and list(resumed)[0] != epoch1[5]  # then epoch 2 from its start

@@ -1,4 +1,4 @@
-"""Resuming a run: an interrupted and resumed VQ-VAE run trains exactly as an uninterrupted one (same
+"""Resuming a run: an interrupted and resumed VQ-VAE or GPT run trains exactly as an uninterrupted one (same
 batches, augmentations, learning rates and dead-code restarts, so the same weights), and a time budget
 becomes a step count once, kept by the checkpoint."""
 from __future__ import annotations
@@ -9,9 +9,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+import gpt.train as gpt_train
 import vqvae.train as train
-from vqvae.plumbing.trainer import build_trainer
+from tests.test_gpt_train import TINY, WORDS, random_tokens
 from tests.test_vqvae_train import render_words, tiny_args
+from vqvae.plumbing.trainer import build_trainer
 
 MAX_STEPS = 9  # 4 batches an epoch (12 crops of several templates, batch 4): two full epochs and one step
 
@@ -24,8 +26,12 @@ class Recorder(pl.Callback):
         self.stop_at, self.steps = stop_at, []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        images, rows = batch
-        self.steps.append({"step": trainer.global_step, "rows": rows.tolist(), "pixels": float(images.sum()),
+        if isinstance(batch, dict):  # a GPT batch: token ids of the rows `index`
+            rows, pixels = batch["index"], float(batch["input_ids"].sum())
+        else:
+            images, rows = batch
+            pixels = float(images.sum())
+        self.steps.append({"step": trainer.global_step, "rows": rows.tolist(), "pixels": pixels,
                            "lr": trainer.optimizers[0].param_groups[0]["lr"]})
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -116,3 +122,32 @@ def test_a_changed_budget_is_measured_anew():
     assert same.budget == 14 and longer.budget is None
     with pytest.raises(ValueError, match="DD:HH:MM:SS"):
         StepBudget("ten minutes")
+
+
+GPT_STEPS = 10  # 32 rows in batches of 8 grouped by length: 4 batches an epoch, two epochs and a half
+
+
+def run_gpt(monkeypatch, data: tuple[str, str], run_dir: Path, stop_at: int | None = None) -> Recorder:
+    recorder = Recorder(stop_at)
+    monkeypatch.setattr(gpt_train, "build_trainer", lambda *a, **k: build_trainer(*a, callbacks=[recorder], **k))
+    train_csv, val_csv = data
+    assert gpt_train.main([TINY, f"data.train={train_csv}", f"data.val={val_csv}", f"run_dir={run_dir}",
+                           "data.batch_size=8", f"trainer.max_steps={GPT_STEPS}", "trainer.val_check_interval=100",
+                           "model.dropout=0.1", "validation.num_decode_samples=0"]) == 0
+    return recorder
+
+
+def test_resumed_gpt_run_ends_with_the_same_weights(tmp_path, monkeypatch):
+    """The GPT's length-grouped batch sampler resumes mid-epoch: same rows, rates and dropout per step."""
+    data = (random_tokens(tmp_path / "train.csv", WORDS * 2), random_tokens(tmp_path / "val.csv", WORDS[:8], seed=1))
+    straight = run_gpt(monkeypatch, data, tmp_path / "straight")
+    first = run_gpt(monkeypatch, data, tmp_path / "run", stop_at=6)  # mid-epoch 2
+    assert checkpoint(tmp_path / "run")["global_step"] == 6
+    second = run_gpt(monkeypatch, data, tmp_path / "run")
+    resumed = first.steps + second.steps
+    assert [s["step"] for s in resumed] == list(range(GPT_STEPS))
+    assert [s["rows"] for s in resumed] == [s["rows"] for s in straight.steps]
+    assert [s["lr"] for s in resumed] == [s["lr"] for s in straight.steps]
+    final, reference = checkpoint(tmp_path / "run"), checkpoint(tmp_path / "straight")
+    for name, value in reference["state_dict"].items():  # tolerance as for the VQ-VAE above
+        torch.testing.assert_close(final["state_dict"][name], value, rtol=0, atol=1e-6, msg=name)

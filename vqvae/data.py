@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from vqvae.plumbing.batches import ShardedBatchSampler
 from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image
 from vqvae.templates import Template, choose_template, fit_to_template, image_to_tensor_array
 
@@ -196,13 +197,7 @@ def collate_crops(batch: Sequence[tuple[Tensor, int] | FailedCrop]) -> CropBatch
     return CropBatch((images, indices), failures)
 
 
-def _dist_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size(), torch.distributed.get_rank()
-    return 1, 0
-
-
-class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
+class TemplateBatchSampler(ShardedBatchSampler):
     """Batches of dataset keys sharing one template (so each batch is one tensor shape).
 
     With `shuffle`, items are shuffled within each template and the batches shuffled, with a generator
@@ -212,12 +207,7 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
     (`epoch * len(dataset) + i`) so augmentation differs per epoch (see CropDataset); without shuffle
     they are plain positions, in ascending order within each template.
 
-    Batches are sharded across DDP ranks (`num_replicas`/`rank` from torch.distributed when initialised):
-    the batch list is padded by wrapping around to a multiple of `num_replicas`, so every rank gets the same
-    number of batches. With Lightning, pass `use_distributed_sampler=False` to the Trainer so it does not
-    try to replace this sampler. `pad=False` (for validation, where ranks need not step together) shards
-    without wrapping, so every batch is seen exactly once and whole-set metrics count no image twice;
-    ranks then differ by at most one batch (a rank left with none gets a wrapped one, so it still logs).
+    Sharding across DDP ranks (`pad=False` for validation) and resuming: `ShardedBatchSampler`.
     """
 
     def __init__(self, dataset: CropDataset, batch_size: int, shuffle: bool = True, seed: int = 0,
@@ -225,26 +215,12 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
                  pad: bool = True) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
-        world, world_rank = _dist_world()
-        self.num_replicas = world if num_replicas is None else num_replicas
-        self.rank = world_rank if rank is None else rank
-        if not 0 <= self.rank < self.num_replicas:
-            raise ValueError(f"rank={self.rank} must be in [0, num_replicas={self.num_replicas})")
+        super().__init__(num_replicas, rank, pad)
         self.groups = dataset.groups()
         self.num_items = len(dataset)
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
-        self.pad = pad
-        self.epoch = 0
-        self._skip = 0
 
-    def set_epoch(self, epoch: int, skip: int = 0) -> None:
-        """The next `iter()` gives epoch `epoch` from its batch `skip` on (this rank's batches); later ones
-        go on from epoch + 1."""
-        if epoch < 0 or skip < 0:
-            raise ValueError(f"epoch={epoch} and skip={skip} must be >= 0")
-        self.epoch, self._skip = int(epoch), int(skip)
-
-    def _all_batches(self, epoch: int) -> list[list[int]]:
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         batches: list[list[int]] = []
         for template in sorted(self.groups):
@@ -259,30 +235,15 @@ class TemplateBatchSampler(torch.utils.data.Sampler[list[int]]):
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
         return batches
 
-    def _num_batches_total(self) -> int:
+    def num_batches(self) -> int:
         total = 0
         for items in self.groups.values():
             total += len(items) // self.batch_size if self.drop_last else math.ceil(len(items) / self.batch_size)
         return total
 
-    def __len__(self) -> int:
-        total = self._num_batches_total()
-        if not self.pad and total:
-            return max(1, len(range(self.rank, total, self.num_replicas)))
-        return math.ceil(total / self.num_replicas)
-
     def __iter__(self) -> Iterator[list[int]]:
-        epoch, skip = self.epoch, self._skip
-        self.epoch, self._skip = epoch + 1, 0
-        batches = self._all_batches(epoch)
-        if not batches:
-            return
-        if self.pad:
-            per_rank = len(self)
-            padded = [batches[i % len(batches)] for i in range(per_rank * self.num_replicas)]
-            mine = padded[self.rank::self.num_replicas]
-        else:
-            mine = batches[self.rank::self.num_replicas] or [batches[self.rank % len(batches)]]
+        epoch = self.epoch
+        mine, skip = self._this_rank(epoch)
         offset = epoch * self.num_items if self.shuffle else 0
         for batch in mine[skip:]:
             yield [offset + item for item in batch]

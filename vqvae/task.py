@@ -187,7 +187,7 @@ class VQVAEDataModule(pl.LightningDataModule):
     pixels `vqvae.encode` feeds the model), batched by template shape, sharded across DDP ranks.
 
     Images whose header cannot be read are excluded, counted in the log and listed in
-    `run_dir/<split>.bad.csv`. Build the Trainer with `use_distributed_sampler=False` (the batch
+    `run_dir/<split>.bad.csv`. Build the Trainer with `use_distributed_sampler=False`, as build_trainer does (the batch
     sampler shards itself).
     """
 

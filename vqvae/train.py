@@ -56,8 +56,7 @@ def run(args: argparse.Namespace, argv: Optional[list[str]] = None) -> int:
     datamodule = VQVAEDataModule(cfg)
     datamodule.setup("fit")  # fail on a bad CSV before the Trainer starts workers
     ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
-    trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss", seed=cfg.seed,
-                            use_distributed_sampler=False)  # TemplateBatchSampler shards across ranks itself
+    trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss", seed=cfg.seed)
     if trainer.is_global_zero:
         save_config(cfg, run_dir / "config.yaml")
         num_params = sum(p.numel() for p in task.model.parameters())

@@ -188,7 +188,9 @@ def build_trainer(trainer_cfg: TrainerConfig, logger_cfg: LoggerConfig, run_dir:
     if monitor:
         checkpoints.append(ModelCheckpoint(dirpath=str(checkpoint_dir(run_dir)), filename="best", monitor=monitor,
                                            mode=mode, save_top_k=1, save_last=False, enable_version_counter=False))
-    kwargs = to_dict(trainer_cfg)
+    # Every loader of the project uses a vqvae.plumbing.batches sampler, which shards across ranks and resumes
+    # mid-epoch itself: Lightning must not wrap it in a DistributedSampler.
+    kwargs = {**to_dict(trainer_cfg), "use_distributed_sampler": False}
     kwargs.update(overrides)
     logger = build_logger(logger_cfg, run_dir)
     extra = [LearningRateMonitor("step")] if logger is not None else []
