@@ -74,7 +74,7 @@ def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 
     if pretrained.vqvae is None:
         raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
     pretrained.require_recognition()
-    from vqvae.data import encode_paths
+    from vqvae.encoding import encode_paths
 
     started = time.perf_counter()
     grids, report = encode_paths(pretrained.vqvae, list(paths), pretrained.max_length, batch_size=batch_size,
@@ -108,7 +108,7 @@ def read_arrays(pretrained: Pretrained, images: Sequence[np.ndarray], batch_size
     if pretrained.vqvae is None:
         raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
     pretrained.require_recognition()
-    from vqvae.data import encode_images
+    from vqvae.encoding import encode_images
 
     grids = encode_images(pretrained.vqvae, images, pretrained.max_length, batch_size, device=pretrained.device)
     results = recognize_grids(pretrained, grids, batch_size=batch_size, num_beams=num_beams, precision=precision,

@@ -154,7 +154,7 @@ class GPTTask(pl.LightningModule):
                                       "confidence": confidence})
 
     def _gather_decoded(self) -> list[dict]:
-        """Decoded rows of all ranks, each val row once (the distributed sampler pads with repeats), by index."""
+        """Decoded rows of all ranks, each val row once (a rank without rows decodes row 0 again), by index."""
         rows = self._decoded
         if self.trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
             parts: list = [None] * torch.distributed.get_world_size()

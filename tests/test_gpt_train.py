@@ -195,3 +195,11 @@ def test_length_grouped_batches_cover_every_row_shard_across_ranks_and_resume():
     resumed = LengthGroupedBatchSampler(lengths, 4, seed=1, pool_batches=3, num_replicas=1, rank=0)
     resumed.set_epoch(1, skip=5)
     assert list(resumed) == epoch1[5:] and list(resumed)[0] != epoch1[5]  # then epoch 2 from its start
+
+
+def test_validation_batches_interleave_rows_across_ranks():
+    from vqvae.plumbing.batches import SequentialBatchSampler
+
+    assert [list(SequentialBatchSampler(10, 3, num_replicas=2, rank=rank)) for rank in (0, 1)] == [
+        [[0, 2, 4], [6, 8]], [[1, 3, 5], [7, 9]]]  # each rank's first rows are the set's first rows
+    assert list(SequentialBatchSampler(1, 3, num_replicas=2, rank=1)) == [[0]]  # a rank without rows still logs

@@ -76,20 +76,23 @@ class ShardedBatchSampler(torch.utils.data.Sampler[list[int]]):
         yield from mine[skip:]
 
 
-class SequentialBatchSampler(ShardedBatchSampler):
-    """Positions 0..num_items-1 in order, in batches of `batch_size`, each seen once across the ranks
-    (validation: no row counted twice in whole-set metrics)."""
+class SequentialBatchSampler(torch.utils.data.Sampler[list[int]]):
+    """Validation order: rank r takes rows r, r + W, r + 2W, ... (W ranks) in batches of `batch_size`, so
+    every row counts once over all ranks and the first rows of each rank are the first rows of the set. A
+    rank left with no row gets row 0, so that it still logs."""
 
     def __init__(self, num_items: int, batch_size: int, num_replicas: int | None = None,
                  rank: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be >= 1")
-        super().__init__(num_replicas, rank, pad=False)
-        self.num_items, self.batch_size = num_items, batch_size
+        world, world_rank = dist_world()
+        num_replicas = world if num_replicas is None else num_replicas
+        rank = world_rank if rank is None else rank
+        rows = list(range(rank, num_items, num_replicas)) or [0]
+        self.batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
 
-    def num_batches(self) -> int:
-        return math.ceil(self.num_items / self.batch_size)
+    def __len__(self) -> int:
+        return len(self.batches)
 
-    def epoch_batches(self, epoch: int) -> list[list[int]]:
-        return [list(range(start, min(start + self.batch_size, self.num_items)))
-                for start in range(0, self.num_items, self.batch_size)]
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.batches
