@@ -153,7 +153,7 @@ class SampleImages(pl.Callback):
         return path
 
 
-def export_run(cfg: Any, init: Pretrained, task_class: type = FinetuneTask) -> Path:
+def export_run(cfg: Any, init: Pretrained) -> Path:
     """Write run_dir/export from best.ckpt (by val/loss), or last.ckpt when there is no best, with the
     VQ-VAE of `init`."""
     from gpt.export import write_export

@@ -11,9 +11,6 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-METRIC_KEYS = ("num_samples", "accuracy", "one_minus_ned", "cer")
-
-
 def normalize_for_metrics(text: str, ignore_case: bool = False, ignore_space: bool = False) -> str:
     """NFC (never NFKD: it splits Hangul into jamo), then optionally casefold and drop all whitespace."""
     text = unicodedata.normalize("NFC", text)

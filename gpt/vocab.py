@@ -178,11 +178,6 @@ class Vocab:
     def num_tokens(self) -> int:
         return self.num_used
 
-    def special_ids(self) -> dict[str, int]:
-        """{token string: id} of the seven specials: <s> </s> <pad> <unk> <row> <vpad> <vertical>."""
-        return {BOS: self.bos_id, EOS: self.eos_id, PAD: self.pad_id, UNK: self.unk_id,
-                ROW: self.row_id, VPAD: self.vpad_id, VERTICAL: self.vertical_id}
-
     def char_id(self, char: str) -> int:
         """The id of one charset character; KeyError naming it if it is not in the charset."""
         try:
