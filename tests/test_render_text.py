@@ -234,3 +234,23 @@ def test_vertical_line_box_stacks_fixed_cells_whatever_the_characters():
     top, other = crop("가나", 0, True), crop("가다", 3, True)
     np.testing.assert_array_equal(top[:first_cell], other[:first_cell])
     assert not np.array_equal(top, other)
+
+
+def test_plates_come_often_horizontal_and_framed(tmp_path):
+    """Korean plate numbers are a few percent of the Korean texts, never vertical, and drawn in a border."""
+    from scripts.render_text import PLATE, PLATE_SHARE, TextSampler
+
+    sampler = TextSampler({"ko": ["가게", "사과"], "en": ["shop"]})
+    rng = np.random.default_rng(0)
+    texts = [sampler.sample(rng, "ko") for _ in range(4000)]
+    share = np.mean([PLATE.fullmatch(text) is not None for text in texts])
+    assert PLATE_SHARE <= share < PLATE_SHARE + 0.02  # the plate form of _number adds a little
+    frame = render_dataset(tmp_path / "ds", 400, 3, languages="ko", vertical_share=0.5, num_workers=1,
+                           progress=False)
+    plates = frame[frame["text"].map(lambda text: PLATE.fullmatch(text) is not None)]
+    assert len(plates) >= 5 and set(plates["orientation"]) == {"horizontal"}
+    # The border: rows dark across the whole crop (top and bottom), which no text without it has.
+    font = load_fonts([_noto()])[0]
+    framed, plain = (render_image(np.random.default_rng(0), "12가 3456", font, 32, vertical=False, strength=0.0,
+                                  frame=frame).mean(axis=2) < 128 for frame in (True, False))
+    assert (framed.mean(axis=1) > 0.8).sum() >= 2 and (plain.mean(axis=1) > 0.8).sum() == 0
