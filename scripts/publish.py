@@ -68,24 +68,25 @@ With Hugging Face only: `AutoModelForCausalLM.from_pretrained(DIR)`; the prompt 
 """
 
 
-def recognizer_card(entry: dict, score: float, run_dir: Path) -> tuple[str, dict]:
+def recognizer_card(entry: dict, score: float, run_dir: Path, shard_size: int) -> tuple[str, dict]:
     """(model card, metrics.json) of a `make pretrain` chunk (`entry`, a curve.json row)."""
     evaluation = json.loads((run_dir / f"eval-chunk{entry['chunk']}.json").read_text())
-    from scripts.bench import trained_steps
     from scripts.broad_fonts import split_fonts
 
     train_fonts, held_fonts = split_fonts()
     families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
-    run_info = {"shard_size": entry["distinct_crops"] // (entry["chunk"] + 1), "train_fonts": len(train_fonts),
-                "heldout_fonts": ", ".join(families), "vq_steps": trained_steps(run_dir / "runs" / "vqvae")}
+    run_info = {"shard_size": shard_size, "train_fonts": len(train_fonts),
+                "heldout_fonts": ", ".join(families), "vq_steps": entry["vq_steps"]}
     metrics = {"held_out_score": score, **entry, "results": evaluation["results"]}
     return model_card(entry, score, evaluation, run_info), metrics
 
 
-def publish_if_better(export: Path, target: Path, score: float, card: str, metrics: dict) -> bool:
+def publish_if_better(export: Path, target: Path, score: float, card: str, metrics: dict,
+                      baseline: float | None = None) -> bool:
     """Copy `export` to `target` with `card` (README.md) and `metrics` (metrics.json, its "held_out_score" is
-    `score`) when `score` beats the published one. True if published."""
-    before = published_score(target)
+    `score`) when `score` beats the published one's: its metrics.json's, or `baseline`, its score measured
+    anew on the sets `score` comes from. True if published."""
+    before = published_score(target) if baseline is None else baseline
     if before is not None and score <= before:
         print(f"not published: held-out score {100 * score:.1f}% does not beat the published {100 * before:.1f}%")
         return False

@@ -36,3 +36,12 @@ def test_refuses_pickled_weights(tmp_path):
     with pytest.raises(ValueError, match="pickles"):
         publish_if_better(export, tmp_path / "models" / "m", 0.5, "# card", {})
     assert not (tmp_path / "models" / "m").exists()
+
+
+def test_a_baseline_rescored_on_new_sets_replaces_the_recorded_score(tmp_path):
+    target = tmp_path / "models" / "m"
+    publish_if_better(fake_export(tmp_path / "a", b"first"), target, 0.48, "# card", {})
+    # The published model reads 0.44 on the sets the new export was scored on: 0.46 beats it there.
+    assert not publish_if_better(fake_export(tmp_path / "b", b"second"), target, 0.46, "# card", {})
+    assert publish_if_better(fake_export(tmp_path / "c", b"third"), target, 0.46, "# card", {}, baseline=0.44)
+    assert (target / "model.safetensors").read_bytes() == b"third"

@@ -1,0 +1,25 @@
+"""make pretrain continuing the published model in a new folder counts on from it (scripts/pretrain.py)."""
+import json
+
+from scripts import pretrain
+
+
+def test_continuation_counts_on_from_the_published_model_it_started_from(tmp_path, monkeypatch):
+    published = tmp_path / "published"
+    published.mkdir()
+    row = {"chunk": 19, "steps": 80000, "distinct_crops": 800000, "cpu_hours": 9.5, "vq_steps": 2000,
+           "accuracy": {"heldout_en": 0.5}}
+    (published / "metrics.json").write_text(json.dumps({**row, "held_out_score": 0.5, "results": []}))
+    monkeypatch.setattr(pretrain, "PUBLISHED", published)
+    out = tmp_path / "run"
+    out.mkdir()
+
+    assert pretrain.continued_row(out, from_published=True) == {k: v for k, v in row.items() if k != "accuracy"}
+    # Publishing a chunk of this folder replaces the published model: the folder keeps counting from the first.
+    (published / "metrics.json").write_text(json.dumps({**row, "chunk": 21, "held_out_score": 0.6, "results": []}))
+    assert pretrain.continued_row(out, from_published=True)["chunk"] == 19
+
+
+def test_a_fresh_run_counts_from_zero(tmp_path):
+    row = pretrain.continued_row(tmp_path, from_published=False)
+    assert (row["chunk"], row["steps"], row["distinct_crops"], row["cpu_hours"]) == (-1, 0, 0, 0.0)
