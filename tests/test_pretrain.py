@@ -23,3 +23,20 @@ def test_continuation_counts_on_from_the_published_model_it_started_from(tmp_pat
 def test_a_fresh_run_counts_from_zero(tmp_path):
     row = pretrain.continued_row(tmp_path, from_published=False)
     assert (row["chunk"], row["steps"], row["distinct_crops"], row["cpu_hours"]) == (-1, 0, 0, 0.0)
+
+
+def test_drawing_continuation_counts_on_from_the_published_drawing_model(tmp_path, monkeypatch):
+    from scripts import pretrain_draw
+
+    published = tmp_path / "draw"
+    published.mkdir()
+    (published / "metrics.json").write_text(json.dumps({"steps": 40621, "cpu_hours": 3.67, "held_out_score": 0.5}))
+    monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", published)
+    run_dir = tmp_path / "out" / "runs" / "draw"
+    assert pretrain_draw.continued_draw_row(tmp_path / "out", run_dir) == {"steps": 40621, "cpu_hours": 3.67}
+    (published / "metrics.json").write_text(json.dumps({"steps": 50000, "cpu_hours": 4.5, "held_out_score": 0.6}))
+    assert pretrain_draw.continued_draw_row(tmp_path / "out", run_dir)["steps"] == 40621
+    # A folder that already trains its own drawing run (from the recognizer) counts from zero.
+    (tmp_path / "fresh" / "runs" / "draw" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "fresh" / "runs" / "draw" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert pretrain_draw.continued_draw_row(tmp_path / "fresh", tmp_path / "fresh" / "runs" / "draw")["steps"] == 0
