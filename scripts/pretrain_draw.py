@@ -47,8 +47,8 @@ def training_hours(run_dir: Path) -> float:
     return float(state["callbacks"]["Timer"]["time_elapsed"]["train"]) / 3600
 
 
-def draw_card(summary: dict, steps: int, cpu_hours: float, rows: int) -> str:
-    """README.md of the published drawing model."""
+def draw_card(summary: dict, steps: int, cpu_hours: float, rows: int, base_steps: int = 0) -> str:
+    """README.md of the published drawing model (`base_steps`: those of the published model it continued)."""
     def row(name: str, s: dict) -> str:
         tess = f"{100 * s['tesseract_exact']:.1f}%" if "tesseract_exact" in s else "n/a"
         return (f"| {name} | {s['prompts']} | {100 * s['recognizer_exact']:.1f}% | "
@@ -65,7 +65,9 @@ The default model of `python -m gpt.generate "text" --output DIR`. The shipped r
 ## Training (`make pretrain-draw`, scripts/pretrain_draw.py)
 - data: the {rows:,} rendered crops of `make pretrain`'s shards (broad fonts, colours, noise, 30% vertical),
   as text-then-image sequences; 10% of prompts dropped to the empty text (classifier-free guidance)
-- {steps:,} optimizer steps (batch 32) from the recognizer's weights, image loss weighted 4x
+- {steps:,} optimizer steps (batch 32) from the recognizer's weights, image loss weighted 4x{
+  f" (the last {steps - base_steps:,} continuing the published drawing model on these shards, at half the rate;"
+  f" the earlier ones on earlier shards)" if base_steps else ""}
 - compute: {cpu_hours} CPU-hours (training wall hours x 2 cores), no GPU
 
 ## Legibility (`python -m scripts.bench_draw`)
@@ -141,7 +143,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         published_here = not base["steps"] or read_json(SHIPPED_DRAW_MODEL / "metrics.json")["steps"] > base["steps"]
         baseline = None if published_here else \
             read_json(out / "draw-bench-published" / "legibility.json")["overall"]["recognizer_exact"]
-        publish_if_better(run_dir / "export", SHIPPED_DRAW_MODEL, score, draw_card(summary, steps, cpu_hours, rows),
+        publish_if_better(run_dir / "export", SHIPPED_DRAW_MODEL, score, draw_card(summary, steps, cpu_hours, rows, base["steps"]),
                           {"steps": steps, "cpu_hours": cpu_hours, **summary}, baseline=baseline)
     return 0
 
