@@ -106,15 +106,12 @@ def continued_row(out: Path, from_published: bool) -> dict:
     """Where this folder's counts start: the published model's chunk, steps, distinct crops, CPU-hours and
     VQ-VAE steps when the folder continues it (kept in OUT/continues.json at its first call, since publishing
     later replaces the published model), else zeros with chunk -1."""
-    path = out / "continues.json"
-    if path.is_file():
-        return read_json(path)
-    if not from_published:
+    from scripts.publish import continued_counts
+
+    record = out / "continues.json"
+    if not from_published and not record.is_file():
         return {"chunk": -1, "steps": 0, "distinct_crops": 0, "cpu_hours": 0.0, "vq_steps": 0}
-    metrics = read_json(PUBLISHED / "metrics.json")
-    row = {key: metrics[key] for key in ("chunk", "steps", "distinct_crops", "cpu_hours", "vq_steps")}
-    write_json_atomic(row, path)
-    return row
+    return continued_counts(record, PUBLISHED, ("chunk", "steps", "distinct_crops", "cpu_hours", "vq_steps"))
 
 
 def draw_curve(curve: list[dict], path: Path) -> None:

@@ -27,7 +27,6 @@ from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL
 from scripts.pipeline import Pipeline, StepFailed, read_json
 from scripts.pretrain import CORES
 from vqvae.plumbing.cli import run_cli
-from vqvae.plumbing.io import write_json_atomic
 
 DRAW_CONFIG = "config/gpt2-pretrain-finetune.yaml"
 # A warm restart of a published model whose rate ended at its floor: half the peak, as make pretrain does.
@@ -151,15 +150,13 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 def continued_draw_row(out: Path, run_dir: Path) -> dict:
     """Steps and CPU-hours this folder's drawing run counts on from: the published drawing model's when the
     folder's first call found one and no run of its own (kept in OUT/draw-continues.json), else zeros."""
-    path = out / "draw-continues.json"
-    if path.is_file():
-        return read_json(path)
-    if (run_dir / "checkpoints" / "last.ckpt").is_file() or not (SHIPPED_DRAW_MODEL / "metrics.json").is_file():
+    from scripts.publish import continued_counts
+
+    record = out / "draw-continues.json"
+    fresh = (run_dir / "checkpoints" / "last.ckpt").is_file() or not (SHIPPED_DRAW_MODEL / "metrics.json").is_file()
+    if fresh and not record.is_file():
         return {"steps": 0, "cpu_hours": 0.0}
-    metrics = read_json(SHIPPED_DRAW_MODEL / "metrics.json")
-    row = {"steps": metrics["steps"], "cpu_hours": metrics["cpu_hours"]}
-    write_json_atomic(row, path)
-    return row
+    return continued_counts(record, SHIPPED_DRAW_MODEL, ("steps", "cpu_hours"))
 
 
 if __name__ == "__main__":

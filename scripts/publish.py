@@ -14,12 +14,25 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from vqvae.plumbing.io import write_json_atomic
+
 MAX_FILE_BYTES = 25_000_000  # every published version is at most 25 MB (DEVELOPERS.md)
 
 
 def published_score(target: Path) -> float | None:
     metrics = target / "metrics.json"
     return json.loads(metrics.read_text())["held_out_score"] if metrics.is_file() else None
+
+
+def continued_counts(record: Path, published: Path, keys: tuple[str, ...]) -> dict:
+    """The counts (`keys` of `published`'s metrics.json) a run folder continues from: read at the folder's
+    first call and kept in `record`, since publishing from the folder later replaces the published model."""
+    if record.is_file():
+        return json.loads(record.read_text())
+    metrics = json.loads((published / "metrics.json").read_text())
+    row = {key: metrics[key] for key in keys}
+    write_json_atomic(row, record)
+    return row
 
 
 def model_card(entry: dict, score: float, evaluation: dict, run_info: dict) -> str:
