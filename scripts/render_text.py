@@ -116,13 +116,23 @@ PLATE_SHARE = 0.04
 PLATE = re.compile(r"\d{2,3}[가-힣] ?\d{4}")
 # Share of other texts drawn inside a border, like many signs and labels.
 FRAME_SHARE = 0.04
+# Share of framed crops that go on past the border into what surrounds it (a car body, a wall), dark in
+# SURROUND_DARK of them: detectors' boxes around plates and signs do, and the shipped model, trained only on
+# crops that end in their own background, read 0% of real_ko_plates.
+SURROUND_SHARE, SURROUND_DARK = 0.5, 0.6
+# Share of crops drawn condensed or extended along the line (plates, signs and headlines use narrow and wide
+# lettering that few installed fonts have), and the range of that scale.
+STRETCH_SHARE, STRETCH_RANGE = 0.25, (0.65, 1.2)
 
 
 def _plate(rng: np.random.Generator) -> str:
-    """A Korean vehicle plate number, as printed: "12가3456" or "123하 4567" (a gap before the four digits)."""
+    """A Korean vehicle plate number, as printed: "12가3456" or "123하 4567" (a gap before the four digits).
+    Two leading digits as often as three: plates issued before 2019 have two and are still most of those on
+    the road."""
     syllable = _PLATE_SYLLABLES[int(rng.integers(len(_PLATE_SYLLABLES)))]
     gap = " " if rng.random() < 0.5 else ""
-    return f"{int(rng.integers(10, 1000)):02d}{syllable}{gap}{int(rng.integers(0, 10000)):04d}"
+    lead = int(rng.integers(0, 100)) if rng.random() < 0.5 else int(rng.integers(100, 1000))
+    return f"{lead:02d}{syllable}{gap}{int(rng.integers(0, 10000)):04d}"
 
 
 def _number(rng: np.random.Generator, language: str) -> str:
@@ -363,8 +373,9 @@ def _draw_vertical(font: ImageFont.FreeTypeFont, text: str, stroke: int, pad: in
 
 def _warp_matrix(rng: np.random.Generator, box: tuple[float, float, float, float], vertical: bool,
                  strength: float) -> tuple[np.ndarray, int, int]:
-    """A perspective matrix taking the crop box (small rotation + corner jitter) onto an output image whose
-    size (width, height) is the warped box's bounding rectangle."""
+    """A perspective matrix taking the crop box (small rotation + corner jitter, condensed or extended along
+    the line now and then) onto an output image whose size (width, height) is the warped box's bounding
+    rectangle."""
     x0, y0, x1, y1 = box
     corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
     dst = corners.copy()
@@ -377,6 +388,8 @@ def _warp_matrix(rng: np.random.Generator, box: tuple[float, float, float, float
     if strength > 0 and rng.random() < 0.4 * min(strength, 1.0):
         short_side = min(x1 - x0, y1 - y0)
         dst = dst + rng.uniform(-1, 1, (4, 2)).astype(np.float32) * 0.08 * strength * short_side
+    if strength > 0 and rng.random() < STRETCH_SHARE * min(strength, 1.0):
+        dst[:, 1 if vertical else 0] *= rng.uniform(*STRETCH_RANGE)
     dst -= dst.min(axis=0)
     width, height = (int(math.ceil(v)) for v in dst.max(axis=0))
     return cv2.getPerspectiveTransform(corners, dst.astype(np.float32)), max(width, 2), max(height, 2)
@@ -421,7 +434,8 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     instead of the ink box with random ones (vertical text: a column of cells one font size wide, at a fixed
     spacing): with one font, every crop then has one scale and every glyph a fixed place, like printed
     forms. `frame` draws a border in the text colour around the text, as on plates and many signs, and
-    crops just outside it. The caller guarantees that `font` covers `text`.
+    crops just outside it or, when augmented, now and then further out, into a surround of another colour.
+    The caller guarantees that `font` covers `text`.
     """
     pil_font = _pil_font(font.path, font.index, size)
     stroke = max(1, round(size * rng.uniform(0.03, 0.08))) if rng.random() < 0.12 * min(strength, 1.0) else 0
@@ -440,6 +454,7 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
         margins[:] = (0.0, along, 0.0, along) if vertical else (along, 0.0, along, 0.0)
     x0, y0, x1, y1 = box
     x0, y0, x1, y1 = x0 - margins[0], y0 - margins[1], x1 + margins[2], y1 + margins[3]
+    inside = None  # with a surround: a mask of what the frame encloses, warped like the text
     if frame:  # drawn into the masks, so it is warped, coloured and degraded with the text
         thickness = max(1, round(rng.uniform(0.03, 0.1) * size))
         full, fill = full.copy(), fill.copy()
@@ -448,6 +463,10 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
         for mask in (full, fill):
             cv2.rectangle(mask, *corners, 255, thickness)
         outside = rng.uniform(0.02, 0.12) * size + thickness
+        if strength > 0 and rng.random() < SURROUND_SHARE:
+            inside = np.zeros_like(full)
+            cv2.rectangle(inside, *corners, 255, cv2.FILLED)
+            outside += rng.uniform(0.1, 0.6) * size
         x0, y0, x1, y1 = x0 - outside, y0 - outside, x1 + outside, y1 + outside
     if vertical:
         y1 = max(y1, y0 + min_aspect * (x1 - x0))
@@ -463,6 +482,10 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     # Clean renders (strength 0) are black on white; colours are part of the augmentation.
     text_colour, bg_colour = _colours(rng) if strength > 0 else (np.zeros(3), np.full(3, 255.0))
     image = _background(rng, height, width, bg_colour, text_colour, strength)
+    if inside is not None:
+        surround = rng.uniform(0, 60, 3) if rng.random() < SURROUND_DARK else rng.uniform(0, 255, 3)
+        enclosed = warp(inside)[..., None]
+        image = image * enclosed + surround.astype(np.float32) * (1 - enclosed)
     if strength > 0 and rng.random() < 0.1 * min(strength, 1.0):  # drop shadow
         shift = np.float32([[1, 0, rng.uniform(0.03, 0.08) * size], [0, 1, rng.uniform(0.03, 0.08) * size]])
         shadow = cv2.warpAffine(full, shift, (full.shape[1], full.shape[0]))

@@ -254,3 +254,22 @@ def test_plates_come_often_horizontal_and_framed(tmp_path):
     framed, plain = (render_image(np.random.default_rng(0), "12가 3456", font, 32, vertical=False, strength=0.0,
                                   frame=frame).mean(axis=2) < 128 for frame in (True, False))
     assert (framed.mean(axis=1) > 0.8).sum() >= 2 and (plain.mean(axis=1) > 0.8).sum() == 0
+
+
+def test_framed_crops_go_on_into_a_surround_now_and_then(monkeypatch):
+    """A framed crop may end past its border, on a surround of another colour (a car body around a plate)."""
+    font = load_fonts([_noto()])[0]
+
+    def renders(share: float) -> list[np.ndarray]:
+        monkeypatch.setattr(render_text, "SURROUND_SHARE", share)
+        monkeypatch.setattr(render_text, "SURROUND_DARK", 1.0)
+        return [render_image(np.random.default_rng(seed), "12가3456", font, 32, vertical=False, strength=1.0,
+                             frame=True).mean(axis=2) for seed in range(20)]
+
+    def ring(image: np.ndarray) -> float:
+        return float(np.median(np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])))
+
+    plain, surrounded = renders(0.0), renders(1.0)
+    assert np.mean([im.shape[0] for im in surrounded]) > np.mean([im.shape[0] for im in plain]) + 0.15 * 32
+    assert np.mean([ring(im) < 90 for im in surrounded]) >= 0.8
+    assert np.mean([ring(im) < 90 for im in plain]) < 0.6  # the ground: as often dark as the colours draw it

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vqvae.templates import (LINE_CODES, Template, choose_template, fit_to_template, image_to_tensor_array,
-                             make_templates, square_waste, template_waste, tensor_array_to_image, upright)
+                             make_templates, normalize_grey, square_waste, template_waste, tensor_array_to_image, upright)
 
 LENGTHS = [16, 32, 64, 128, 256]
 
@@ -108,3 +108,12 @@ def test_templates_waste_less_than_a_square_for_text_crops():
     assert square_waste(256, 64, 256) == pytest.approx(0.75)
     # a square image in a square grid wastes nothing
     assert square_waste(160, 160, 256) == pytest.approx(0.0)
+
+
+def test_polarity_follows_the_ground_not_a_dark_surround():
+    """A light plate with dark text, cropped with a dark surround (car body) around it, stays dark on light."""
+    crop = np.full((40, 120, 3), 25, np.uint8)  # the surround: every border pixel is dark
+    crop[6:34, 8:112] = 230  # the plate
+    crop[14:26, 20:100:8] = 10  # strokes
+    grey = normalize_grey(crop)
+    assert grey[20, 62] > 200 and grey[20, 60] < 50  # ground light, strokes dark

@@ -96,8 +96,10 @@ def choose_template(width: int, height: int, max_length: int) -> Template:
 def normalize_grey(image: np.ndarray) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> grey uint8 (H, W): dark text on a light ground, contrast stretched to 0..255.
 
-    Colour is dropped (measured: the model has to learn glyphs, not palettes); the polarity comes from the
-    border, which is mostly background even in a tight crop. ValueError for a crop of one flat colour."""
+    Colour is dropped (measured: the model has to learn glyphs, not palettes). The polarity comes from the
+    whole crop's median, which is ground wherever strokes cover less than half the crop; the border's was
+    fooled by crops that end on a dark frame or surround, like most plates (BENCHMARKS.md). ValueError for a
+    crop of one flat colour."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     low, high = np.percentile(grey, (2, 98))
     if high - low < 8:
@@ -105,8 +107,7 @@ def normalize_grey(image: np.ndarray) -> np.ndarray:
         if high - low < 8:
             raise ValueError(f"the crop is one flat colour (grey levels {low:.0f}..{high:.0f}): no text to read")
     stretched = np.clip((grey.astype(np.float32) - low) * (255.0 / (high - low)), 0, 255)
-    border = np.concatenate([stretched[0], stretched[-1], stretched[:, 0], stretched[:, -1]])
-    if np.median(border) < 128:  # light text on a dark ground
+    if np.median(stretched) < 128:  # light text on a dark ground
         stretched = 255.0 - stretched
     return (stretched + 0.5).astype(np.uint8)
 
