@@ -50,8 +50,9 @@ digits and punctuation.
 - data: {entry['distinct_crops']:,} distinct rendered crops (new shard of {run_info['shard_size']:,} every chunk),
   Korean and English words, phrases, numbers, punctuation and mixed sign text, 30% vertical, in
   {run_info['train_fonts']} font files (pip Google Fonts families, Noto Sans CJK, Noto Serif KR; Debian Hangul
-  fonts), with colours, backgrounds, blur, noise, JPEG, rotation, perspective, tight and loose crops;
-  5% of each language's words never rendered for training
+  fonts), with colours, backgrounds, blur, noise, JPEG, rotation, perspective, tight and loose crops,
+  condensed and extended lettering, frames (Korean plate numbers always framed), some cropped with what
+  surrounds the frame (from chunk 26 on); 5% of each language's words never rendered for training
 - GPT steps: {entry['steps']:,} (batch 32), chunk {entry['chunk']}; VQ-VAE: {run_info['vq_steps']:,} steps
 - compute: {entry['cpu_hours']} CPU-hours (wall hours x 2 cores, rendering and encoding included), no GPU
 
