@@ -52,7 +52,7 @@ digits and punctuation.
   {run_info['train_fonts']} font files (pip Google Fonts families, Noto Sans CJK, Noto Serif KR; Debian Hangul
   fonts), with colours, backgrounds, blur, noise, JPEG, rotation, perspective, tight and loose crops,
   condensed and extended lettering, frames (Korean plate numbers always framed), some cropped with what
-  surrounds the frame (from chunk 26 on); 5% of each language's words never rendered for training
+  surrounds the frame (renders since 2026-12-03); 5% of each language's words never rendered for training
 - GPT steps: {entry['steps']:,} (batch 32), chunk {entry['chunk']}; VQ-VAE: {run_info['vq_steps']:,} steps
 - compute: {entry['cpu_hours']} CPU-hours (wall hours x 2 cores, rendering and encoding included), no GPU
 
