@@ -24,7 +24,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from gpt.config import GPTConfig, path_list
 from gpt.data import GPTDataModule, check_same_sidecar
 from gpt.decoding import recognize
-from gpt.modeling import attention_for, build_model
+from gpt.modeling import attention_for, build_model, grow_depth
 from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
 from vqvae.plumbing.io import write_csv_atomic
 from vqvae.plumbing.config import save_config
@@ -245,6 +245,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return checkpoint
 
 
+def at_configured_size(model: GPT2LMHeadModel, model_cfg: Any, init_dir: Path) -> GPT2LMHeadModel:
+    """The init_from model at the config's size: the same width, and as deep or deeper (grown by grow_depth,
+    which keeps what it computes)."""
+    have = model.config
+    if (model_cfg.n_embd, model_cfg.n_head) != (have.n_embd, have.n_head):
+        raise ValueError(f"model.n_embd={model_cfg.n_embd}, model.n_head={model_cfg.n_head}, but init_from="
+                         f"{str(init_dir)!r} has n_embd={have.n_embd}, n_head={have.n_head}: a model continued "
+                         f"from an export keeps its width (set those two; only model.n_layer may grow)")
+    return grow_depth(model, model_cfg.n_layer) if model_cfg.n_layer != have.n_layer else model
+
+
 def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[str]]:
     """Data, vocab and task for a config, plus the checkpoint to resume from (or None)."""
     if cfg.order not in ORDERS:
@@ -262,12 +273,11 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
         resumed_meta = load_checkpoint(ckpt_path)[CHECKPOINT_KEY]
         vocab = Vocab.from_dict(resumed_meta["vocab"], ckpt_path)
     elif cfg.init_from:
-        from transformers import GPT2LMHeadModel
 
         init_dir = Path(cfg.init_from)
         vocab = Vocab.load(init_dir / "charset.json")
         # from_pretrained returns eval mode, and Lightning keeps module modes: without .train() dropout is off.
-        model = GPT2LMHeadModel.from_pretrained(init_dir).train()
+        model = at_configured_size(GPT2LMHeadModel.from_pretrained(init_dir).train(), cfg.model, init_dir)
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
     data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab, seed=cfg.seed).prepare()

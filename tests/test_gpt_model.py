@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2LMHeadModel
 
-from gpt.config import GPTConfig, path_list
-from gpt.modeling import attention_for, build_model
-from gpt.task import GPTTask, no_decay
+from gpt.config import GPTConfig, ModelConfig, path_list
+from gpt.modeling import attention_for, build_model, grow_depth
+from gpt.task import GPTTask, at_configured_size, no_decay
 from gpt.vocab import Vocab
 from vqvae.plumbing.config import load_config
 
@@ -155,3 +155,29 @@ def test_weighted_only_losses_match_the_full_ones_and_their_gradients(image_weig
     torch.testing.assert_close(fast["loss"], full["loss"])
     torch.testing.assert_close(task.model.transformer.wte.weight.grad, expected)
     assert ("image_loss" in fast) == bool(image_weight) and ("text_loss" in fast) == bool(text_weight)
+
+
+def test_a_grown_model_computes_the_same_and_its_new_blocks_learn():
+    torch.manual_seed(0)
+    model = build_model({**TINY, "n_layer": 2}, VOCAB, V, T).eval()
+    grown = grow_depth(model, 5)
+    ids = torch.from_numpy(batch_for("image_first")["input_ids"].numpy())
+    assert len(grown.transformer.h) == 5 and grown.config.n_layer == 5
+    assert torch.allclose(model(ids).logits, grown(ids).logits, atol=1e-6)
+    # Old blocks 0 and 1 sit at 0 and 3; copies of block 0 at 1 and 2 (2 extra for the first), of block 1 at 4.
+    assert torch.equal(grown.transformer.h[3].mlp.c_fc.weight, model.transformer.h[1].mlp.c_fc.weight)
+    assert torch.equal(grown.transformer.h[2].attn.c_attn.weight, model.transformer.h[0].attn.c_attn.weight)
+    new = [grown.transformer.h[i] for i in (1, 2, 4)]
+    assert all(not block.attn.c_proj.weight.any() and not block.mlp.c_proj.weight.any() for block in new)
+    grown(ids, labels=ids).loss.backward()
+    assert all(block.mlp.c_proj.weight.grad.abs().sum() > 0 for block in new)
+    with pytest.raises(ValueError, match="n_layer=1 is below the model's 2 layers"):
+        grow_depth(model, 1)
+
+
+def test_a_model_continued_from_an_export_may_only_grow_deeper():
+    model = build_model({**TINY, "n_layer": 2}, VOCAB, V, T)
+    assert len(at_configured_size(model, ModelConfig(**{**TINY, "n_layer": 3}), Path("init")).transformer.h) == 3
+    assert at_configured_size(model, ModelConfig(**{**TINY, "n_layer": 2}), Path("init")) is model
+    with pytest.raises(ValueError, match="only model.n_layer may grow"):
+        at_configured_size(model, ModelConfig(**{**TINY, "n_embd": 32}), Path("init"))
