@@ -10,7 +10,7 @@ seed: every chunk adds distinct crops), encodes it, trains the GPT (config/gpt2-
 crops of ../shared/eval/real (evaluation only). Every finished step leaves a marker in OUT/logs, so running
 the command again continues where it stopped (the GPT from its last.ckpt). With no VQ-VAE run in OUT (a new
 machine or session) it continues from the published model instead: its VQ-VAE encodes the new shards, its GPT
-weights start a new run with its own rate schedule (CONTINUE_OPTIM), and chunks, steps, distinct crops and
+weights start a new run with its own rate schedule and loss weights (CONTINUE_OVERRIDES), and chunks, steps, distinct crops and
 CPU-hours count on from the published model's (OUT/continues.json), so new shards are new crops.
 `rm -rf OUT` starts over from there.
 
@@ -42,11 +42,14 @@ TEST_SETS = {  # name -> (languages, vertical share)
     "heldout_en": ("en", 0.0),
 }
 CORES = len(os.sched_getaffinity(0))
-# The rate of a run continued from the published model (whose cosine ended at its floor): a warm restart at
-# half the peak, decaying over seven chunks (what a session trains beside the drawing model). Raising the rate
-# from 0.12 to 0.62 of the peak at chunk 9 cost 5 points of held-out mean for two chunks, then passed the old
-# curve; the six-chunk restart of chunks 20-25 cost 9 points and ended 5.4 points higher (BENCHMARKS.md).
-CONTINUE_OPTIM = ["optim.lr=1.0e-3", "optim.decay_steps=28000"]
+# What a run continued from the published model changes (its cosine ended at its floor): a warm restart at half
+# the peak rate, decaying over five chunks (what a session trains beside other work), and the image-token loss at
+# a quarter weight. Raising the rate from 0.12 to 0.62 of the peak at chunk 9 cost 5 points of held-out mean for
+# two chunks, then passed the old curve; the six-chunk restart of chunks 20-25 ended 5.4 points higher, the
+# seven-chunk one of chunks 26-32 0.1. From the chunk-32 model, 24 minutes of such a restart read 48.1% with
+# the image loss at full weight, 50.1% at 0.25 and at 0 (same crops, side by side; BENCHMARKS.md); full weight
+# stays the default of a run from scratch, where it made glyphs learnable.
+CONTINUE_OVERRIDES = ["optim.lr=1.0e-3", "optim.decay_steps=20000", "loss.image_weight=0.25"]
 # Exit 1: the command finished and listed some bad rows (a font that drew no ink for a text, a crop that
 # cannot be normalized) in its .bad.csv; the rest of the data is complete.
 BAD_ROWS = (0, 1)
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             vq_args = (vq_run / "config.yaml", vq_run / "checkpoints" / "last.ckpt")
         base = continued_row(out, from_published)
         init = [f"init_from={PUBLISHED}"] if from_published and not (gpt_run / "checkpoints" / "last.ckpt").is_file() else []
-        optim = CONTINUE_OPTIM if from_published else []
+        continued = CONTINUE_OVERRIDES if from_published else []
         pipe.run("encode-val", "vqvae.encode", *vq_args, "--dataset", data / "val" / "labels.csv",
                  "--output", data / "val" / "tokens.csv", "--skip-bad", ok=BAD_ROWS)
 
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             pipe.run(f"gpt-train-chunk{chunk}", "gpt.train", GPT_CONFIG, "data.train=" + ",".join(map(str, window)),
                      f"data.val={data / 'val' / 'tokens.csv'}", f"data.base_charset={data / 'charset.txt'}",
                      f"run_dir={gpt_run}", f"trainer.max_steps={run_chunks * args.steps_per_chunk}",
-                     f"seed={args.seed}", *optim, *init)
+                     f"seed={args.seed}", *continued, *init)
             init = []  # later chunks resume from the run's own last.ckpt
             export = runs / f"gpt-export-chunk{chunk}"
             pipe.run(f"export-chunk{chunk}", "gpt.export", gpt_run / "config.yaml",
