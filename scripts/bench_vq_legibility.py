@@ -26,7 +26,7 @@ from vqvae.decode import decode_grids
 from vqvae.encoding import encode_images, encoder_input
 from vqvae.plumbing.io import load_image, read_labelled_csv, save_image, write_csv_atomic, write_json_atomic
 from vqvae.modeling import VQVAE
-from vqvae.templates import choose_template, content_size, upright
+from vqvae.templates import choose_template, content_size, is_horizontal, upright
 
 SHOWN = 6  # crops per set on the contact sheet
 
@@ -47,10 +47,9 @@ def derived_versions(model: VQVAE, max_length: int, images: list[np.ndarray]) ->
     strips, codes = [], []
     for image, reconstruction in zip(images, decoded):
         height, width = image.shape[:2]
-        template = choose_template(width, height, max_length)
-        if template.rows < template.cols:
+        if not is_horizontal(width, height):
             raise ValueError(f"a {width}x{height} crop is vertical; this bench takes horizontal sets (--psm 7)")
-        rows, cols = content_size(width, height, template, f)
+        rows, cols = content_size(width, height, choose_template(width, height, max_length), f)
         for strip, out in ((encoder_input(image, max_length, f), strips), (reconstruction, codes)):
             shown = upright(strip[:rows, :cols], horizontal=True)
             out.append(cv2.resize(shown, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
