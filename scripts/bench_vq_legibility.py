@@ -1,7 +1,7 @@
 """How much of a crop's legibility survives normalization and the VQ-VAE, judged by an independent reader.
 
     python -m scripts.bench_vq_legibility outputs/pretrain3/data/heldout_en/labels.csv:en \\
-        outputs/pretrain3/data/heldout_ko_horizontal/labels.csv:ko [--model resources/models/ocr-ko-en] --output DIR
+        outputs/pretrain3/data/heldout_ko_horizontal/labels.csv:ko [--model EXPORT_OR_VQ_RUN] --output DIR
 
 For each labelled set (CSV:LANGUAGE, horizontal crops), Tesseract (`--psm 7`) reads three versions of every
 crop: the crop itself, the normalized strip the VQ-VAE encodes (DESIGN §2, shown upright), and the VQ-VAE's
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from scripts.bench import tesseract_scores
-from vqvae.checkpoint import load_vqvae_dir, read_vqvae_dir_config
+from vqvae.checkpoint import load_vqvae, load_vqvae_dir, read_vqvae_dir_config
 from vqvae.decode import decode_grids
 from vqvae.encoding import encode_images, encoder_input
 from vqvae.plumbing.io import load_image, read_labelled_csv, save_image, write_csv_atomic, write_json_atomic
@@ -34,9 +34,18 @@ SHOWN = 6  # crops per set on the contact sheet
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sets", nargs="+", help="CSV:LANGUAGE (en or ko) of horizontal labelled crops")
-    parser.add_argument("--model", default="resources/models/ocr-ko-en", help="a recognition export (its vqvae/)")
+    parser.add_argument("--model", default="resources/models/ocr-ko-en",
+                        help="a recognition export (its vqvae/) or a vqvae.train run folder (its last.ckpt)")
     parser.add_argument("--output", required=True, help="folder for the derived crops, results.json, sheet.png")
     return parser.parse_args(argv)
+
+
+def load_codec(path: Path) -> tuple[VQVAE, int]:
+    """The VQ-VAE, and its max_length, of a recognition export (DIR/vqvae) or a vqvae.train run folder."""
+    if (path / "vqvae").is_dir():
+        return load_vqvae_dir(path / "vqvae"), read_vqvae_dir_config(path / "vqvae")["max_length"]
+    model, cfg = load_vqvae(path / "config.yaml", path / "checkpoints" / "last.ckpt")
+    return model, cfg.data.max_length
 
 
 def derived_versions(model: VQVAE, max_length: int, images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -59,8 +68,7 @@ def derived_versions(model: VQVAE, max_length: int, images: list[np.ndarray]) ->
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.output)
-    model = load_vqvae_dir(Path(args.model) / "vqvae")
-    max_length = read_vqvae_dir_config(Path(args.model) / "vqvae")["max_length"]
+    model, max_length = load_codec(Path(args.model))
     tesseract_sets, sheet_rows = {}, []
     for spec in args.sets:
         csv, _, language = spec.rpartition(":")

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from scripts.bench_vq_legibility import contact_sheet, derived_versions
+from scripts.bench_vq_legibility import contact_sheet, derived_versions, load_codec
 from tests.fixtures import recognition_export
-from vqvae.checkpoint import load_vqvae_dir, read_vqvae_dir_config
+from tests.test_encode_decode import MAX_LENGTH, make_tiny_run
+from vqvae.checkpoint import fingerprint, read_vqvae_dir_config
 
 
 def crop(width: int, height: int) -> np.ndarray:
@@ -16,8 +17,8 @@ def crop(width: int, height: int) -> np.ndarray:
 
 def test_strips_and_reconstructions_are_upright_lines_of_one_size(tmp_path):
     export = recognition_export(tmp_path / "export")
-    model = load_vqvae_dir(export / "vqvae")
-    max_length = read_vqvae_dir_config(export / "vqvae")["max_length"]
+    model, max_length = load_codec(export)
+    assert max_length == read_vqvae_dir_config(export / "vqvae")["max_length"]
     strips, codes = derived_versions(model, max_length, [crop(80, 20), crop(48, 16)])
     for strip, reconstruction, (width, height) in zip(strips, codes, [(80, 20), (48, 16)]):
         assert strip.shape == reconstruction.shape
@@ -33,3 +34,11 @@ def test_the_contact_sheet_holds_every_row():
     sheet = contact_sheet(rows, height=48, gap=6)
     assert sheet.shape[0] == 2 * (48 + 6) + 6 and sheet.shape[1] == 3 * 144 + 4 * 6
     assert (sheet[6:54, 6:150] == 0).all() and (sheet[:6] == 255).all()
+
+
+def test_a_vqvae_training_run_folder_is_a_codec_too(tmp_path):
+    config, checkpoint, model = make_tiny_run(tmp_path / "run", name="config")
+    (tmp_path / "run" / "checkpoints").mkdir()
+    checkpoint.rename(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    loaded, max_length = load_codec(tmp_path / "run")
+    assert fingerprint(loaded) == fingerprint(model) and max_length == MAX_LENGTH
