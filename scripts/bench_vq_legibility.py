@@ -3,7 +3,7 @@
     python -m scripts.bench_vq_legibility outputs/pretrain3/data/heldout_en/labels.csv:en \\
         outputs/pretrain3/data/heldout_ko_horizontal/labels.csv:ko [--model EXPORT_OR_VQ_RUN] --output DIR
 
-For each labelled set (CSV:LANGUAGE, horizontal crops), Tesseract (`--psm 7`) reads three versions of every
+For each labelled set (CSV:LANGUAGE, horizontal lines), Tesseract (`--psm 7`) reads three versions of every
 crop: the crop itself, the normalized strip the VQ-VAE encodes (DESIGN §2, shown upright), and the VQ-VAE's
 reconstruction of that strip from its codes. The GPT sees only codes, so the third column bounds what a reader
 of those codes can recover (as far as Tesseract's reading is a guide); the gap between the first two is what
@@ -56,11 +56,10 @@ def derived_versions(model: VQVAE, max_length: int, images: list[np.ndarray]) ->
     strips, codes = [], []
     for image, reconstruction in zip(images, decoded):
         height, width = image.shape[:2]
-        if not is_horizontal(width, height):
-            raise ValueError(f"a {width}x{height} crop is vertical; this bench takes horizontal sets (--psm 7)")
         rows, cols = content_size(width, height, choose_template(width, height, max_length), f)
         for strip, out in ((encoder_input(image, max_length, f), strips), (reconstruction, codes)):
-            shown = upright(strip[:rows, :cols], horizontal=True)
+            # A one-syllable word can be taller than wide: its strip was never turned, so is shown as it is.
+            shown = upright(strip[:rows, :cols], horizontal=is_horizontal(width, height))
             out.append(cv2.resize(shown, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))
     return strips, codes
 

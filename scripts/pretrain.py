@@ -1,6 +1,6 @@
 """`make pretrain`: the broad-domain Korean + English recognizer, trained in resumable chunks and published.
 
-    python -m scripts.pretrain [--output outputs/pretrain] [--chunks 2] [--hours H] [--publish]
+    python -m scripts.pretrain [--output outputs/pretrain] [--chunks 2] [--hours H] [--publish] [--fresh]
 
 Once: split the word lists (5% of each language held out), render the held-out test sets from held-out
 words in held-out font families (scripts/broad_fonts.py), render the VQ-VAE's crops from the training fonts
@@ -12,7 +12,8 @@ the command again continues where it stopped (the GPT from its last.ckpt). With 
 machine or session) it continues from the published model instead: its VQ-VAE encodes the new shards, its GPT
 weights start a new run with its own rate schedule and loss weights (CONTINUE_OVERRIDES), and chunks, steps, distinct crops and
 CPU-hours count on from the published model's (OUT/continues.json), so new shards are new crops.
-`rm -rf OUT` starts over from there.
+`rm -rf OUT` starts over from there; `--fresh` (first call on a new OUT) trains a new VQ-VAE and GPT instead,
+for a change of recipe that changes the codes.
 
 OUT/curve.json and OUT/curve.png hold exact accuracy per held-out set against CPU-hours (wall hours x the
 cores used). With --publish the best chunk is copied to resources/models/ocr-ko-en (safetensors, with a
@@ -67,6 +68,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-test", type=int, default=300, help="crops per held-out test set")
     parser.add_argument("--real", default="../shared/eval/real", help="folder of the real evaluation sets")
     parser.add_argument("--publish", action="store_true", help=f"publish an improved model to {PUBLISHED}")
+    parser.add_argument("--fresh", action="store_true",
+                        help="train a new VQ-VAE and GPT in OUT instead of continuing the published model (a "
+                             "recipe change that changes the codes, e.g. config/vqvae-pretrain.yaml); later "
+                             "calls on OUT go on with that run")
     parser.add_argument("--tesseract", action="store_true", help="also score Tesseract on the held-out sets")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -100,6 +105,20 @@ def cpu_hours(pipe: Pipeline) -> float:
     seconds = sum(float(p.read_text().split("\n")[0]) for p in (pipe.out_dir / "logs").glob("*.done")
                   if not p.name.startswith("draw-"))
     return round(seconds * CORES / 3600, 3)
+
+
+def fresh_run(out: Path, fresh: bool) -> bool:
+    """Whether OUT trains its own VQ-VAE and GPT: asked for with --fresh at its first call, and remembered (in
+    OUT/fresh) so a later call, or one after an interruption during the VQ-VAE, does not continue the published
+    model instead. StepFailed for --fresh on a folder that already continues the published model."""
+    marker = out / "fresh"
+    if fresh and not marker.is_file():
+        if (out / "continues.json").is_file():
+            raise StepFailed(f"{out} already continues the published model ({out / 'continues.json'}); "
+                             f"give --fresh a new --output folder")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("this folder trains its own VQ-VAE and GPT (python -m scripts.pretrain --fresh)\n")
+    return marker.is_file()
 
 
 def chunks_done(out: Path) -> int:
@@ -168,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         vq_run, gpt_run = runs / "vqvae", runs / "gpt"
         # A new run folder (a new machine, a new session) continues from the published model when there is
         # one: its VQ-VAE encodes, and its GPT is where training starts.
-        from_published = not (vq_run / "checkpoints" / "last.ckpt").is_file() and (PUBLISHED / "vqvae").is_dir()
+        from_published = (not fresh_run(out, args.fresh) and not (vq_run / "checkpoints" / "last.ckpt").is_file()
+                          and (PUBLISHED / "vqvae").is_dir())
         if from_published:
             print(f"no VQ-VAE run in {vq_run}: continuing from the published model {PUBLISHED}", flush=True)
             vq_args = (VQ_CONFIG, PUBLISHED / "vqvae")

@@ -1,7 +1,10 @@
 """make pretrain continuing the published model in a new folder counts on from it (scripts/pretrain.py)."""
 import json
 
+import pytest
+
 from scripts import pretrain
+from scripts.pipeline import StepFailed
 
 
 def test_continuation_counts_on_from_the_published_model_it_started_from(tmp_path, monkeypatch):
@@ -40,3 +43,14 @@ def test_drawing_continuation_counts_on_from_the_published_drawing_model(tmp_pat
     (tmp_path / "fresh" / "runs" / "draw" / "checkpoints").mkdir(parents=True)
     (tmp_path / "fresh" / "runs" / "draw" / "checkpoints" / "last.ckpt").write_bytes(b"")
     assert pretrain_draw.continued_draw_row(tmp_path / "fresh", tmp_path / "fresh" / "runs" / "draw")["steps"] == 0
+
+
+def test_a_fresh_run_is_remembered_and_never_mixed_with_a_continuation(tmp_path):
+    out = tmp_path / "out"
+    assert not pretrain.fresh_run(out, fresh=False)
+    assert pretrain.fresh_run(out, fresh=True) and pretrain.fresh_run(out, fresh=False)  # later calls go on with it
+    continued = tmp_path / "continued"
+    continued.mkdir()
+    (continued / "continues.json").write_text("{}")
+    with pytest.raises(StepFailed, match="already continues the published model"):
+        pretrain.fresh_run(continued, fresh=True)
