@@ -273,7 +273,6 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
         resumed_meta = load_checkpoint(ckpt_path)[CHECKPOINT_KEY]
         vocab = Vocab.from_dict(resumed_meta["vocab"], ckpt_path)
     elif cfg.init_from:
-
         init_dir = Path(cfg.init_from)
         vocab = Vocab.load(init_dir / "charset.json")
         # from_pretrained returns eval mode, and Lightning keeps module modes: without .train() dropout is off.

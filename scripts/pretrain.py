@@ -10,8 +10,9 @@ seed: every chunk adds distinct crops), encodes it, trains the GPT (config/gpt2-
 crops of ../shared/eval/real (evaluation only). Every finished step leaves a marker in OUT/logs, so running
 the command again continues where it stopped (the GPT from its last.ckpt). With no VQ-VAE run in OUT (a new
 machine or session) it continues from the published model instead: its VQ-VAE encodes the new shards, its GPT
-weights start a new run with its own rate schedule and loss weights (CONTINUE_OVERRIDES), and chunks, steps, distinct crops and
-CPU-hours count on from the published model's (OUT/continues.json), so new shards are new crops.
+weights start a new run with its own rate schedule and loss weights (CONTINUE_OVERRIDES), and chunks, steps,
+distinct crops and CPU-hours count on from the published model's (OUT/continues.json), so new shards are new
+crops.
 `rm -rf OUT` starts over from there; `--fresh` (first call on a new OUT) trains a new VQ-VAE and GPT instead,
 for a change of recipe that changes the codes.
 
