@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 SKIPPED_COLUMNS = ("split", "csv", "row", "img_path", "text", "reason")
 
 
-def _sidecar_num_codes(meta: dict, where: str) -> int:
+def sidecar_num_codes(meta: dict, where: str) -> int:
     for key in ("num_codes", "codebook_size"):
         if key in meta:
             return int(meta[key])
@@ -70,9 +70,9 @@ def check_same_sidecar(expected: dict, expected_where: str, found: dict, found_w
         raise ValueError(f"{found_where} was encoded by VQ-VAE {found.get('fingerprint')!r} but {expected_where} "
                          f"by VQ-VAE {expected.get('fingerprint')!r}; a GPT reads tokens of one VQ-VAE only: "
                          f"re-encode one of them with the other's checkpoint")
-    if _sidecar_num_codes(found, found_where) != _sidecar_num_codes(expected, expected_where):
-        raise ValueError(f"{found_where} has {_sidecar_num_codes(found, found_where)} codes but {expected_where} "
-                         f"has {_sidecar_num_codes(expected, expected_where)}; re-encode with one VQ-VAE")
+    if sidecar_num_codes(found, found_where) != sidecar_num_codes(expected, expected_where):
+        raise ValueError(f"{found_where} has {sidecar_num_codes(found, found_where)} codes but {expected_where} "
+                         f"has {sidecar_num_codes(expected, expected_where)}; re-encode with one VQ-VAE")
 
 
 def read_base_charset(path: str | os.PathLike) -> str:
@@ -241,7 +241,7 @@ class GPTDataModule(pl.LightningDataModule):
         train_frame, meta = read_token_csvs(train_paths, "train")
         val_frame, val_meta = read_token_csvs(val_paths, "val")
         check_same_sidecar(meta, train_paths[0], val_meta, val_paths[0])
-        num_codes = _sidecar_num_codes(meta, train_paths[0])
+        num_codes = sidecar_num_codes(meta, train_paths[0])
         self.vqvae_meta = dict(meta)
         if cfg.max_visual_length is None:
             if "max_length" not in meta:

@@ -73,6 +73,26 @@ def grow_depth(model: GPT2LMHeadModel, n_layer: int) -> GPT2LMHeadModel:
     return grown
 
 
+def with_new_codebook(model: GPT2LMHeadModel, old: Vocab, new: Vocab) -> GPT2LMHeadModel:
+    """`model` (trained with the ids of `old`) for the tokens of another VQ-VAE, whose codes `new` counts: the text
+    and image-special embeddings (ids below code_offset, and <vertical>) kept, the code embeddings drawn anew as
+    Hugging Face initialises them, since a new codebook's code k means nothing the old code k meant. The blocks,
+    positions and text embeddings carry over: what the model learned about reading a strip of codes row by row
+    and about the texts, not what each code looks like. The output projection stays tied to the embeddings."""
+    if old.chars != new.chars:
+        raise ValueError(f"the new vocab's charset differs from the model's ({len(new.chars)} vs {len(old.chars)} "
+                         f"characters): only the codebook may change")
+    weights = model.get_input_embeddings().weight.detach()
+    fresh = torch.empty(new.size, weights.shape[1], dtype=weights.dtype, device=weights.device)
+    fresh.normal_(0.0, model.config.initializer_range)
+    fresh[:new.code_offset] = weights[:old.code_offset]
+    fresh[new.vertical_id] = weights[old.vertical_id]
+    model.resize_token_embeddings(new.size, mean_resizing=False)
+    model.get_input_embeddings().weight.data.copy_(fresh)
+    model.tie_weights()
+    return model
+
+
 def attention_for(device: torch.device) -> str:
     """Hugging Face's attention implementation for `device`: "eager" on CPU, "sdpa" elsewhere. Measured on the
     2-core development CPU under bf16 autocast: a training step 1.6x faster for the demo GPT (4x128, 76 tokens)

@@ -22,11 +22,13 @@ from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt.config import GPTConfig, path_list
-from gpt.data import GPTDataModule, check_same_sidecar
+from gpt.data import GPTDataModule, sidecar_num_codes, check_same_sidecar
 from gpt.decoding import recognize
-from gpt.modeling import attention_for, build_model, grow_depth
+from gpt.modeling import attention_for, build_model, grow_depth, with_new_codebook
+from gpt.pretrained import read_layout
 from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
 from vqvae.plumbing.io import write_csv_atomic
+from vqvae.tokens import read_sidecar
 from vqvae.plumbing.config import save_config
 from vqvae.plumbing.optim import adamw_with_schedule
 from vqvae.plumbing.trainer import resume_checkpoint
@@ -277,6 +279,15 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
         vocab = Vocab.load(init_dir / "charset.json")
         # from_pretrained returns eval mode, and Lightning keeps module modes: without .train() dropout is off.
         model = at_configured_size(GPT2LMHeadModel.from_pretrained(init_dir).train(), cfg.model, init_dir)
+        first_csv = path_list(cfg.data.train)[0]
+        tokens, init_fingerprint = read_sidecar(first_csv), read_layout(init_dir)["vqvae_fingerprint"]
+        if tokens.get("fingerprint") != init_fingerprint:
+            # Tokens of another VQ-VAE (a new recipe): the export's code embeddings are drawn anew.
+            codes = Vocab(vocab.chars, sidecar_num_codes(tokens, first_csv))
+            log.info("%s was encoded by VQ-VAE %s, not by init_from's %s: the code embeddings start anew (%d codes "
+                     "in place of %d)", first_csv, tokens.get("fingerprint"), init_fingerprint, codes.num_codes,
+                     vocab.num_codes)
+            vocab, model = codes, with_new_codebook(model, vocab, codes)
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
     data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab, seed=cfg.seed).prepare()

@@ -122,6 +122,22 @@ def fresh_run(out: Path, fresh: bool) -> bool:
     return marker.is_file()
 
 
+def published_vq_config(out: Path) -> Path:
+    """A training config that loads the published VQ-VAE, for `vqvae.encode`: config/vqvae-pretrain.yaml with the
+    model block and max_length recorded in the published folder, so a new recipe in that file (for --fresh runs)
+    does not stop continuations of the published model. Written to OUT/published-vqvae.yaml."""
+    from omegaconf import OmegaConf
+
+    from vqvae.checkpoint import read_vqvae_dir_config
+    from vqvae.plumbing.config import save_config
+
+    saved = read_vqvae_dir_config(PUBLISHED / "vqvae")
+    config = OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": saved["model"],
+                                                          "data": {"max_length": saved["max_length"]}})
+    save_config(config, out / "published-vqvae.yaml")
+    return out / "published-vqvae.yaml"
+
+
 def chunks_done(out: Path) -> int:
     return len(list((out / "logs").glob("evaluate-chunk*.done")))
 
@@ -192,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                           and (PUBLISHED / "vqvae").is_dir())
         if from_published:
             print(f"no VQ-VAE run in {vq_run}: continuing from the published model {PUBLISHED}", flush=True)
-            vq_args = (VQ_CONFIG, PUBLISHED / "vqvae")
+            vq_args = (published_vq_config(out), PUBLISHED / "vqvae")
         else:
             pipe.run("render-vq-train", "scripts.render_text", "--output", data / "vq_train", "--num-samples",
                      args.vq_crops, "--seed", args.seed + 1, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)

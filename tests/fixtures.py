@@ -33,17 +33,18 @@ def text_to_image_export(directory: Path, seed: int = 0) -> Path:
 
 
 def token_csv(path: Path, export_dir: Path, num_rows: int = 16, seed: int = 0,
-              fingerprint: str | None = None) -> str:
+              fingerprint: str | None = None, num_codes: int = TINY_VQVAE.num_codes) -> str:
     """A token CSV (img_path,text,visual_tokens + sidecar) of random grids for the export's VQ-VAE (or for the
-    VQ-VAE named `fingerprint`, to test refusals). Returns the path as a string."""
+    VQ-VAE named `fingerprint` with `num_codes` codes, to test refusals and new codebooks). Returns the path as a
+    string."""
     rng = np.random.default_rng(seed)
     if fingerprint is None:
         fingerprint = load_pretrained(export_dir, load_tokenizer=False, load_vqvae=False).fingerprint
     shapes = [GRID_SHAPES[int(i)] for i in rng.integers(0, len(GRID_SHAPES), num_rows)]
-    grids = [rng.integers(0, TINY_VQVAE.num_codes, shape) for shape in shapes]
+    grids = [rng.integers(0, num_codes, shape) for shape in shapes]
     texts = [PROMPT_TEXTS[i % len(PROMPT_TEXTS)] for i in range(num_rows)]
     pd.DataFrame({"img_path": [f"img{i}.png" for i in range(num_rows)], "text": texts,
                   "visual_tokens": [grid_to_string(g) for g in grids]}).to_csv(path, index=False)
-    write_sidecar(path, {"fingerprint": fingerprint, "num_codes": TINY_VQVAE.num_codes, "downsample": 8,
+    write_sidecar(path, {"fingerprint": fingerprint, "num_codes": num_codes, "downsample": 8,
                          "max_length": MAX_LENGTH, "command": "test"})
     return str(path)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from transformers import GPT2LMHeadModel
 
 from gpt.config import GPTConfig, ModelConfig, path_list
-from gpt.modeling import attention_for, build_model, grow_depth
+from gpt.modeling import attention_for, build_model, grow_depth, with_new_codebook
 from gpt.task import GPTTask, at_configured_size, no_decay
 from gpt.vocab import Vocab
 from vqvae.plumbing.config import load_config
@@ -181,3 +181,46 @@ def test_a_model_continued_from_an_export_may_only_grow_deeper():
     assert at_configured_size(model, ModelConfig(**{**TINY, "n_layer": 2}), Path("init")) is model
     with pytest.raises(ValueError, match="only model.n_layer may grow"):
         at_configured_size(model, ModelConfig(**{**TINY, "n_embd": 32}), Path("init"))
+
+
+def test_a_model_moved_to_a_new_codebook_keeps_its_text_and_draws_its_code_embeddings_anew():
+    torch.manual_seed(0)
+    model = build_model(TINY, VOCAB, V, T)
+    before = model.get_input_embeddings().weight.detach().clone()
+    new = Vocab(VOCAB.chars, num_codes=200)  # a larger codebook moves <vertical> and the size
+    moved = with_new_codebook(model, VOCAB, new)
+    after = moved.get_input_embeddings().weight
+    assert after.shape[0] == new.size > VOCAB.size and moved.config.vocab_size == new.size
+    assert torch.equal(after[:new.code_offset], before[:VOCAB.code_offset])
+    assert torch.equal(after[new.vertical_id], before[VOCAB.vertical_id])
+    assert moved.lm_head.weight.data_ptr() == after.data_ptr()  # still tied
+    codes = after[new.code_offset:new.code_end]
+    assert not torch.equal(codes[:VOCAB.num_codes], before[VOCAB.code_offset:VOCAB.code_end])
+    assert 0.01 < codes.std().item() < 0.03  # Hugging Face's initializer_range, 0.02
+    ids = torch.from_numpy(new.sequences([np.array([[150, 199]])], ["hello"], "image_first", V, T)[0])
+    assert moved(ids).logits.shape[-1] == new.size
+    with pytest.raises(ValueError, match="only the codebook may change"):
+        with_new_codebook(moved, new, Vocab(("a",), num_codes=200))
+
+
+def test_training_from_an_export_on_tokens_of_another_vqvae_starts_its_code_embeddings_anew(tmp_path):
+    from gpt.task import prepare_training
+    from tests.fixtures import recognition_export, token_csv
+
+    init = recognition_export(tmp_path / "init")
+    exported = GPT2LMHeadModel.from_pretrained(init).get_input_embeddings().weight.detach()
+    old = Vocab.load(init / "charset.json")
+
+    def prepared(name: str, **tokens) -> GPTTask:
+        train = token_csv(tmp_path / f"{name}-train.csv", init, 8, **tokens)
+        val = token_csv(tmp_path / f"{name}-val.csv", init, 4, seed=1, **tokens)
+        cfg = load_config(GPTConfig, ROOT / "config" / "tiny" / "gpt2.yaml",
+                          [f"init_from={init}", f"data.train={train}", f"data.val={val}", f"run_dir={tmp_path / name}"])
+        return prepare_training(cfg)[0]
+
+    same = prepared("same").model.get_input_embeddings().weight
+    assert torch.equal(same, exported)  # the export's own VQ-VAE: every embedding carries over
+    task = prepared("new", fingerprint="feedfacecafe0000", num_codes=100)
+    assert task.vocab.num_codes == 100 and task.vocab.chars == old.chars
+    moved = task.model.get_input_embeddings().weight
+    assert moved.shape[0] == task.vocab.size and torch.equal(moved[:old.code_offset], exported[:old.code_offset])

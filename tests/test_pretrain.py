@@ -54,3 +54,21 @@ def test_a_fresh_run_is_remembered_and_never_mixed_with_a_continuation(tmp_path)
     (continued / "continues.json").write_text("{}")
     with pytest.raises(StepFailed, match="already continues the published model"):
         pretrain.fresh_run(continued, fresh=True)
+
+
+def test_continuations_encode_with_the_published_vqvae_whatever_the_recipe_now_says(tmp_path, monkeypatch):
+    from vqvae.checkpoint import load_vqvae, save_vqvae_dir
+    from vqvae.config import ModelConfig
+    from vqvae.modeling import VQVAE
+
+    # A published VQ-VAE of another size than config/vqvae-pretrain.yaml's recipe, as after a change of recipe.
+    model_cfg = ModelConfig(num_codes=64, code_dim=8, downsample=8, hidden_channels=8,
+                            channel_multipliers=[1, 2, 2, 2], num_res_blocks=1, norm_groups=4)
+    published = tmp_path / "published"
+    save_vqvae_dir(VQVAE(model_cfg), model_cfg, published / "vqvae", meta={"max_length": 120})
+    monkeypatch.setattr(pretrain, "PUBLISHED", published)
+    with pytest.raises(ValueError, match="num_codes"):
+        load_vqvae(pretrain.VQ_CONFIG, published / "vqvae")
+
+    model, cfg = load_vqvae(pretrain.published_vq_config(tmp_path), published / "vqvae")
+    assert model.num_codes == 64 and cfg.data.max_length == 120
