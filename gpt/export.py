@@ -211,8 +211,11 @@ def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path:
         _check_config_agrees(config_path, saved_cfg, checkpoint_path)
     vqvae_meta = dict(task.vqvae_meta)
     init_from = _init_from(config_path)
-    if init_from is not None and vqvae_config is None and vqvae_checkpoint is None:
-        # A gpt.finetune run: the VQ-VAE is the one inside the export it started from.
+    if (init_from is not None and vqvae_config is None and vqvae_checkpoint is None
+            and _same_vqvae(init_from, vqvae_meta)):
+        # A run started from an export on its VQ-VAE's tokens (gpt.finetune always): the VQ-VAE is the one inside
+        # that export. On another VQ-VAE's tokens (gpt.train from an export, code embeddings drawn anew), the VQ-VAE
+        # the token sidecar names.
         from gpt.pretrained import VQVAE_DIR, load_pretrained
         from vqvae.checkpoint import read_vqvae_dir_config
 
@@ -233,8 +236,16 @@ def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path:
                         task.max_text_length, vqvae, vqvae_model_cfg, max_length, info)
 
 
+def _same_vqvae(init_from: str, vqvae_meta: dict[str, Any]) -> bool:
+    """Whether the run's tokens come from the VQ-VAE inside its init_from export."""
+    from gpt.pretrained import read_layout
+
+    return read_layout(init_from)["vqvae_fingerprint"] == vqvae_meta.get("fingerprint")
+
+
 def _init_from(config_path: Optional[str | os.PathLike]) -> Optional[str]:
-    """The `init_from` export of a gpt.finetune run's config.yaml; None for a gpt.train run."""
+    """The `init_from` export of a run's config.yaml (a gpt.finetune run's, or a gpt.train run's that started from
+    an export); None without one."""
     from omegaconf import OmegaConf
 
     if config_path is None or not Path(config_path).is_file():

@@ -186,3 +186,13 @@ def test_last_checkpoint_follows_training_when_the_monitor_stalls(tmp_path):
     step = {name: torch.load(tmp_path / "checkpoints" / f"{name}.ckpt", weights_only=False)["global_step"]
             for name in ("last", "best")}
     assert step == {"last": 13, "best": 5}
+
+
+def test_a_run_from_an_export_exports_that_exports_vqvae_only_on_its_tokens(tmp_path):
+    from gpt.export import _same_vqvae
+    from gpt.pretrained import read_layout
+
+    init = build_export(tmp_path / "init")
+    own = read_layout(init)["vqvae_fingerprint"]
+    assert _same_vqvae(str(init), {"fingerprint": own})  # fine-tuning: the VQ-VAE inside init_from
+    assert not _same_vqvae(str(init), {"fingerprint": "feedfacecafe0000"})  # a new VQ-VAE: the sidecar's
