@@ -145,10 +145,12 @@ def load_vqvae_for_export(vqvae_meta: dict[str, Any], vqvae_config: Optional[str
 
 def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab, order: str,
                  max_visual_length: int, max_text_length: int, vqvae: torch.nn.Module, vqvae_model_cfg: Any,
-                 max_length: int, info: Optional[dict[str, Any]] = None) -> Path:
+                 max_length: int, info: Optional[dict[str, Any]] = None, vqvae_bf16: bool = False) -> Path:
     """Write the export folder atomically (built beside `output`, then renamed onto it, replacing an
     older export). `max_length` is the tokens-per-image budget the VQ-VAE encodes to; `info` feeds the model
-    card (train/val paths, global_step, metrics). Returns the folder's path."""
+    card (train/val paths, global_step, metrics). `vqvae_bf16` stores the VQ-VAE's weights rounded to bfloat16
+    (half the size; the export's codes are then the rounded weights', so evaluate the export, not the run); a
+    VQ-VAE whose weights are bfloat16 already (loaded from such an export) stays so. Returns the folder's path."""
     from vqvae.checkpoint import fingerprint, save_vqvae_dir
 
     output = Path(output)
@@ -161,6 +163,9 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
                          f"{max_length}: some images would not fit the image part")
     info = dict(info or {})
     vqvae_fingerprint = fingerprint(vqvae)
+    vqvae_dtype = torch.float32
+    if vqvae_bf16 or fingerprint(vqvae, torch.bfloat16) == vqvae_fingerprint:
+        vqvae_dtype, vqvae_fingerprint = torch.bfloat16, fingerprint(vqvae, torch.bfloat16)
     layout = {"format_version": LAYOUT_VERSION, "order": order, "max_visual_length": int(max_visual_length),
               "max_text_length": int(max_text_length), "vqvae_fingerprint": vqvae_fingerprint,
               "max_length": int(max_length), "num_codes": int(vocab.num_codes),
@@ -176,7 +181,8 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
         tokenizer.save_pretrained(str(staging))
         vocab.save(staging / CHARSET_NAME)
         write_json_atomic(layout, staging / LAYOUT_NAME)
-        save_vqvae_dir(vqvae, vqvae_model_cfg, staging / VQVAE_DIR, meta={"max_length": int(max_length)})
+        save_vqvae_dir(vqvae, vqvae_model_cfg, staging / VQVAE_DIR, meta={"max_length": int(max_length)},
+                       dtype=vqvae_dtype)
         card = model_card({**layout, "name": str(output)}, vocab, model, info)
         (staging / "README.md").write_text(card, encoding="utf-8")
         # Load it back as users will, so a broken export never replaces a good one.
@@ -196,8 +202,9 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
 
 def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path: str | os.PathLike,
                       output: str | os.PathLike, vqvae_config: Optional[str] = None,
-                      vqvae_checkpoint: Optional[str] = None) -> Path:
-    """Export a `gpt.train` checkpoint (and the VQ-VAE its data came from) to `output`.
+                      vqvae_checkpoint: Optional[str] = None, vqvae_bf16: bool = False) -> Path:
+    """Export a `gpt.train` checkpoint (and the VQ-VAE its data came from) to `output` (`vqvae_bf16`: see
+    write_export).""
 
     `config_path` (the run's config.yaml) is checked against the checkpoint's own config (order, lengths
     and model size must agree); the checkpoint's copy is what is used.
@@ -233,7 +240,7 @@ def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path:
             "global_step": checkpoint.get("global_step"), "checkpoint": str(checkpoint_path),
             "metrics": _checkpoint_metrics(checkpoint, run_dir)}
     return write_export(output, task.model, task.vocab, task.cfg.order, task.max_visual_length,
-                        task.max_text_length, vqvae, vqvae_model_cfg, max_length, info)
+                        task.max_text_length, vqvae, vqvae_model_cfg, max_length, info, vqvae_bf16)
 
 
 def _same_vqvae(init_from: str, vqvae_meta: dict[str, Any]) -> bool:
@@ -292,6 +299,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "token sidecar recorded)")
     parser.add_argument("--vqvae-checkpoint", default=None, help="VQ-VAE checkpoint or save_vqvae_dir folder "
                         "(default: the one the token sidecar recorded)")
+    parser.add_argument("--vqvae-bf16", action="store_true", help="store the VQ-VAE's weights in bfloat16: half "
+                        "the size, codes of the rounded weights (evaluate the export); make pretrain's exports do")
     return parser.parse_args(argv)
 
 
@@ -301,7 +310,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
-    output = export_checkpoint(args.config, args.checkpoint, args.output, args.vqvae_config, args.vqvae_checkpoint)
+    output = export_checkpoint(args.config, args.checkpoint, args.output, args.vqvae_config, args.vqvae_checkpoint,
+                               args.vqvae_bf16)
     print(f"exported {args.checkpoint} to {output}")
     return 0
 

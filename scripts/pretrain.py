@@ -262,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"seed={args.seed}", *continued, *init)
             init = []  # later chunks resume from the run's own last.ckpt
             export = runs / f"gpt-export-chunk{chunk}"
+            # bfloat16 VQ-VAE weights: the 4 096-code VQ-VAE is 26 MB in float32, over a published version's 25 MB.
             pipe.run(f"export-chunk{chunk}", "gpt.export", gpt_run / "config.yaml",
-                     gpt_run / "checkpoints" / "last.ckpt", "--output", export)
+                     gpt_run / "checkpoints" / "last.ckpt", "--output", export, "--vqvae-bf16")
             evaluation = out / f"eval-chunk{chunk}.json"
             pipe.run(f"evaluate-chunk{chunk}", "gpt.evaluate", export, *test_csvs, "--json", evaluation,
                      "--by", "font", "--by", "label_length", "--ignore-space", ok=BAD_ROWS)

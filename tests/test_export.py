@@ -196,3 +196,24 @@ def test_a_run_from_an_export_exports_that_exports_vqvae_only_on_its_tokens(tmp_
     own = read_layout(init)["vqvae_fingerprint"]
     assert _same_vqvae(str(init), {"fingerprint": own})  # fine-tuning: the VQ-VAE inside init_from
     assert not _same_vqvae(str(init), {"fingerprint": "feedfacecafe0000"})  # a new VQ-VAE: the sidecar's
+
+
+def test_a_bf16_vqvae_export_is_half_the_size_loads_under_its_own_fingerprint_and_stays_bf16(tmp_path):
+    from safetensors import safe_open
+
+    from gpt.pretrained import load_pretrained
+    from vqvae.checkpoint import fingerprint
+
+    vqvae, task = build_parts()
+    args = (task.model, task.vocab, "image_first", MAX_LENGTH, MAX_TEXT_LENGTH, vqvae, TINY_VQVAE, MAX_LENGTH)
+    full, half = write_export(tmp_path / "fp32", *args), write_export(tmp_path / "bf16", *args, vqvae_bf16=True)
+    weights = {name: folder / "vqvae" / "model.safetensors" for name, folder in (("fp32", full), ("bf16", half))}
+    assert weights["bf16"].stat().st_size < 0.6 * weights["fp32"].stat().st_size
+    with safe_open(str(weights["bf16"]), "pt") as f:
+        assert {f.get_tensor(key).dtype for key in f.keys() if f.get_tensor(key).is_floating_point()} == {torch.bfloat16}
+    loaded = load_pretrained(half, load_tokenizer=False)  # checks the layout's fingerprint against the weights
+    assert loaded.fingerprint == fingerprint(vqvae, torch.bfloat16) != fingerprint(vqvae)
+    assert load_pretrained(full, load_tokenizer=False).fingerprint == fingerprint(vqvae)
+    # Re-exported (as gpt.finetune does from such an export), rounded weights stay bfloat16 without being asked.
+    again = write_export(tmp_path / "again", *args[:5], loaded.vqvae, TINY_VQVAE, MAX_LENGTH)
+    assert (again / "vqvae" / "model.safetensors").stat().st_size == weights["bf16"].stat().st_size

@@ -31,8 +31,9 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 
 
-def fingerprint(model: torch.nn.Module) -> str:
-    """Stable 16-hex-digit hash of a model's weights.
+def fingerprint(model: torch.nn.Module, dtype: torch.dtype = torch.float32) -> str:
+    """Stable 16-hex-digit hash of a model's weights, as stored in `dtype` (what `save_vqvae_dir(..., dtype)`
+    keeps of them).
 
     sha256 over the floating-point entries of the state dict in sorted key order (name, shape, float32
     bytes). Integer bookkeeping buffers (e.g. the quantizer's `steps_unused` counters) are left out: they
@@ -45,7 +46,7 @@ def fingerprint(model: torch.nn.Module) -> str:
         tensor = state[name]
         if not torch.is_floating_point(tensor):
             continue
-        array = tensor.detach().to("cpu", torch.float32).contiguous().numpy()
+        array = tensor.detach().to("cpu", dtype).to(torch.float32).contiguous().numpy()
         digest.update(name.encode("utf-8"))
         digest.update(str(tuple(array.shape)).encode("ascii"))
         digest.update(np.ascontiguousarray(array).tobytes())
@@ -178,18 +179,21 @@ def _mismatch_message(config_path: Path, checkpoint_path: Path, problems: list[s
 
 
 def save_vqvae_dir(model: VQVAE, model_cfg: Any, directory: str | os.PathLike,
-                   meta: Mapping[str, Any] | None = None) -> None:
+                   meta: Mapping[str, Any] | None = None, dtype: torch.dtype = torch.float32) -> None:
     """Write `directory/config.json` (model config, fingerprint, `meta` such as max_length) and
-    `directory/model.safetensors`, atomically each; loadable with `load_vqvae_dir` and no Lightning."""
+    `directory/model.safetensors`, atomically each; loadable with `load_vqvae_dir` and no Lightning.
+    `dtype` torch.bfloat16 halves the file: the weights are rounded, so its codes may differ from the model's
+    for a few images, and the fingerprint is the rounded weights' (`fingerprint(model, dtype)`)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().to("cpu").contiguous().clone() for key, value in model.state_dict().items()}
+    state = {key: value.detach().to("cpu", dtype if torch.is_floating_point(value) else value.dtype).contiguous().clone()
+             for key, value in model.state_dict().items()}
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(state, tmp, metadata={"format": "vqvae", "fingerprint": fingerprint(model)})
+        save_file(state, tmp, metadata={"format": "vqvae", "fingerprint": fingerprint(model, dtype)})
     write_json_atomic({"format_version": FORMAT_VERSION, "model": model_config_dict(model_cfg),
-                       "fingerprint": fingerprint(model), **dict(meta or {})}, directory / CONFIG_NAME)
+                       "fingerprint": fingerprint(model, dtype), **dict(meta or {})}, directory / CONFIG_NAME)
 
 
 def read_vqvae_dir_config(directory: str | os.PathLike) -> dict[str, Any]:
