@@ -53,7 +53,9 @@ digits and punctuation.
   fonts), with colours, backgrounds, blur, noise, JPEG, rotation, perspective, tight and loose crops,
   condensed and extended lettering, frames (Korean plate numbers always framed), some cropped with what
   surrounds the frame (renders since 2026-12-03); 5% of each language's words never rendered for training
-- GPT steps: {entry['steps']:,} (batch 32), chunk {entry['chunk']}; VQ-VAE: {run_info['vq_steps']:,} steps
+- GPT steps: {entry['steps']:,} (batch 32), chunk {entry['chunk']}; VQ-VAE: {run_info['vq_codes']:,} codes,
+  {run_info['vq_steps']:,} steps (GPT steps, crops and CPU-hours count over the model's whole lineage: a `--fresh`
+  run moves the published GPT onto its new VQ-VAE's codes and counts on from it)
 - compute: {entry['cpu_hours']} CPU-hours (wall hours x 2 cores, rendering and encoding included), no GPU
 
 ## Accuracy (exact match, case-sensitive, spaces ignored; `gpt.evaluate --ignore-space`)
@@ -89,8 +91,9 @@ def recognizer_card(entry: dict, score: float, run_dir: Path, shard_size: int) -
 
     train_fonts, held_fonts = split_fonts()
     families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
+    vq_codes = json.loads((Path(entry["export"]) / "vqvae" / "config.json").read_text())["model"]["num_codes"]
     run_info = {"shard_size": shard_size, "train_fonts": len(train_fonts),
-                "heldout_fonts": ", ".join(families), "vq_steps": entry["vq_steps"]}
+                "heldout_fonts": ", ".join(families), "vq_steps": entry["vq_steps"], "vq_codes": vq_codes}
     metrics = {"held_out_score": score, **entry, "results": evaluation["results"]}
     return model_card(entry, score, evaluation, run_info), metrics
 

@@ -45,3 +45,17 @@ def test_a_baseline_rescored_on_new_sets_replaces_the_recorded_score(tmp_path):
     assert not publish_if_better(fake_export(tmp_path / "b", b"second"), target, 0.46, "# card", {})
     assert publish_if_better(fake_export(tmp_path / "c", b"third"), target, 0.46, "# card", {}, baseline=0.44)
     assert (target / "model.safetensors").read_bytes() == b"third"
+
+
+def test_the_recognizer_card_names_its_vqvae_and_every_set():
+    from scripts.publish import model_card
+
+    entry = {"distinct_crops": 1360000, "steps": 136000, "chunk": 33, "cpu_hours": 16.5}
+    evaluation = {"results": [{"dataset": "heldout_en", "samples": 300, "accuracy": 0.6, "one_minus_ned": 0.8,
+                               "cer": 0.2}, {"dataset": "real_ko", "samples": 45, "accuracy": 0.25,
+                                             "one_minus_ned": 0.5, "cer": 0.5}]}
+    run_info = {"shard_size": 40000, "train_fonts": 395, "heldout_fonts": "Lato, Roboto", "vq_steps": 5428,
+                "vq_codes": 4096}
+    card = model_card(entry, 0.5, evaluation, run_info)
+    assert "VQ-VAE: 4,096 codes,\n  5,428 steps" in card and "GPT steps: 136,000" in card
+    assert "| heldout_en | 300 | 60.0% |" in card and "| real_ko | 45 | 25.0% |" in card
