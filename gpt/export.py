@@ -204,7 +204,7 @@ def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path:
                       output: str | os.PathLike, vqvae_config: Optional[str] = None,
                       vqvae_checkpoint: Optional[str] = None, vqvae_bf16: bool = False) -> Path:
     """Export a `gpt.train` checkpoint (and the VQ-VAE its data came from) to `output` (`vqvae_bf16`: see
-    write_export).""
+    write_export).
 
     `config_path` (the run's config.yaml) is checked against the checkpoint's own config (order, lengths
     and model size must agree); the checkpoint's copy is what is used.

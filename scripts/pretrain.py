@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         from_published = (not fresh_run(out, args.fresh) and not (vq_run / "checkpoints" / "last.ckpt").is_file()
                           and (PUBLISHED / "vqvae").is_dir())
         gpt_resumes = (gpt_run / "checkpoints" / "last.ckpt").is_file()
-        gpt_from_published = (out / "continues.json").is_file() or (not gpt_resumes and (PUBLISHED / "config.json").is_file())
+        gpt_from_published = ((out / "continues.json").is_file()
+                              or (not gpt_resumes and (PUBLISHED / "config.json").is_file()))
         if from_published:
             print(f"no VQ-VAE run in {vq_run}: continuing from the published model {PUBLISHED}", flush=True)
             vq_args = (published_vq_config(out), PUBLISHED / "vqvae")

@@ -210,7 +210,8 @@ def test_a_bf16_vqvae_export_is_half_the_size_loads_under_its_own_fingerprint_an
     weights = {name: folder / "vqvae" / "model.safetensors" for name, folder in (("fp32", full), ("bf16", half))}
     assert weights["bf16"].stat().st_size < 0.6 * weights["fp32"].stat().st_size
     with safe_open(str(weights["bf16"]), "pt") as f:
-        assert {f.get_tensor(key).dtype for key in f.keys() if f.get_tensor(key).is_floating_point()} == {torch.bfloat16}
+        tensors = [f.get_tensor(key) for key in f.keys()]
+    assert {tensor.dtype for tensor in tensors if tensor.is_floating_point()} == {torch.bfloat16}
     loaded = load_pretrained(half, load_tokenizer=False)  # checks the layout's fingerprint against the weights
     assert loaded.fingerprint == fingerprint(vqvae, torch.bfloat16) != fingerprint(vqvae)
     assert load_pretrained(full, load_tokenizer=False).fingerprint == fingerprint(vqvae)

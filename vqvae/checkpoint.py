@@ -188,8 +188,8 @@ def save_vqvae_dir(model: VQVAE, model_cfg: Any, directory: str | os.PathLike,
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().to("cpu", dtype if torch.is_floating_point(value) else value.dtype).contiguous().clone()
-             for key, value in model.state_dict().items()}
+    state = {key: value.detach().to("cpu", dtype if torch.is_floating_point(value) else value.dtype)
+             .contiguous().clone() for key, value in model.state_dict().items()}
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(state, tmp, metadata={"format": "vqvae", "fingerprint": fingerprint(model, dtype)})
     write_json_atomic({"format_version": FORMAT_VERSION, "model": model_config_dict(model_cfg),
