@@ -162,10 +162,9 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
         raise ValueError(f"max_visual_length={max_visual_length} is shorter than the VQ-VAE's max_length="
                          f"{max_length}: some images would not fit the image part")
     info = dict(info or {})
-    vqvae_fingerprint = fingerprint(vqvae)
-    vqvae_dtype = torch.float32
-    if vqvae_bf16 or fingerprint(vqvae, torch.bfloat16) == vqvae_fingerprint:
-        vqvae_dtype, vqvae_fingerprint = torch.bfloat16, fingerprint(vqvae, torch.bfloat16)
+    full, rounded = fingerprint(vqvae), fingerprint(vqvae, torch.bfloat16)
+    bf16 = vqvae_bf16 or rounded == full  # asked for, or the weights are bfloat16 already (kept so)
+    vqvae_dtype, vqvae_fingerprint = (torch.bfloat16, rounded) if bf16 else (torch.float32, full)
     layout = {"format_version": LAYOUT_VERSION, "order": order, "max_visual_length": int(max_visual_length),
               "max_text_length": int(max_text_length), "vqvae_fingerprint": vqvae_fingerprint,
               "max_length": int(max_length), "num_codes": int(vocab.num_codes),

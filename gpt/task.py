@@ -22,16 +22,16 @@ from torch import Tensor
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt.config import GPTConfig, path_list
-from gpt.data import GPTDataModule, sidecar_num_codes, check_same_sidecar
+from gpt.data import GPTDataModule, check_same_sidecar, sidecar_num_codes
 from gpt.decoding import recognize
 from gpt.modeling import attention_for, build_model, grow_depth, with_new_codebook
 from gpt.pretrained import read_layout
 from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
 from vqvae.plumbing.io import write_csv_atomic
-from vqvae.tokens import read_sidecar
 from vqvae.plumbing.config import save_config
 from vqvae.plumbing.optim import adamw_with_schedule
 from vqvae.plumbing.trainer import resume_checkpoint
+from vqvae.tokens import read_sidecar
 
 log = logging.getLogger(__name__)
 

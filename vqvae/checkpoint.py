@@ -190,10 +190,11 @@ def save_vqvae_dir(model: VQVAE, model_cfg: Any, directory: str | os.PathLike,
     directory.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().to("cpu", dtype if torch.is_floating_point(value) else value.dtype)
              .contiguous().clone() for key, value in model.state_dict().items()}
+    stored = fingerprint(model, dtype)
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
-        save_file(state, tmp, metadata={"format": "vqvae", "fingerprint": fingerprint(model, dtype)})
+        save_file(state, tmp, metadata={"format": "vqvae", "fingerprint": stored})
     write_json_atomic({"format_version": FORMAT_VERSION, "model": model_config_dict(model_cfg),
-                       "fingerprint": fingerprint(model, dtype), **dict(meta or {})}, directory / CONFIG_NAME)
+                       "fingerprint": stored, **dict(meta or {})}, directory / CONFIG_NAME)
 
 
 def read_vqvae_dir_config(directory: str | os.PathLike) -> dict[str, Any]:
