@@ -26,6 +26,7 @@ from gpt.data import GPTDataModule, check_same_sidecar, sidecar_num_codes
 from gpt.decoding import recognize
 from gpt.modeling import attention_for, build_model, grow_depth, with_new_codebook
 from gpt.pretrained import read_layout
+from gpt.recode import recode_for_tokens
 from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
 from vqvae.plumbing.io import write_csv_atomic
 from vqvae.plumbing.config import save_config
@@ -282,12 +283,17 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
         first_csv = path_list(cfg.data.train)[0]
         tokens, init_fingerprint = read_sidecar(first_csv), read_layout(init_dir)["vqvae_fingerprint"]
         if tokens.get("fingerprint") != init_fingerprint:
-            # Tokens of another VQ-VAE (a new recipe): the export's code embeddings are drawn anew.
-            codes = Vocab(vocab.chars, sidecar_num_codes(tokens, first_csv))
-            log.info("%s was encoded by VQ-VAE %s, not by init_from's %s: the code embeddings start anew (%d codes "
-                     "in place of %d)", first_csv, tokens.get("fingerprint"), init_fingerprint, codes.num_codes,
-                     vocab.num_codes)
-            vocab, model = codes, with_new_codebook(model, vocab, codes)
+            # Tokens of another VQ-VAE (a new recipe): the export's code embeddings are translated onto the new
+            # codes from the crops of the first training CSV (gpt.recode), or drawn anew if no crop pairs up.
+            num_codes = sidecar_num_codes(tokens, first_csv)
+            log.info("%s was encoded by VQ-VAE %s, not by init_from's %s: moving the model onto its %d codes (it "
+                     "knew %d)", first_csv, tokens.get("fingerprint"), init_fingerprint, num_codes, vocab.num_codes)
+            try:
+                model, vocab = recode_for_tokens(model, vocab, init_dir, first_csv, num_codes, seed=cfg.seed)
+            except (FileNotFoundError, ValueError) as error:
+                log.warning("the code embeddings start anew: %s", error)
+                codes = Vocab(vocab.chars, num_codes)
+                vocab, model = codes, with_new_codebook(model, vocab, codes)
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
     data = GPTDataModule(cfg.data, cfg.order, run_dir, vocab, seed=cfg.seed).prepare()

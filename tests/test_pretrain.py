@@ -72,3 +72,27 @@ def test_continuations_encode_with_the_published_vqvae_whatever_the_recipe_now_s
 
     model, cfg = load_vqvae(pretrain.published_vq_config(tmp_path), published / "vqvae")
     assert model.num_codes == 64 and cfg.data.max_length == 120
+
+
+def test_a_drawing_model_of_an_older_vqvae_is_recoded_before_it_continues_on_the_recognizers_shards(
+        tmp_path, monkeypatch):
+    from scripts import pretrain_draw
+    from vqvae.tokens import write_sidecar
+
+    def export(name: str, fingerprint: str):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "layout.json").write_text(json.dumps(
+            {"order": "text_first", "max_visual_length": 8, "max_text_length": 4, "vqvae_fingerprint": fingerprint,
+             "max_length": 8}))
+        return tmp_path / name
+
+    monkeypatch.setattr(pretrain_draw, "SHIPPED_MODEL", export("recognizer", "new"))
+    monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", export("draw", "old"))
+    shard = tmp_path / "tokens.csv"
+    write_sidecar(shard, {"fingerprint": "new"})
+    assert pretrain_draw.draws_other_codes(shard)
+    write_sidecar(shard, {"fingerprint": "old"})  # shards of the drawing model's own VQ-VAE: nothing to move
+    assert not pretrain_draw.draws_other_codes(shard)
+    monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", export("draw-new", "new"))
+    write_sidecar(shard, {"fingerprint": "new"})
+    assert not pretrain_draw.draws_other_codes(shard)

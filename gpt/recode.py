@@ -1,0 +1,113 @@
+"""Move a GPT export onto another VQ-VAE's codes, each new code's embedding translated from the old codes it
+covers (gpt.code_translation), so the model keeps what it learned instead of relearning every code.
+
+    python -m gpt.recode EXPORT --vqvae-of OTHER_EXPORT --crops labels.csv --output DIR [--num-crops 2000]
+    python -m gpt.recode resources/models/ocr-ko-en-draw --vqvae-of resources/models/ocr-ko-en \\
+        --crops outputs/pretrain/data/val/labels.csv --output outputs/draw-recoded
+
+Encodes up to --num-crops crops of the labelled CSV with both VQ-VAEs (they must downsample alike), pairs the
+codes cell by cell and writes EXPORT's GPT with OTHER_EXPORT's VQ-VAE as a new export folder: gpt.finetune and
+gpt.train then continue it on tokens of that VQ-VAE. gpt.train does the same by itself when `init_from` is an
+export of another VQ-VAE than its token CSVs' (it pairs the first training CSV's crops with their tokens).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+from transformers import GPT2LMHeadModel
+
+from gpt.code_translation import translate_codebook
+from gpt.modeling import with_new_codebook
+from gpt.pretrained import VQVAE_DIR, load_pretrained, read_layout
+from gpt.vocab import Vocab
+from vqvae.encoding import encode_paths
+from vqvae.plumbing.cli import run_cli
+from vqvae.plumbing.io import read_labelled_csv
+from vqvae.tokens import string_to_grid
+
+log = logging.getLogger("gpt.recode")
+
+
+def sample_rows(count: int, num_crops: int, seed: int) -> np.ndarray:
+    """Up to `num_crops` of `count` row indices, seeded, in order."""
+    if count <= num_crops:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, num_crops, replace=False))
+
+
+def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path, token_csv: str | Path,
+                      num_codes: int, num_crops: int = 2000, seed: int = 0) -> tuple[GPT2LMHeadModel, Vocab]:
+    """gpt.train's move of an `init_dir` export onto the tokens of `token_csv` (another VQ-VAE's, `num_codes`
+    codes): the CSV's crops and grids on one side, the same crops encoded by the export's VQ-VAE on the other."""
+    from vqvae.checkpoint import load_vqvae_dir
+
+    frame = read_labelled_csv(token_csv, required=("img_path", "text", "visual_tokens"))
+    rows = sample_rows(len(frame), num_crops, seed)
+    grids = [string_to_grid(text) for text in frame["visual_tokens"].iloc[rows]]
+    old_vqvae = load_vqvae_dir(Path(init_dir) / VQVAE_DIR)
+    model, vocab, seen = translate_codebook(model, vocab, old_vqvae, int(read_layout(init_dir)["max_length"]),
+                                            list(frame["abs_path"].iloc[rows]), grids, num_codes)
+    log.info("code embeddings translated from %s's codebook over %d crops of %s: %d of %d codes seen (the rest "
+             "start at random)", init_dir, len(rows), token_csv, seen, num_codes)
+    return model, vocab
+
+
+def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: str | Path, output: str | Path,
+                  num_crops: int = 2000, seed: int = 0, translate: bool = True) -> tuple[Path, int]:
+    """Write `export_dir`'s GPT, moved onto `target_dir`'s VQ-VAE, to `output`; returns (folder, codes seen).
+    `translate=False` draws the code embeddings anew instead (the baseline scripts/bench_recode.py measures)."""
+    from gpt.export import write_export
+    from vqvae.checkpoint import read_vqvae_dir_config
+
+    if num_crops < 1:
+        raise ValueError(f"--num-crops {num_crops}: give at least 1 crop to pair the codes on")
+    source = load_pretrained(export_dir, load_tokenizer=False)
+    target = load_pretrained(target_dir, load_tokenizer=False)
+    frame = read_labelled_csv(crops_csv)
+    paths = list(frame["abs_path"].iloc[sample_rows(len(frame), num_crops, seed)])
+    target_length = int(target.layout["max_length"])
+    new_grids, _ = encode_paths(target.vqvae, paths, target_length, num_workers=0, progress=False)
+    model, vocab, seen = translate_codebook(source.model.train(), source.vocab, source.vqvae,
+                                            int(source.layout["max_length"]), paths, new_grids,
+                                            target.vocab.num_codes)
+    if not translate:
+        model, seen = with_new_codebook(model, vocab, vocab), 0
+    info = {"global_step": source.layout.get("global_step"),
+            "checkpoint": f"{source.directory}, codes translated onto {target.directory}'s VQ-VAE"}
+    folder = write_export(output, model, vocab, source.order, source.max_visual_length,
+                          int(source.layout["max_text_length"]), target.vqvae.cpu(),
+                          read_vqvae_dir_config(target.directory / VQVAE_DIR)["model"], target_length, info)
+    return folder, seen
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gpt.recode", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("export", help="the export folder to move (its GPT)")
+    parser.add_argument("--vqvae-of", required=True, help="the export folder whose VQ-VAE it moves onto")
+    parser.add_argument("--crops", required=True, help="labelled CSV of crops to pair the codes on")
+    parser.add_argument("--output", required=True, help="export folder to write (replaced if it exists)")
+    parser.add_argument("--num-crops", type=int, default=2000, help="crops paired (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="which crops, when the CSV holds more")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """CLI entry: 0 on success, 2 on a usage or input error (the message says the fix)."""
+    return run_cli(parse_args, run, argv)
+
+
+def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
+    folder, seen = recode_export(args.export, args.vqvae_of, args.crops, args.output, args.num_crops, args.seed)
+    print(f"wrote {folder}: {args.export}'s GPT on {args.vqvae_of}'s VQ-VAE ({seen} codes translated)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Moving a GPT onto another VQ-VAE's codes by translation (gpt.code_translation, gpt.recode, gpt.train)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import GPT2LMHeadModel
+
+from gpt.code_translation import colocated_codes, translated_embeddings
+from gpt.pretrained import load_pretrained
+from gpt.vocab import Vocab
+from tests.fixtures import recognition_export
+from tests.test_export import MAX_LENGTH
+from vqvae.encoding import encode_paths
+from vqvae.tokens import grid_to_string, write_sidecar
+
+
+def test_a_new_code_starts_as_the_mean_of_the_old_codes_found_where_it_is():
+    old = torch.tensor([[1.0, 0.0], [0.0, 1.0], [4.0, 4.0]])
+    pairs = colocated_codes([np.array([[0, 0, 1]]), np.array([[2]]), None, np.array([[1, 1]])],
+                            [np.array([[0, 0, 0]]), np.array([[2]]), np.array([[1]]), np.array([[3], [3]])])
+    assert pairs.tolist() == [[0, 0], [0, 0], [0, 1], [2, 2]]  # a failed crop and another shape pair nothing
+    codes, seen = translated_embeddings(old, pairs, num_new_codes=4)
+    assert torch.allclose(codes[0], torch.tensor([2 / 3, 1 / 3])) and torch.equal(codes[2], old[2])
+    assert seen.tolist() == [True, False, True, False] and not codes[1].any()
+    with pytest.raises(ValueError, match="outside the codebooks"):
+        translated_embeddings(old, np.array([[0, 3]]), num_new_codes=4)
+
+
+def crops(folder: Path, count: int = 12) -> Path:
+    """A labelled CSV of random grey crops of a few sizes."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        shape = [(24, 80), (32, 64), (20, 120)][i % 3]
+        cv2.imwrite(str(folder / f"crop{i}.png"), rng.integers(0, 256, shape, dtype=np.uint8))
+    pd.DataFrame({"img_path": [f"crop{i}.png" for i in range(count)], "text": ["hello"] * count}).to_csv(
+        folder / "labels.csv", index=False)
+    return folder / "labels.csv"
+
+
+def code_rows(model: GPT2LMHeadModel, vocab: Vocab) -> torch.Tensor:
+    return model.get_input_embeddings().weight.detach()[vocab.code_offset:vocab.code_end]
+
+
+def test_an_export_recoded_onto_its_own_vqvae_keeps_the_embeddings_of_every_code_it_saw(tmp_path):
+    from gpt.recode import main
+
+    init = recognition_export(tmp_path / "init")
+    assert main([str(init), "--vqvae-of", str(init), "--crops", str(crops(tmp_path / "crops")),
+                 "--output", str(tmp_path / "recoded")]) == 0
+    before, after = load_pretrained(init), load_pretrained(tmp_path / "recoded")
+    assert after.fingerprint == before.fingerprint and after.vocab == before.vocab
+    old, new = code_rows(before.model, before.vocab), code_rows(after.model, after.vocab)
+    same = (old == new).all(1)
+    assert 0 < int(same.sum()) < len(same)  # seen codes map onto themselves; the unseen start at random
+    assert torch.equal(after.model.get_input_embeddings().weight[:before.vocab.code_offset],
+                       before.model.get_input_embeddings().weight[:before.vocab.code_offset])
+    assert main([str(init), "--vqvae-of", str(init), "--crops", str(tmp_path / "crops" / "labels.csv"),
+                 "--output", str(tmp_path / "x"), "--num-crops", "0"]) == 2
+
+
+def test_training_from_an_export_on_another_vqvaes_tokens_translates_the_codes_its_crops_show(tmp_path):
+    from gpt.config import GPTConfig
+    from gpt.task import prepare_training
+    from vqvae.plumbing.config import load_config
+    from vqvae.plumbing.io import read_labelled_csv
+
+    init = recognition_export(tmp_path / "init")
+    export = load_pretrained(init, load_tokenizer=False)
+    labels = crops(tmp_path / "crops")
+    frame = read_labelled_csv(labels)
+    grids, _ = encode_paths(export.vqvae, list(frame["abs_path"]), MAX_LENGTH, num_workers=0, progress=False)
+    train = tmp_path / "crops" / "tokens.csv"
+    frame.drop(columns="abs_path").assign(visual_tokens=[grid_to_string(g) for g in grids]).to_csv(train, index=False)
+    # The same codes under another VQ-VAE's name: translation must find each code's own embedding again.
+    write_sidecar(train, {"fingerprint": "feedfacecafe0000", "num_codes": export.vocab.num_codes, "downsample": 8,
+                          "max_length": MAX_LENGTH, "command": "test"})
+    cfg = load_config(GPTConfig, Path(__file__).parents[1] / "config" / "tiny" / "gpt2.yaml",
+                      [f"init_from={init}", f"data.train={train}", f"data.val={train}", f"run_dir={tmp_path / 'run'}"])
+    task = prepare_training(cfg)[0]
+    seen = sorted({int(code) for grid in grids for code in grid.ravel()})
+    moved, exported = code_rows(task.model, task.vocab), code_rows(export.model, export.vocab)
+    assert torch.equal(moved[seen], exported[seen])
+    unseen = [code for code in range(export.vocab.num_codes) if code not in seen]
+    assert not torch.equal(moved[unseen], exported[unseen])
