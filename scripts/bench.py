@@ -69,7 +69,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def trained_steps(run_dir: Path) -> int:
-    """Optimizer steps a training run reached, from its CSV log."""
+    """Optimizer steps a training run reached: its last checkpoint's global step, else its CSV log's last step
+    (a run folder seeded with another run's checkpoint has no log of those steps; a published card once said
+    "0 steps" so)."""
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    if checkpoint.is_file():
+        import torch
+
+        return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
     metrics = run_dir / "logs" / "metrics.csv"
     if not metrics.is_file():
         return 0

@@ -1,4 +1,5 @@
-"""scripts/bench.py: its rendering domain puts the crops of each orientation into one template; its overrides parse."""
+"""scripts/bench.py: its rendering domain puts the crops of each orientation into one template; its overrides parse;
+the steps a run trained come from its checkpoint."""
 from collections import Counter
 
 from omegaconf import OmegaConf
@@ -32,3 +33,17 @@ def test_sample_prompts_override_keeps_every_word_a_string():
     cfg = load_config(FinetuneConfig, "config/gpt2-bench-finetune.yaml",
                       ["init_from=x", "data.train=t.csv", "data.val=v.csv", bench.sample_prompts_override(words)])
     assert list(cfg.samples.prompts) == words
+
+
+def test_trained_steps_come_from_the_checkpoint_even_without_a_log(tmp_path):
+    import torch
+
+    from scripts.bench import trained_steps
+
+    assert trained_steps(tmp_path) == 0
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "metrics.csv").write_text("step,train/loss\n0,1.0\n99,0.5\n")
+    assert trained_steps(tmp_path) == 100
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"global_step": 5428, "state_dict": {}}, tmp_path / "checkpoints" / "last.ckpt")
+    assert trained_steps(tmp_path) == 5428  # a seeded run folder: the checkpoint knows, its log does not
