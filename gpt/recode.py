@@ -60,7 +60,7 @@ def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path
 def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: str | Path, output: str | Path,
                   num_crops: int = 2000, seed: int = 0, translate: bool = True) -> tuple[Path, int]:
     """Write `export_dir`'s GPT, moved onto `target_dir`'s VQ-VAE, to `output`; returns (folder, codes seen).
-    `translate=False` draws the code embeddings anew instead (the baseline scripts/bench_recode.py measures)."""
+    `translate=False` draws the code embeddings anew instead (the baseline scripts/bench_recode.sh measures)."""
     from gpt.export import write_export
     from vqvae.checkpoint import read_vqvae_dir_config
 

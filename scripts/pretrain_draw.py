@@ -14,7 +14,9 @@ model card) when its best-of-8 legibility by the recognizer beats the published 
 When a drawing model is published and OUT holds no drawing run, the folder continues the published model
 instead of starting from the recognizer (at half the rate: CONTINUE_OPTIM); its steps and CPU-hours count on
 from the published model's (OUT/draw-continues.json), and it is published only if it beats the published
-model judged first on the same prompts by today's recognizer (OUT/draw-bench-published).
+model judged first on the same prompts by today's recognizer (OUT/draw-bench-published). When the recognizer's
+VQ-VAE changed since the drawing model was published, the drawing model is first moved onto the new codes
+(gpt.recode, into OUT/runs/draw-recoded), each new code's embedding translated from the old codes it covers.
 """
 from __future__ import annotations
 
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     run_dir, bench = out / "runs" / "draw", out / "draw-bench"
     base = continued_draw_row(out, run_dir)
     init, optim = (SHIPPED_DRAW_MODEL, CONTINUE_OPTIM) if base["steps"] else (SHIPPED_MODEL, [])
-    recoded = base["steps"] and draws_other_codes(shards[0])
+    recoded = bool(base["steps"]) and draws_other_codes(shards[0])
     try:
         if recoded:
             # The recognizer moved to a new VQ-VAE since the drawing model was published: the drawing model is
@@ -154,7 +156,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         published_here = not base["steps"] or read_json(SHIPPED_DRAW_MODEL / "metrics.json")["steps"] > base["steps"]
         baseline = None if published_here else \
             read_json(out / "draw-bench-published" / "legibility.json")["overall"]["recognizer_exact"]
-        publish_if_better(run_dir / "export", SHIPPED_DRAW_MODEL, score, draw_card(summary, steps, cpu_hours, rows, base["steps"], bool(recoded)),
+        card = draw_card(summary, steps, cpu_hours, rows, base["steps"], recoded)
+        publish_if_better(run_dir / "export", SHIPPED_DRAW_MODEL, score, card,
                           {"steps": steps, "cpu_hours": cpu_hours, **summary}, baseline=baseline)
     return 0
 
