@@ -68,17 +68,19 @@ def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: str
         raise ValueError(f"--num-crops {num_crops}: give at least 1 crop to pair the codes on")
     source = load_pretrained(export_dir, load_tokenizer=False)
     target = load_pretrained(target_dir, load_tokenizer=False)
-    frame = read_labelled_csv(crops_csv)
-    paths = list(frame["abs_path"].iloc[sample_rows(len(frame), num_crops, seed)])
     target_length = int(target.layout["max_length"])
-    new_grids, _ = encode_paths(target.vqvae, paths, target_length, num_workers=0, progress=False)
-    model, vocab, seen = translate_codebook(source.model.train(), source.vocab, source.vqvae,
-                                            int(source.layout["max_length"]), paths, new_grids,
-                                            target.vocab.num_codes)
-    if not translate:
-        model, seen = with_new_codebook(model, vocab, vocab), 0
+    if translate:
+        frame = read_labelled_csv(crops_csv)
+        paths = list(frame["abs_path"].iloc[sample_rows(len(frame), num_crops, seed)])
+        new_grids, _ = encode_paths(target.vqvae, paths, target_length, num_workers=0, progress=False)
+        model, vocab, seen = translate_codebook(source.model.train(), source.vocab, source.vqvae,
+                                                int(source.layout["max_length"]), paths, new_grids,
+                                                target.vocab.num_codes)
+    else:
+        vocab, seen = Vocab(source.vocab.chars, target.vocab.num_codes), 0
+        model = with_new_codebook(source.model.train(), source.vocab, vocab)
     info = {"global_step": source.layout.get("global_step"),
-            "checkpoint": f"{source.directory}, codes translated onto {target.directory}'s VQ-VAE"}
+            "checkpoint": f"{source.directory}, moved onto {target.directory}'s VQ-VAE"}
     folder = write_export(output, model, vocab, source.order, source.max_visual_length,
                           int(source.layout["max_text_length"]), target.vqvae.cpu(),
                           read_vqvae_dir_config(target.directory / VQVAE_DIR)["model"], target_length, info)

@@ -14,8 +14,9 @@ weights start a new run with its own rate schedule and loss weights (CONTINUE_OV
 distinct crops and CPU-hours count on from the published model's (OUT/continues.json), so new shards are new
 crops.
 `rm -rf OUT` starts over from there; `--fresh` (first call on a new OUT) trains a new VQ-VAE instead, for a
-change of recipe that changes the codes, and starts the GPT from the published one with its code embeddings
-drawn anew (from scratch when nothing is published); its counts too go on from the published model's.
+change of recipe that changes the codes, and starts the GPT from the published one moved onto the new codes
+(gpt.train translates each code's embedding from the old codes it covers; from scratch when nothing is
+published); its counts too go on from the published model's.
 
 OUT/curve.json and OUT/curve.png hold exact accuracy per held-out set against CPU-hours (wall hours x the
 cores used). With --publish the best chunk is copied to resources/models/ocr-ko-en (safetensors, with a
@@ -54,7 +55,7 @@ CORES = len(os.sched_getaffinity(0))
 # stays the default of a run from scratch, where it made glyphs learnable.
 CONTINUE_OVERRIDES = ["optim.lr=1.0e-3", "optim.decay_steps=20000", "loss.image_weight=0.25"]
 # What a --fresh run's GPT changes, moved onto new codes from the published model: the full rate and image-token
-# loss of a run from scratch (its code embeddings are new; the paired comparison ran with both), decaying over three
+# loss of a run from scratch (the pair ran with both, its code embeddings then at random), decaying over three
 # chunks (an hour on 2 cores: what a session trains). The pair's 24-minute cosine ended at 49.4%; a first chunk at
 # 0.9 of the peak rate, on a five-chunk cosine, read 27.1% (BENCHMARKS.md).
 FRESH_OVERRIDES = ["optim.decay_steps=12000"]
@@ -78,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true",
                         help="train a new VQ-VAE in OUT instead of encoding with the published one (a recipe change "
                              "that changes the codes, e.g. config/vqvae-pretrain.yaml); the GPT starts from the "
-                             "published one with new code embeddings; later calls on OUT go on with that run")
+                             "published one moved onto the new codes; later calls on OUT go on with that run")
     parser.add_argument("--tesseract", action="store_true", help="also score Tesseract on the held-out sets")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -210,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         vq_run, gpt_run = runs / "vqvae", runs / "gpt"
         # A new run folder (a new machine, a new session) continues from the published model when there is
         # one: its VQ-VAE encodes, and its GPT is where training starts. A --fresh folder trains its own VQ-VAE
-        # and starts its GPT from the published one too, the code embeddings drawn anew (gpt.train does that on
-        # another VQ-VAE's tokens): 24 minutes of it read 49.4% of the held-out crops where the same GPT from
-        # scratch read 0.2% (BENCHMARKS.md).
+        # and starts its GPT from the published one too, moved onto the new codes (gpt.train translates the code
+        # embeddings on another VQ-VAE's tokens; with them at random, 24 minutes read 49.4% of the held-out crops
+        # where the same GPT from scratch read 0.2%, BENCHMARKS.md).
         from_published = (not fresh_run(out, args.fresh) and not (vq_run / "checkpoints" / "last.ckpt").is_file()
                           and (PUBLISHED / "vqvae").is_dir())
         gpt_resumes = (gpt_run / "checkpoints" / "last.ckpt").is_file()
