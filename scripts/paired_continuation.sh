@@ -6,13 +6,13 @@
 #   scripts/paired_continuation.sh OUT "A_OVERRIDES" "B_OVERRIDES" [MINUTES] [DATA] [INIT]
 #   scripts/paired_continuation.sh outputs/grow "model.n_layer=4" "model.n_layer=8" 24
 #
-# DATA: a make pretrain data folder (default outputs/pretrain3/data; its last three shards train);
+# DATA: a make pretrain data folder (default outputs/pretrain3/data; its last $WINDOW shards train, default 3);
 # INIT: the export both start from (default the shipped model). Results: OUT/A.log, OUT/B.log, OUT/eval-{A,B}.json.
 set -euo pipefail
 OUT=$1; A=$2; B=$3; MINUTES=${4:-24}; D=${5:-outputs/pretrain3/data}; INIT=${6:-resources/models/ocr-ko-en}
 PY=${PYTHON:-.venv/bin/python}
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
-SHARDS=$(ls -d "$D"/shard_* | tail -3 | sed 's#$#/tokens.csv#' | paste -sd,)
+SHARDS=$(ls -d "$D"/shard_* | tail -"${WINDOW:-3}" | sed 's#$#/tokens.csv#' | paste -sd,)
 mkdir -p "$OUT"
 for RUN in A B; do
   OVERRIDES=${!RUN}

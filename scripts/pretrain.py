@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         # The published model was scored on other sets unless this folder published it.
         published_here = read_json(PUBLISHED / "metrics.json")["chunk"] > base["chunk"] if gpt_from_published else True
         publish_if_better(Path(best["export"]), PUBLISHED, held_out_score(best),
-                          *recognizer_card(best, held_out_score(best), out, args.shard_size),
+                          *recognizer_card(best, held_out_score(best), read_json(out / f"eval-chunk{best['chunk']}.json"),
+                                          args.shard_size),
                           baseline=None if published_here else held_out_score(curve[0]))
     return 0
 

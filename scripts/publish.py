@@ -36,7 +36,8 @@ def continued_counts(record: Path, published: Path, keys: tuple[str, ...]) -> di
 
 
 def model_card(entry: dict, score: float, evaluation: dict, run_info: dict) -> str:
-    """README.md of the published model."""
+    """README.md of the published model (`run_info["history"]`: how this version was trained, when not by
+    make pretrain's own chunks)."""
     rows = "\n".join(f"| {r['dataset']} | {r['samples']} | {100 * r['accuracy']:.1f}% | {r['one_minus_ned']:.3f} | "
                      f"{r['cer']:.3f} |" for r in evaluation["results"])
     return f"""# ocr-ko-en: broad-domain Korean + English recognizer (Inverse DALL-E OCR)
@@ -56,8 +57,9 @@ digits and punctuation.
 - GPT steps: {entry['steps']:,} (batch 32), chunk {entry['chunk']}; VQ-VAE: {run_info['vq_codes']:,} codes,
   {run_info['vq_steps']:,} steps (GPT steps, crops and CPU-hours count over the model's whole lineage: a `--fresh`
   run moves the published GPT onto its new VQ-VAE's codes and counts on from it)
-- compute: {entry['cpu_hours']} CPU-hours (wall hours x 2 cores, rendering and encoding included), no GPU
-
+- GPT-2: {run_info['gpt_size']}
+- compute: {entry['cpu_hours']} CPU-hours (wall hours x cores, rendering and encoding included), no GPU
+{run_info.get('history', '')}
 ## Accuracy (exact match, case-sensitive, spaces ignored; `gpt.evaluate --ignore-space`)
 Held-out sets: held-out words in font families never used in training ({run_info['heldout_fonts']}).
 The `real_*` sets are photographed crops (`../shared/eval/real`, evaluation only).
@@ -84,16 +86,19 @@ With Hugging Face only: `AutoModelForCausalLM.from_pretrained(DIR)`; the prompt 
 """
 
 
-def recognizer_card(entry: dict, score: float, run_dir: Path, shard_size: int) -> tuple[str, dict]:
-    """(model card, metrics.json) of a `make pretrain` chunk (`entry`, a curve.json row)."""
-    evaluation = json.loads((run_dir / f"eval-chunk{entry['chunk']}.json").read_text())
+def recognizer_card(entry: dict, score: float, evaluation: dict, shard_size: int,
+                    history: str = "") -> tuple[str, dict]:
+    """(model card, metrics.json) of a recognizer export (`entry`, a make pretrain curve.json row; `evaluation`,
+    gpt.evaluate's JSON of it)."""
     from scripts.broad_fonts import split_fonts
 
     train_fonts, held_fonts = split_fonts()
     families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
     vq_codes = json.loads((Path(entry["export"]) / "vqvae" / "config.json").read_text())["model"]["num_codes"]
-    run_info = {"shard_size": shard_size, "train_fonts": len(train_fonts),
-                "heldout_fonts": ", ".join(families), "vq_steps": entry["vq_steps"], "vq_codes": vq_codes}
+    gpt = json.loads((Path(entry["export"]) / "config.json").read_text())
+    run_info = {"shard_size": shard_size, "train_fonts": len(train_fonts), "heldout_fonts": ", ".join(families),
+                "vq_steps": entry["vq_steps"], "vq_codes": vq_codes, "history": history,
+                "gpt_size": f"{gpt['n_layer']} layers x {gpt['n_embd']} wide, {gpt['n_head']} heads"}
     metrics = {"held_out_score": score, **entry, "results": evaluation["results"]}
     return model_card(entry, score, evaluation, run_info), metrics
 

@@ -55,7 +55,21 @@ def test_the_recognizer_card_names_its_vqvae_and_every_set():
                                "cer": 0.2}, {"dataset": "real_ko", "samples": 45, "accuracy": 0.25,
                                              "one_minus_ned": 0.5, "cer": 0.5}]}
     run_info = {"shard_size": 40000, "train_fonts": 395, "heldout_fonts": "Lato, Roboto", "vq_steps": 5428,
-                "vq_codes": 4096}
+                "vq_codes": 4096, "gpt_size": "4 layers x 128 wide, 4 heads"}
     card = model_card(entry, 0.5, evaluation, run_info)
     assert "VQ-VAE: 4,096 codes,\n  5,428 steps" in card and "GPT steps: 136,000" in card
+    assert "GPT-2: 4 layers x 128 wide" in card
     assert "| heldout_en | 300 | 60.0% |" in card and "| real_ko | 45 | 25.0% |" in card
+
+
+def test_a_continuation_counts_the_rendering_and_encoding_of_its_shards(tmp_path, monkeypatch):
+    from scripts import publish_continuation
+
+    monkeypatch.setattr(publish_continuation, "CORES", 2)
+    (tmp_path / "logs").mkdir()
+    for step, seconds in (("render-shard38", 900), ("encode-shard38", 900), ("render-shard39", 1800)):
+        (tmp_path / "logs" / f"{step}.done").write_text(f"{seconds}\n-m scripts.render_text ...\n")
+    shard = tmp_path / "data" / "shard_038"
+    assert publish_continuation.shard_cost(tmp_path, [shard]) == pytest.approx(1.0)  # 1 800 s x 2 cores
+    with pytest.raises(FileNotFoundError, match="encode-shard39.done is missing"):
+        publish_continuation.shard_cost(tmp_path, [shard, tmp_path / "data" / "shard_039"])

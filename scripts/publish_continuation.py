@@ -1,0 +1,81 @@
+"""Publish a recognizer continued outside `make pretrain` (an arm of scripts/paired_continuation.sh, trained
+from the published model on a make pretrain folder's shards) as the published model's next chunk, when it
+reads that folder's held-out sets better than the published model does.
+
+    python -m scripts.publish_continuation outputs/depth/B --pretrain outputs/pretrain --cores 1 \\
+        --history "paired continuation: 8 x 128 grown from the published 4 x 128, 80 minutes on one core"
+
+RUN is a gpt.train run folder and RUN-export its export (the pair writes both). The export is evaluated as
+make pretrain evaluates a chunk (the folder's held-out and real sets, by font and by label length) into
+RUN-export.eval.json and compared with the published model scored on the same crops (the folder's
+eval-published.json). Counts go on from the published model's metrics.json: GPT steps (the run's global
+step), CPU-hours (the run's training hours x --cores, plus the rendering and encoding of the shards it
+trained on, from the folder's step markers, x the machine's cores), distinct crops (those shards' rows).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scripts.bench import trained_steps
+from scripts.pipeline import read_json
+from scripts.pretrain import CORES, PUBLISHED, REAL_SETS, TEST_SETS, held_out_score
+from scripts.pretrain_draw import training_hours
+
+
+def shard_cost(pretrain: Path, shards: list[Path]) -> float:
+    """CPU-hours of rendering and encoding `shards` (make pretrain's step markers in pretrain/logs)."""
+    seconds = 0.0
+    for shard in shards:
+        chunk = int(shard.name.split("_")[1])
+        for step in (f"render-shard{chunk}", f"encode-shard{chunk}"):
+            marker = pretrain / "logs" / f"{step}.done"
+            if not marker.is_file():
+                raise FileNotFoundError(f"{marker} is missing: {shard} was not rendered and encoded by make pretrain")
+            seconds += float(marker.read_text().split("\n")[0])
+    return seconds * CORES / 3600
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="gpt.train run folder continued from the published model")
+    parser.add_argument("--pretrain", type=Path, default=Path("outputs/pretrain"),
+                        help="the make pretrain folder whose shards it trained on and whose sets judge it")
+    parser.add_argument("--cores", type=int, required=True, help="cores the run trained on")
+    parser.add_argument("--history", required=True, help="one line for the model card: how this version trained")
+    parser.add_argument("--real", default="../shared/eval/real", help="folder of the real evaluation sets")
+    args = parser.parse_args(argv)
+    from omegaconf import OmegaConf
+
+    from scripts.publish import publish_if_better, recognizer_card
+
+    export = args.run.parent / f"{args.run.name}-export"
+    config = OmegaConf.load(args.run / "config.yaml")
+    shards = [Path(p).parent for p in str(config.data.train).split(",")]
+    sets = [args.pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
+    sets += [Path(args.real) / name / "labels.csv" for name in REAL_SETS if (Path(args.real) / name).is_dir()]
+    evaluation_path = export.with_suffix(".eval.json")
+    from gpt.evaluate import main as evaluate
+
+    if evaluate([str(export), *map(str, sets), "--json", str(evaluation_path), "--by", "font", "--by", "label_length",
+                 "--ignore-space", "--no-progress"]) not in (0, 1):  # 1: some rows were bad, the rest scored
+        raise SystemExit(f"gpt.evaluate failed on {export}")
+    evaluation = read_json(evaluation_path)
+    base = read_json(PUBLISHED / "metrics.json")
+    entry = {"chunk": base["chunk"] + 1, "steps": base["steps"] + trained_steps(args.run),
+             "cpu_hours": round(base["cpu_hours"] + training_hours(args.run) * args.cores
+                                + shard_cost(args.pretrain, shards), 3),
+             "distinct_crops": base["distinct_crops"] + sum(
+                 sum(1 for _ in open(s / "tokens.csv", encoding="utf-8")) - 1 for s in shards),
+             "vq_steps": base["vq_steps"], "export": str(export),
+             "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}}
+    published = read_json(args.pretrain / "eval-published.json")["results"]
+    baseline = held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in published}})
+    card, metrics = recognizer_card(entry, held_out_score(entry), evaluation, 40000, f"- this version: {args.history}\n")
+    publish_if_better(export, PUBLISHED, held_out_score(entry), card, metrics, baseline=baseline)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
