@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
              "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}}
     published = read_json(args.pretrain / "eval-published.json")["results"]
     baseline = held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in published}})
-    card, metrics = recognizer_card(entry, held_out_score(entry), evaluation, 40000, f"- this version: {args.history}\n")
+    card, metrics = recognizer_card(entry, held_out_score(entry), evaluation, 40000,
+                                    f"- this version: {args.history}\n")
     publish_if_better(export, PUBLISHED, held_out_score(entry), card, metrics, baseline=baseline)
     return 0
 
