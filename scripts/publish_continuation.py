@@ -48,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from omegaconf import OmegaConf
 
+    from gpt.config import path_list
     from scripts.publish import publish_if_better, recognizer_card
 
     export = args.run.parent / f"{args.run.name}-export"
     config = OmegaConf.load(args.run / "config.yaml")
-    shards = [Path(p).parent for p in str(config.data.train).split(",")]
+    shards = [Path(p).parent for p in path_list(config.data.train)]
     sets = [args.pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
     sets += [Path(args.real) / name / "labels.csv" for name in REAL_SETS if (Path(args.real) / name).is_dir()]
     evaluation_path = export.with_suffix(".eval.json")
