@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL
-from scripts.pipeline import Pipeline, StepFailed, read_json
+from scripts.pipeline import Pipeline, StepFailed, csv_rows, read_json
 from scripts.pretrain import CORES
 from vqvae.plumbing.cli import run_cli
 
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         summary = read_json(bench / "legibility.json")
         steps = base["steps"] + json.loads((run_dir / "export" / "layout.json").read_text())["global_step"]
         cpu_hours = round(base["cpu_hours"] + training_hours(run_dir) * CORES, 2)
-        rows = sum(1 for shard in shards for _ in open(shard, encoding="utf-8")) - len(shards)
+        rows = csv_rows(shards)
         score = summary["overall"]["recognizer_exact"]
         # The published model's own figure came from another judge unless this folder published it.
         published_here = not base["steps"] or read_json(SHIPPED_DRAW_MODEL / "metrics.json")["steps"] > base["steps"]

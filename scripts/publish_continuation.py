@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from scripts.bench import trained_steps
-from scripts.pipeline import read_json
+from scripts.pipeline import csv_rows, read_json
 from scripts.pretrain import CORES, PUBLISHED, REAL_SETS, TEST_SETS, held_out_score
 from scripts.pretrain_draw import training_hours
 
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from omegaconf import OmegaConf
 
     from gpt.config import path_list
+    from gpt.evaluate import main as evaluate
     from scripts.publish import publish_if_better, recognizer_card
 
     export = args.run.parent / f"{args.run.name}-export"
@@ -58,8 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     sets = [args.pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
     sets += [Path(args.real) / name / "labels.csv" for name in REAL_SETS if (Path(args.real) / name).is_dir()]
     evaluation_path = export.with_suffix(".eval.json")
-    from gpt.evaluate import main as evaluate
-
     if evaluate([str(export), *map(str, sets), "--json", str(evaluation_path), "--by", "font", "--by", "label_length",
                  "--ignore-space", "--no-progress"]) not in (0, 1):  # 1: some rows were bad, the rest scored
         raise SystemExit(f"gpt.evaluate failed on {export}")
@@ -68,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     entry = {"chunk": base["chunk"] + 1, "steps": base["steps"] + trained_steps(args.run),
              "cpu_hours": round(base["cpu_hours"] + training_hours(args.run) * args.cores
                                 + shard_cost(args.pretrain, shards), 3),
-             "distinct_crops": base["distinct_crops"] + sum(
-                 sum(1 for _ in open(s / "tokens.csv", encoding="utf-8")) - 1 for s in shards),
+             "distinct_crops": base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in shards]),
              "vq_steps": base["vq_steps"], "export": str(export),
              "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}}
     published = read_json(args.pretrain / "eval-published.json")["results"]

@@ -33,3 +33,12 @@ def test_a_marker_without_a_command_counts_as_done(tmp_path):
     pipe = Pipeline(tmp_path, resume=True)
     assert pipe.run("train", "json.tool", "missing.json") == 0
     assert pipe.ran == set() and pipe.timings["train"] == 687.0
+
+
+def test_csv_rows_counts_data_rows_without_headers(tmp_path):
+    from scripts.pipeline import csv_rows
+
+    (tmp_path / "a.csv").write_text("img_path,text\na.png,x\nb.png,y\n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("img_path,text\nc.png,z\n", encoding="utf-8")
+    assert csv_rows([tmp_path / "a.csv", tmp_path / "b.csv"]) == 3
+    assert csv_rows([]) == 0
