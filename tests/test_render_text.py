@@ -273,3 +273,19 @@ def test_framed_crops_go_on_into_a_surround_now_and_then(monkeypatch):
     assert np.mean([im.shape[0] for im in surrounded]) > np.mean([im.shape[0] for im in plain]) + 0.15 * 32
     assert np.mean([ring(im) < 90 for im in surrounded]) >= 0.8
     assert np.mean([ring(im) < 90 for im in plain]) < 0.6  # the ground: as often dark as the colours draw it
+
+
+def test_augmented_plates_have_bolts_and_other_texts_are_unchanged(monkeypatch):
+    """Bolts widen a plate at both ends (room between the border and the number); framed texts that are not
+    plates draw the same pixels whatever BOLT_SHARE is, so held-out sets rendered before bolts stay the same."""
+    font = load_fonts([_noto()])[0]
+
+    def renders(text: str, share: float) -> list[np.ndarray]:
+        monkeypatch.setattr(render_text, "BOLT_SHARE", share)
+        return [render_image(np.random.default_rng(seed), text, font, 32, vertical=False, strength=1.0, frame=True)
+                for seed in range(12)]
+
+    bolted, bare = renders("12가3456", 1.0), renders("12가3456", 0.0)
+    assert np.mean([im.shape[1] for im in bolted]) > np.mean([im.shape[1] for im in bare]) + 0.4 * 32
+    for with_bolts, without in zip(renders("가나다", 1.0), renders("가나다", 0.0)):
+        np.testing.assert_array_equal(with_bolts, without)
