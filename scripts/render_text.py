@@ -43,6 +43,7 @@ from vqvae.plumbing.cli import run_cli
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = ["img_path", "text", "orientation", "language", "font"]
+TARGET_DIR = "targets"  # with --clean-targets: each crop's clean target, in the labels' `target_path` column
 # Augmentation strength: scales the probability and the size of every distortion.
 AUGMENT_LEVELS = {"none": 0.0, "light": 0.5, "medium": 1.0, "heavy": 1.5}
 IMAGE_FORMATS = ("png", "jpg")
@@ -79,6 +80,7 @@ class RenderSettings:
     words_only: bool
     min_aspect: float = 0.0
     line_box: bool = False
+    clean_targets: bool = False
 
 
 # --------------------------------------------------------------------------------------------- text
@@ -442,7 +444,7 @@ def _draw_bolts(rng: np.random.Generator, masks: Sequence[np.ndarray], box: tupl
 
 def render_image(rng: np.random.Generator, text: str, font: Font, size: int, vertical: bool,
                  strength: float = 1.0, min_aspect: float = 0.0, line_box: bool = False,
-                 frame: bool = False) -> np.ndarray:
+                 frame: bool = False, with_target: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw `text` with `font` at `size` px into a tight-ish crop: RGB uint8 (H, W, 3).
 
     Vertical text stacks the characters top to bottom. `strength` (0 = clean black on white) scales the
@@ -454,6 +456,10 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     spacing): with one font, every crop then has one scale and every glyph a fixed place, like printed
     forms. `frame` draws a border in the text colour around the text, as on plates and many signs, and
     crops just outside it or, when augmented, now and then further out, into a surround of another colour.
+    `with_target` returns `(crop, target)`: the target is the crop as the text is, grey uint8 (H, W), the
+    glyphs (and frame) black on white at the very same place, without colours, backgrounds, outline, shadow,
+    blur, noise or JPEG: what a clean-target VQ-VAE reconstructs (`--clean-targets`). It costs no random
+    draw, so the crop is the same with or without it.
     The caller guarantees that `font` covers `text`.
     """
     pil_font = _pil_font(font.path, font.index, size)
@@ -521,7 +527,10 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
         raise SampleError(f"font {font.name} drew no ink for {text!r} at size {size}")
     alpha = fill_alpha[..., None]
     image = image * (1 - alpha) + text_colour.astype(np.float32) * alpha
-    return _degrade(rng, image, strength)
+    image = _degrade(rng, image, strength)
+    if with_target:
+        return image, (255.0 * (1.0 - fill_alpha) + 0.5).astype(np.uint8)
+    return image
 
 
 # ---------------------------------------------------------------------------------------- the dataset
@@ -546,6 +555,9 @@ class _Renderer:
 
     def image_name(self, index: int) -> str:
         return f"{index:0{self.digits}d}.{self.settings.image_format}"
+
+    def target_name(self, index: int) -> str:
+        return f"{index:0{self.digits}d}.png"  # lossless whatever --format: a target is exact
 
     def choose_text(self, rng: np.random.Generator, vertical: bool, counts: Counter) -> tuple[str, str, Font]:
         """Draw (text, language, font) until a text fits the limits, avoids excluded words and some font
@@ -598,12 +610,17 @@ class _Renderer:
             # Plates have a border; other texts get one now and then (not in clean renders: strength 0).
             frame = self.settings.augment > 0 and (PLATE.fullmatch(text) is not None or rng.random() < FRAME_SHARE)
             image = render_image(rng, text, font, size, vertical, self.settings.augment, self.settings.min_aspect,
-                                 self.settings.line_box, frame)
+                                 self.settings.line_box, frame, with_target=self.settings.clean_targets)
+            if self.settings.clean_targets:
+                image, target = image
+                save_image(os.path.join(os.path.dirname(self.image_dir), TARGET_DIR, self.target_name(index)), target)
             save_image(os.path.join(self.image_dir, name), image)
         except Exception as error:  # reported as a bad row with its reason; the run goes on
             return index, None, f"{type(error).__name__}: {error}", counts
         row = {"img_path": f"images/{name}", "text": text, "orientation": "vertical" if vertical else "horizontal",
                "language": language, "font": font.name}
+        if self.settings.clean_targets:
+            row["target_path"] = f"{TARGET_DIR}/{self.target_name(index)}"
         return index, row, None, counts
 
 
@@ -697,7 +714,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                    num_workers: int = 2, words: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
                    exclude_words: Iterable[str] | None = None, max_chars: int = 20, max_vertical_chars: int = 8,
                    pool_size: int = 20000, image_format: str = "png", words_only: bool = False,
-                   min_aspect: float = 0.0, line_box: bool = False, progress: bool = True) -> pd.DataFrame:
+                   min_aspect: float = 0.0, line_box: bool = False, clean_targets: bool = False,
+                   progress: bool = True) -> pd.DataFrame:
     """Render `num_samples` labelled text crops into `output_dir` and return its labels frame.
 
     Writes output_dir/images/NNNNNN.<image_format> and output_dir/labels.csv (LABEL_COLUMNS, index order,
@@ -712,7 +730,9 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     words_only: texts are pool entries only (no numbers, punctuation, phrases; Latin case still varies),
     e.g. to render a test set of exactly the held-out words. min_aspect: extend shorter crops with background
     to this length / thickness (0 = tight crops; see render_image). line_box: crop text to the font's line
-    box with fixed margins (see render_image).
+    box with fixed margins (see render_image). clean_targets: also write each crop's clean target
+    (render_image's `with_target`) to output_dir/targets/NNNNNN.png, named in a `target_path` column; the crops
+    are the same as without it.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
@@ -750,7 +770,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                               min_height=int(min_height), max_height=int(max_height), augment=strength,
                               max_chars=int(max_chars), max_vertical_chars=int(min(max_vertical_chars, max_chars)),
                               image_format=image_format, words_only=bool(words_only), min_aspect=float(min_aspect),
-                              line_box=bool(line_box))
+                              line_box=bool(line_box), clean_targets=bool(clean_targets))
     if settings.vertical_share > 0 and settings.max_vertical_chars < 2:
         raise ValueError(f"vertical text needs at least 2 characters but max_chars={max_chars}; "
                          f"raise --max-chars or set --vertical-share 0")
@@ -758,6 +778,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     output_dir = Path(output_dir)
     image_dir = output_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
+    if settings.clean_targets:
+        (output_dir / TARGET_DIR).mkdir(exist_ok=True)
     sampler = TextSampler(pools, exclude, words_only=settings.words_only)
     renderer = _Renderer(settings, font_list, sampler, str(image_dir), num_samples)
 
@@ -785,7 +807,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
             pool.terminate()
             pool.join()
 
-    frame = pd.DataFrame([row for row in rows if row is not None], columns=LABEL_COLUMNS)
+    columns = LABEL_COLUMNS + ["target_path"] if settings.clean_targets else LABEL_COLUMNS
+    frame = pd.DataFrame([row for row in rows if row is not None], columns=columns)
     labels_path = output_dir / "labels.csv"
     write_csv_atomic(frame, labels_path)
     report.rows.sort(key=lambda r: r["row"])
@@ -850,6 +873,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "vertical: cells one font size wide at a fixed spacing) with fixed margins, not to "
                              "its ink with random margins: one scale and fixed glyph places per font, like "
                              "printed forms")
+    parser.add_argument("--clean-targets", action="store_true",
+                        help="also write each crop's clean target (its glyphs black on white, same geometry, no "
+                             "colour, background or degradation) to targets/, named in a target_path column: "
+                             "the training pairs of a clean-target VQ-VAE (data.clean_target)")
     return parser
 
 
@@ -867,7 +894,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
                            words=words, exclude_words=exclude, max_chars=args.max_chars,
                            max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
                            image_format=args.image_format, words_only=args.words_only,
-                           min_aspect=args.min_aspect, line_box=args.line_box)
+                           min_aspect=args.min_aspect, line_box=args.line_box, clean_targets=args.clean_targets)
     stats = frame.attrs["stats"]
     print(f"wrote {len(frame)} images and {Path(args.output) / 'labels.csv'}; pools {stats['pool_sizes']}, "
           f"dropped pool words {stats['pool_words_dropped']}, redraws {stats['redraws']}")

@@ -14,6 +14,7 @@ from scripts.fonts import FontCoverageError, check_coverage, default_font_files,
 from scripts.render_text import main, render_dataset, render_image
 from scripts.words import read_word_list, script_of, split_words, word_pool, write_word_list
 from vqvae.plumbing.io import load_image, read_labelled_csv
+from vqvae.templates import normalize_grey
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(pool_size=500, progress=False)
@@ -289,3 +290,21 @@ def test_augmented_plates_have_bolts_and_other_texts_are_unchanged(monkeypatch):
     assert np.mean([im.shape[1] for im in bolted]) > np.mean([im.shape[1] for im in bare]) + 0.4 * 32
     for with_bolts, without in zip(renders("가나다", 1.0), renders("가나다", 0.0)):
         np.testing.assert_array_equal(with_bolts, without)
+
+
+def test_clean_targets_are_the_crops_glyphs_black_on_white_and_change_no_crop(tmp_path):
+    plain = render_dataset(tmp_path / "plain", 24, seed=7, num_workers=1, **SMALL)
+    paired = render_dataset(tmp_path / "paired", 24, seed=7, num_workers=1, clean_targets=True, **SMALL)
+    assert list(paired.columns) == list(plain.columns) + ["target_path"]
+    assert paired["text"].tolist() == plain["text"].tolist()
+    for row in paired.itertuples():  # the crops are byte for byte those rendered without targets
+        assert (tmp_path / "paired" / row.img_path).read_bytes() == (tmp_path / "plain" / row.img_path).read_bytes()
+    darker = 0
+    for row in read_labelled_csv(tmp_path / "paired" / "labels.csv").itertuples():
+        crop = normalize_grey(load_image(row.abs_path)).astype(np.float32)
+        target = load_image(tmp_path / "paired" / row.target_path)
+        assert target.shape == (*crop.shape, 3) and (target.std(axis=2) == 0).all()  # grey, the crop's size
+        ink = target[:, :, 0] < 128
+        assert 0 < ink.mean() < 0.6 and np.median(target) == 255  # black glyphs on white
+        darker += crop[ink].mean() < crop[~ink].mean() - 40  # the crop's ink is where the target's is
+    assert darker >= 22, darker  # a frame or shadow may blur one or two

@@ -1,12 +1,13 @@
 """CropDataset / TemplateBatchSampler / collate_crops: template shapes, epochs, DDP shards, augmentation."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from tests.test_encode_decode import SIZES, write_crops
-from vqvae.data import CropDataset, FailedCrop, TemplateBatchSampler, augment_image, collate_crops
+from vqvae.data import CropDataset, FailedCrop, TemplateBatchSampler, augment_image, augment_pair, collate_crops
 from vqvae.templates import choose_template
 
 MAX_LENGTH, DOWNSAMPLE = 100, 8  # 20 strip rows: every test crop (up to 8:1) fits
@@ -99,3 +100,37 @@ def test_collate_drops_files_that_fail_on_decode(paths, tmp_path):
     assert "truncated.png" in batch.failures[0].reason
     empty = collate_crops([dataset[1]])
     assert empty.images.shape[0] == 0 and empty.indices.numel() == 0
+
+
+def test_clean_targets_are_fitted_and_moved_with_their_images(tmp_path):
+    """A target is the item's third tensor, in the image's strip; augmentation moves it with its image (and
+    leaves its pixels clean), so the two stay aligned where another draw of the shift would not."""
+    rng = np.random.default_rng(0)
+    paths, targets = [], []
+    for i, (height, width) in enumerate(SIZES * 2):
+        target = np.full((height, width), 255, np.uint8)
+        y, x = rng.integers(0, height // 2), rng.integers(0, width // 2)
+        target[y:y + height // 2, x:x + width // 2] = 0  # one dark block: "ink"
+        image = np.repeat(target[:, :, None], 3, axis=2)
+        image[:, :, 0] = np.where(target == 0, 90, 230)  # the crop is coloured, its target is not
+        cv2.imwrite(str(tmp_path / f"image{i}.png"), image[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / f"target{i}.png"), target)
+        paths.append(str(tmp_path / f"image{i}.png"))
+        targets.append(str(tmp_path / f"target{i}.png"))
+    dataset = CropDataset(paths, MAX_LENGTH, DOWNSAMPLE, augment=True, seed=3, target_paths=targets)
+    batch = collate_crops([dataset[0], dataset[len(SIZES)]])  # two items of one size
+    assert len(batch) == 3 and batch[2].shape == batch[0].shape  # (images, indices, targets), same template
+    for key in range(len(dataset)):
+        image, index, target = dataset[key]
+        assert image.shape == target.shape and index == key
+        ink_image, ink_target = image[0] < 0, target[0] < 0
+        content = (image[0] != target[0]) | (target[0].abs() > 0.01)  # PAD_RGB (127) after the strip's end
+        assert (ink_image != ink_target)[content].float().mean() < 0.03, key
+        pure = (target[0] == 1.0) | (target[0] <= -0.99)  # black or white but where resizing blends an edge
+        assert pure[content].float().mean() > 0.75, key
+    image = cv2.imread(paths[3])[:, :, ::-1].copy()
+    target = cv2.imread(targets[3], cv2.IMREAD_GRAYSCALE)
+    _, same = augment_pair(image, target, np.random.default_rng(1))
+    assert same.shape == augment_image(image, np.random.default_rng(1)).shape[:2]
+    with pytest.raises(ValueError, match="one target per image"):
+        CropDataset(paths, MAX_LENGTH, DOWNSAMPLE, target_paths=targets[:-1])

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from vqvae.checkpoint import init_weights
 from vqvae.config import load_vqvae_config
+from vqvae.losses import vqvae_loss_terms
 from vqvae.plumbing.io import load_image
 from vqvae.task import VQVAEDataModule, VQVAETask, sample_grid
 from vqvae.train import main
@@ -142,3 +145,41 @@ def test_sample_grid_pads_mixed_shapes():
     assert (grid == 200).any() and (grid == 0).any()
     with pytest.raises(ValueError, match="equally many"):
         sample_grid(originals, recons[:2])
+
+
+def test_a_clean_target_run_learns_its_targets_from_a_given_start(dataset, tmp_path, capsys):
+    """data.clean_target reconstructs the target_path images, not the crops; init_from starts a new run from
+    another run's weights; a CSV without targets is refused with the fix named."""
+    assert main(tiny_args(dataset, tmp_path / "plain", "data.clean_target=true")) == 2
+    assert "--clean-targets" in capsys.readouterr().err
+    frame = pd.read_csv(dataset)
+    paired = tmp_path / "paired.csv"
+    frame.assign(img_path=[str(dataset.parent / p) for p in frame["img_path"]],
+                 target_path=[str(dataset.parent / p) for p in frame["img_path"]]).to_csv(paired, index=False)
+    source = tmp_path / "source"
+    assert main(tiny_args(dataset, source, "trainer.max_steps=2")) == 0
+    run = tmp_path / "clean"
+    assert main(tiny_args(paired, run, "data.clean_target=true", f"init_from={source / 'checkpoints' / 'last.ckpt'}",
+                          "trainer.max_steps=1", "optim.lr=1e-6")) == 0
+    started = torch.load(source / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    ended = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    key = "model.encoder.layers.0.weight"
+    torch.testing.assert_close(ended[key], started[key], atol=1e-4, rtol=0)  # one step at 1e-6 from the source
+    assert not torch.allclose(VQVAETask(load_vqvae_config(run / "config.yaml")).state_dict()[key], started[key])
+
+    cfg = load_vqvae_config(TINY_CONFIG, [f"data.train={dataset}", f"data.val={dataset}", f"run_dir={tmp_path}"])
+    task = VQVAETask(cfg).eval()
+    images = torch.rand(2, 3, 32, 64) * 2 - 1
+    batch = (images, torch.arange(2), -images)
+    with torch.no_grad():
+        out, terms, target = task._step(batch)
+        _, own, _ = task._step(batch[:2])
+    assert target is batch[2]
+    expected = vqvae_loss_terms(out, -images, cfg.loss.reconstruction, cfg.loss.edge_weight)
+    torch.testing.assert_close(terms.total, expected.total)
+    assert not torch.allclose(terms.total, own.total)  # without targets it reconstructs the images
+
+    other = load_vqvae_config(TINY_CONFIG, [f"data.train={dataset}", f"data.val={dataset}", f"run_dir={tmp_path}",
+                                            "model.hidden_channels=8"])
+    with pytest.raises(ValueError, match="another architecture"):
+        init_weights(VQVAETask(other).model, source / "checkpoints" / "last.ckpt")

@@ -159,6 +159,25 @@ def load_vqvae(config_path: str | os.PathLike, checkpoint_path: str | os.PathLik
     return model.to(map_location).eval(), cfg
 
 
+def init_weights(model: VQVAE, source: str | os.PathLike) -> None:
+    """Load the weights of `source` (a `save_vqvae_dir` folder, e.g. a published model's vqvae/, or a checkpoint
+    of `python -m vqvae.train`) into `model` (the `init_from` of a new run). ValueError naming what differs
+    when `source` holds another architecture."""
+    source = Path(source)
+    if source.is_dir():
+        state = load_vqvae_dir(source).state_dict()
+    elif source.is_file():
+        state = _model_state(torch.load(source, map_location="cpu", weights_only=False))
+    else:
+        raise FileNotFoundError(f"init_from={str(source)!r} does not exist: give a VQ-VAE folder (config.json + "
+                                f"model.safetensors, e.g. resources/models/ocr-ko-en/vqvae) or a .ckpt")
+    problems = _state_mismatch(model, state)
+    if problems:
+        raise ValueError(f"init_from={str(source)!r} holds another architecture than this run's model config: "
+                         + "; ".join(problems[:8]) + ": set the run's model.* keys to the source's")
+    model.load_state_dict(state)
+
+
 # Keys that change training only; a checkpoint may differ from the config in these and still load.
 _TRAINING_ONLY_KEYS = {"commitment_weight", "codebook_weight", "dead_code_steps"}
 

@@ -46,6 +46,9 @@ class DataConfig:
     val_batch_size: Optional[int] = None  # None: same as batch_size
     num_workers: int = 2
     augment: bool = False  # random scale/shift/colour/blur/noise on training crops (never on validation)
+    # Reconstruct each crop's clean target (the CSV's target_path column: `render_text --clean-targets`), its
+    # glyphs black on white, instead of the crop: codes spent on the text, not on its background and noise.
+    clean_target: bool = False
 
 
 @dataclass
@@ -77,6 +80,9 @@ class VQVAEConfig:
     run_dir: str = MISSING
     seed: int = 42
     resume_from: Optional[str] = "auto"  # "auto": run_dir/checkpoints/last.ckpt if present; "never"; or a path
+    # Weights to start a new run from (not its optimizer or step): a VQ-VAE folder, e.g. a published model's
+    # vqvae/, or a checkpoint of the same model config. Ignored when the run resumes.
+    init_from: Optional[str] = None
     num_sample_images: int = 32  # originals vs reconstructions saved per validation (at most 64)
 
 

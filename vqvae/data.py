@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from vqvae.plumbing.batches import ShardedBatchSampler
 from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image
-from vqvae.templates import Template, choose_template, fit_to_template, image_to_tensor_array
+from vqvae.templates import Template, choose_template, fit_grey_to_template, fit_to_template, image_to_tensor_array
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,18 @@ def read_image_size(path: str | IO[bytes], name: str | None = None) -> tuple[int
 
 
 def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Small, label-preserving changes to an RGB uint8 crop (H, W, 3) -> RGB uint8 (H', W', 3).
+    """`augment_pair` of a crop without a target -> RGB uint8 (H', W', 3)."""
+    return augment_pair(image, None, rng)[0]
+
+
+def augment_pair(image: np.ndarray, target: np.ndarray | None, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Small, label-preserving changes to an RGB uint8 crop (H, W, 3) -> (RGB uint8 (H', W', 3), target').
 
     Shift/scale: each border moves by up to 6% of its side (cropped or padded with the edge colour), which
-    shifts the text and changes its scale inside the template box. Then brightness/contrast/colour jitter,
-    and with probability 0.3 each a light Gaussian blur and Gaussian noise.
+    shifts the text and changes its scale inside the template box; a clean `target` of the crop's size moves
+    with it (and nothing else: it stays clean). Then brightness/contrast/colour jitter, and with probability
+    0.3 each a light Gaussian blur and Gaussian noise.
     """
     import cv2  # local: keeps `import vqvae.data` light for tools that only need the sampler
 
@@ -84,11 +91,15 @@ def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # Crop negative margins, but never below 2x2 pixels.
     y0, y1 = max(0, -top), height - max(0, -bottom)
     x0, x1 = max(0, -left), width - max(0, -right)
-    if y1 - y0 >= 2 and x1 - x0 >= 2:
-        image = image[y0:y1, x0:x1]
     pads = [max(0, top), max(0, bottom), max(0, left), max(0, right)]
-    if any(pads):
-        image = cv2.copyMakeBorder(image, *pads, borderType=cv2.BORDER_REPLICATE)
+
+    def reframe(pixels: np.ndarray) -> np.ndarray:
+        if y1 - y0 >= 2 and x1 - x0 >= 2:
+            pixels = pixels[y0:y1, x0:x1]
+        return cv2.copyMakeBorder(pixels, *pads, borderType=cv2.BORDER_REPLICATE) if any(pads) else pixels
+
+    image = reframe(image)
+    target = None if target is None else reframe(target)
 
     contrast = rng.uniform(0.8, 1.2)
     brightness = rng.uniform(-25.0, 25.0)
@@ -100,11 +111,12 @@ def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(0.3, 1.0))
     if rng.random() < 0.3:
         out += rng.normal(0.0, rng.uniform(2.0, 8.0), out.shape).astype(np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), target
 
 
 class CropDataset(torch.utils.data.Dataset):
-    """Images fitted to their aspect-ratio template; item -> (image (3,h,w) float32 in [-1,1], index).
+    """Images fitted to their aspect-ratio template; item -> (image (3,h,w) float32 in [-1,1], index), or with
+    `target_paths` (one clean target per image, grey, the image's size) -> (image, index, target (3,h,w)).
 
     `paths`: image files. Files whose header cannot be read (missing, corrupt, < 2x2 px) are found here,
     once: they are listed in `report` (a BadRowReport: row = position in `paths`) and in `failures`, logged
@@ -122,9 +134,12 @@ class CropDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, paths: Sequence[str], max_length: int, downsample: int, augment: bool = False,
-                 seed: int = 0, progress: bool = False) -> None:
+                 seed: int = 0, progress: bool = False, target_paths: Sequence[str] | None = None) -> None:
         if downsample < 1:
             raise ValueError(f"downsample={downsample} must be a positive integer (8 or 16)")
+        if target_paths is not None and len(target_paths) != len(paths):
+            raise ValueError(f"{len(target_paths)} target paths for {len(paths)} images: one target per image")
+        self.all_targets = None if target_paths is None else [str(p) for p in target_paths]
         self.max_length, self.downsample, self.augment, self.seed = max_length, downsample, augment, seed
         self.all_paths = [str(p) for p in paths]
         self.report = BadRowReport()
@@ -152,13 +167,19 @@ class CropDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key: int) -> tuple[Tensor, int] | FailedCrop:
+    def __getitem__(self, key: int) -> tuple[Tensor, int] | tuple[Tensor, int, Tensor] | FailedCrop:
         repeat, item = divmod(int(key), len(self.paths))
         path, row, template = self.paths[item], self.rows[item], self.templates[item]
+        target = None
         try:
             image = load_image(path)
+            if self.all_targets is not None:
+                target = load_image(self.all_targets[row])[:, :, 0]
+                if target.shape != image.shape[:2]:
+                    raise ImageReadError(f"target {self.all_targets[row]!r} is {target.shape[1]}x{target.shape[0]} "
+                                         f"pixels but its image {path!r} {image.shape[1]}x{image.shape[0]}")
             if self.augment:
-                image = augment_image(image, np.random.default_rng([self.seed, row, repeat]))
+                image, target = augment_pair(image, target, np.random.default_rng([self.seed, row, repeat]))
         except ImageReadError as error:
             log.warning("%s", error)
             return FailedCrop(row, path, str(error))
@@ -171,7 +192,11 @@ class CropDataset(torch.utils.data.Dataset):
         except ValueError as error:  # cannot be normalized, e.g. one flat colour
             log.warning("image %r: %s", path, error)
             return FailedCrop(row, path, f"image {path!r}: {error}")
-        return torch.from_numpy(image_to_tensor_array(canvas)), row
+        tensor = torch.from_numpy(image_to_tensor_array(canvas))
+        if target is None:
+            return tensor, row
+        return tensor, row, torch.from_numpy(image_to_tensor_array(fit_grey_to_template(target, template,
+                                                                                        self.downsample)))
 
     def groups(self) -> dict[Template, list[int]]:
         """Item positions (0..len-1) by template, in ascending position order."""
@@ -182,18 +207,20 @@ class CropDataset(torch.utils.data.Dataset):
 
 
 def collate_crops(batch: Sequence[tuple[Tensor, int] | FailedCrop]) -> CropBatch:
-    """Stack one template's items -> CropBatch `(images (B,3,h,w), indices (B,) int64)`, `.failures` set.
+    """Stack one template's items -> CropBatch `(images (B,3,h,w), indices (B,) int64)`, `.failures` set;
+    items with clean targets add a third tensor, `(images, indices, targets (B,3,h,w))`.
 
     Failed items are dropped from the tensors and listed in `.failures`; a batch where every item failed
     has B = 0 (images of shape (0, 3, 0, 0)).
     """
     good = [item for item in batch if not isinstance(item, FailedCrop)]
     failures = [item for item in batch if isinstance(item, FailedCrop)]
-    if good:
-        images = torch.stack([image for image, _ in good])
-        indices = torch.tensor([index for _, index in good], dtype=torch.int64)
-    else:
-        images, indices = torch.empty(0, 3, 0, 0), torch.empty(0, dtype=torch.int64)
+    if not good:
+        return CropBatch((torch.empty(0, 3, 0, 0), torch.empty(0, dtype=torch.int64)), failures)
+    images = torch.stack([item[0] for item in good])
+    indices = torch.tensor([item[1] for item in good], dtype=torch.int64)
+    if len(good[0]) == 3:
+        return CropBatch((images, indices, torch.stack([item[2] for item in good])), failures)
     return CropBatch((images, indices), failures)
 
 

@@ -102,10 +102,14 @@ class VQVAETask(pl.LightningModule):
     def forward(self, images: Tensor):  # noqa: D102 - same contract as VQVAE.forward
         return self.model(images)
 
-    def _step(self, images: Tensor):
+    def _step(self, batch: Any):
+        """(output, loss terms, target) of a batch: the model reconstructs its clean targets when the batch
+        carries them (data.clean_target), else its images."""
+        images = batch_images(batch)
+        target = batch[2] if isinstance(batch, (tuple, list)) and len(batch) == 3 else images
         out = self.model(images)
-        terms = vqvae_loss_terms(out, images, self.cfg.loss.reconstruction, self.cfg.loss.edge_weight)
-        return out, terms
+        terms = vqvae_loss_terms(out, target, self.cfg.loss.reconstruction, self.cfg.loss.edge_weight)
+        return out, terms, target
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._batch_start = time.perf_counter()
@@ -115,7 +119,7 @@ class VQVAETask(pl.LightningModule):
         if images.shape[0] == 0:  # every image of the batch failed to load (reported by the dataset)
             log.warning("skipping an empty training batch (all its images failed to load)")
             return None
-        out, terms = self._step(images)
+        out, terms, _ = self._step(batch)
         size = images.shape[0]
         self.log("train/loss", terms.total, prog_bar=True, batch_size=size)
         self.log_dict({"train/recon": terms.reconstruction, "train/quant": terms.quant,
@@ -137,10 +141,10 @@ class VQVAETask(pl.LightningModule):
         images = batch_images(batch)
         if images.shape[0] == 0:
             return
-        out, terms = self._step(images)
+        out, terms, target = self._step(batch)
         size = images.shape[0]
         self.log_dict({"val/loss": terms.total, "val/recon": terms.reconstruction,
-                       "val/psnr": psnr(out.reconstruction, images).mean()}, sync_dist=True, batch_size=size)
+                       "val/psnr": psnr(out.reconstruction, target).mean()}, sync_dist=True, batch_size=size)
         self._val_counts += torch.bincount(out.code_ids.flatten(), minlength=self.model.num_codes)
         self._collect_samples(images, out.reconstruction)
 
@@ -201,9 +205,15 @@ class VQVAEDataModule(pl.LightningDataModule):
             data = self.cfg.data
             csv = data.train if split == "train" else data.val
             frame = read_labelled_csv(csv, required=("img_path",))
+            targets = None
+            if data.clean_target:
+                if "target_path" not in frame.columns:
+                    raise ValueError(f"data.{split}={csv!r} has no target_path column, which data.clean_target "
+                                     f"needs: render it with `python -m scripts.render_text --clean-targets`")
+                targets = [str(Path(csv).parent / p) for p in frame["target_path"]]  # absolute p stays itself
             dataset = CropDataset(frame["abs_path"].tolist(), data.max_length, self.cfg.model.downsample,
                                   augment=bool(data.augment) and split == "train", seed=self.cfg.seed,
-                                  progress=True)
+                                  progress=True, target_paths=targets)
             report_file = Path(self.cfg.run_dir) / f"{split}.bad.csv"
             if dataset.failures:
                 report = BadRowReport()

@@ -117,9 +117,14 @@ def fit_to_template(image: np.ndarray, template: Template, downsample: int) -> n
     grey with dark text on light (`normalize_grey`, replicated to 3 channels), a horizontal line turned a
     quarter clockwise, scaled to the strip's thickness keeping its aspect (squashed along the line only when
     longer than the box), PAD_RGB after its end."""
+    return fit_grey_to_template(normalize_grey(image), template, downsample)
+
+
+def fit_grey_to_template(grey: np.ndarray, template: Template, downsample: int) -> np.ndarray:
+    """`fit_to_template` for a crop already normalized: grey uint8 (H, W), dark text on light (e.g. a clean
+    target, which must keep its exact grey levels) -> its strip box (rows*f, cols*f, 3) uint8."""
     box_h, box_w = template.box(downsample)
-    height, width = image.shape[:2]
-    grey = normalize_grey(image)
+    height, width = grey.shape[:2]
     if is_horizontal(width, height):
         grey = cv2.rotate(grey, cv2.ROTATE_90_CLOCKWISE)
         height, width = width, height

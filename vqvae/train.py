@@ -15,6 +15,7 @@ from typing import Optional
 
 import pytorch_lightning as pl
 
+from vqvae.checkpoint import init_weights
 from vqvae.config import load_vqvae_config
 from vqvae.plumbing.config import save_config
 from vqvae.task import VQVAEDataModule, VQVAETask
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace, argv: Optional[list[str]] = None) -> int:
     datamodule = VQVAEDataModule(cfg)
     datamodule.setup("fit")  # fail on a bad CSV before the Trainer starts workers
     ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
+    if ckpt_path is None and cfg.init_from:
+        init_weights(task.model, cfg.init_from)
+        log.info("new run: weights from %s", cfg.init_from)
     trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss", seed=cfg.seed)
     if trainer.is_global_zero:
         save_config(cfg, run_dir / "config.yaml")

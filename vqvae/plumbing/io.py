@@ -186,10 +186,11 @@ def to_rgb_uint8(image: np.ndarray, name: str = "<array>") -> np.ndarray:
 
 
 def save_image(path: str | os.PathLike, image_rgb: np.ndarray) -> None:
-    """Write an RGB uint8 image atomically; the format follows the suffix (.png, .jpg)."""
+    """Write an RGB (H, W, 3) or grey (H, W) uint8 image atomically; the format follows the suffix (.png, .jpg)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(path.suffix or ".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+    pixels = image_rgb if image_rgb.ndim == 2 else cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(path.suffix or ".png", pixels)
     if not ok:
         raise ValueError(f"could not encode an image for {path}")
     with atomic_path(path) as tmp:
