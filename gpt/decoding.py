@@ -100,27 +100,26 @@ def greedy_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text
 def beam_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_length: int,
              num_beams: int, use_cache: bool = True) -> tuple[Tensor, Tensor]:
     """Beam search over text tokens; same outputs as `greedy_ids` (the best beam per row, by total
-    log-probability, no length penalty)."""
+    log-probability, no length penalty). The prompt is computed once per row, not once per beam: its cache is
+    copied to the beams after the first step, which is where nearly all of a reading's compute is."""
     _check_prompts(vocab, image_ids, max_text_length)
     device = next(model.parameters()).device
-    batch, beams = image_ids.shape[0], num_beams
+    batch = image_ids.shape[0]
     mask = _allowed_mask(vocab, model.config.vocab_size, device)
     size = mask.shape[0]
-    prompts = image_ids.to(device=device, dtype=torch.long).repeat_interleave(beams, dim=0)
-    sequence, positions, attention = _prompt(vocab, prompts)
-    # Only the first beam of each row is live at the start, so the k beams do not all pick the same token.
-    score = torch.full((batch, beams), float("-inf"), device=device)
-    score[:, 0] = 0.0
-    finished = torch.zeros(batch, beams, dtype=torch.bool, device=device)
-    chosen = torch.empty(batch, beams, 0, dtype=torch.long, device=device)
+    sequence, positions, attention = _prompt(vocab, image_ids.to(device=device, dtype=torch.long))
+    # One live beam per row until the first step branches it into num_beams.
+    score = torch.zeros(batch, 1, device=device)
+    finished = torch.zeros(batch, 1, dtype=torch.bool, device=device)
+    chosen = torch.empty(batch, 1, 0, dtype=torch.long, device=device)
     past, next_input, next_positions = None, sequence, positions
     for step in range(max_text_length - 1):
         if use_cache:
             logits, past = cached_step(model, next_input, past, next_positions, attention)
         else:
-            logits = model(input_ids=sequence, position_ids=positions.expand(batch * beams, -1),
+            logits = model(input_ids=sequence, position_ids=positions.expand(sequence.shape[0], -1),
                            attention_mask=attention, use_cache=False).logits[:, -1]
-        logprobs = _step_logprobs(logits, mask).view(batch, beams, size)
+        logprobs = _step_logprobs(logits, mask).view(batch, -1, size)  # (B, live beams, size)
         if step == max_text_length - 2:  # the last step may only close the text
             keep = logprobs[..., vocab.eos_id].clone()
             logprobs = torch.full_like(logprobs, float("-inf"))
@@ -129,15 +128,16 @@ def beam_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_l
         ended = torch.full_like(logprobs, float("-inf"))
         ended[..., vocab.pad_id] = 0.0
         logprobs = torch.where(finished[..., None], ended, logprobs)
-        total = (score[..., None] + logprobs).view(batch, beams * size)
-        score, flat = total.topk(beams, dim=1)  # (B, k)
+        live = logprobs.shape[1]
+        total = (score[..., None] + logprobs).view(batch, live * size)
+        score, flat = total.topk(min(num_beams, live * size), dim=1)  # (B, k)
         parent, token = flat // size, flat % size
         chosen = torch.cat([chosen.gather(1, parent[..., None].expand(-1, -1, chosen.shape[2])),
                             token[..., None]], dim=2)
         finished = finished.gather(1, parent) | (token == vocab.eos_id)
         if bool(finished.all()):
             break
-        flat_parent = (parent + torch.arange(batch, device=device)[:, None] * beams).view(-1)
+        flat_parent = (parent + torch.arange(batch, device=device)[:, None] * live).view(-1)
         if use_cache:
             past.reorder_cache(flat_parent)
         next_input = token.view(-1, 1)

@@ -93,6 +93,36 @@ def test_beam_search_scores_at_least_greedy():
         assert b >= g * (1 - 1e-5)
 
 
+def test_wide_beam_finds_the_exhaustive_best():
+    """With more beams than there are texts, beam search is exhaustive: it must return the most probable text
+    (scored here one full forward per candidate) and its probability, for every row of a batch."""
+    short_t = 4  # <s>, up to two characters, </s>
+    model, prompts = tiny_model(3), image_ids(3, seed=7)
+    text_ids = VOCAB.text_token_ids.tolist()
+    chars = [t for t in text_ids if t != VOCAB.eos_id]
+    candidates = ([[VOCAB.eos_id]] + [[c, VOCAB.eos_id] for c in chars]
+                  + [[a, b, VOCAB.eos_id] for a in chars for b in chars])
+    allowed = torch.full((VOCAB.size,), float("-inf"))
+    allowed[VOCAB.text_token_ids] = 0.0
+    found = recognize(model, VOCAB, prompts, short_t, num_beams=len(candidates))
+    for row, (text, confidence) in zip(prompts, found):
+        stem = VOCAB.trim_image_padding(torch.cat([row, torch.tensor([VOCAB.bos_id])])[None], V)
+        best_score, best_text = float("-inf"), None
+        for ids in candidates:
+            sequence = torch.cat([stem[0], torch.tensor([ids[:-1]], dtype=torch.long)], dim=1)
+            positions = torch.cat([stem[1], stem[1][-1] + torch.arange(1, len(ids))])
+            attention = torch.cat([stem[2], torch.ones(1, len(ids) - 1, dtype=torch.long)], dim=1)
+            with torch.no_grad():
+                logits = model(input_ids=sequence, position_ids=positions[None],
+                               attention_mask=attention).logits[0, -len(ids):]
+            logprobs = torch.log_softmax(logits.float() + allowed, dim=-1)
+            total = float(logprobs[torch.arange(len(ids)), torch.tensor(ids)].sum())
+            if total > best_score:
+                best_score, best_text = total, VOCAB.decode_text(ids)
+        assert text == best_text
+        assert confidence == pytest.approx(math.exp(best_score), rel=1e-4)
+
+
 def test_restores_training_mode_and_checks_input():
     model = tiny_model().train()
     recognize(model, VOCAB, image_ids(2), T)
