@@ -1,11 +1,12 @@
 """Reading speed of the shipped model (`gpt.read`, batched) against RapidOCR 3's recognizer, same crops, one run.
 
-    python -m scripts.bench_speed DATA/labels.csv [more.csv ...] [--model DIR] [--json FILE]
+    python -m scripts.bench_speed DATA/labels.csv [more.csv ...] [--model DIR] [--num-beams 1 3] [--json FILE]
 
 Both read every crop of the CSVs with the whole machine (torch and onnxruntime use all cores), recognition
 only (no detection): ours through `gpt.reading.read_images` (VQ encoding and GPT decoding, batched by shape),
 RapidOCR through its public call `engine(path, use_det=False, use_cls=False)`, one image per call as its
-own benchmark runs it. Each engine reads the set once to warm up, then once timed. RapidOCR is optional
+own benchmark runs it. Each engine reads the set once to warm up, then once timed (ours once per --num-beams,
+in the order given). RapidOCR is optional
 (`pip install rapidocr onnxruntime`, which ship their models); without it only our figure is printed.
 """
 from __future__ import annotations
@@ -21,12 +22,16 @@ from gpt.reading import read_images
 from vqvae.plumbing.io import read_labelled_csv
 
 
-def time_ours(model_dir: Path, paths: list[str]) -> float:
+def time_ours(model_dir: Path, paths: list[str], beam_counts: list[int]) -> dict[int, float]:
+    """Images/s of gpt.reading.read_images for each number of beams."""
     pretrained = load_pretrained(model_dir, load_tokenizer=False, load_vqvae=True)
     read_images(pretrained, paths[:64], progress=False)  # warm-up: kernels, caches
-    start = time.perf_counter()
-    result = read_images(pretrained, paths, progress=False)
-    return result.num_read / (time.perf_counter() - start)
+    speeds = {}
+    for num_beams in beam_counts:
+        start = time.perf_counter()
+        result = read_images(pretrained, paths, num_beams=num_beams, progress=False)
+        speeds[num_beams] = result.num_read / (time.perf_counter() - start)
+    return speeds
 
 
 def time_rapidocr(paths: list[str]) -> float | None:
@@ -47,14 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("datasets", nargs="+", help="labelled CSVs whose images both engines read")
     parser.add_argument("--model", default=str(SHIPPED_MODEL), help="recognition export (default: the shipped one)")
+    parser.add_argument("--num-beams", type=int, nargs="+", default=[1],
+                        help="time ours with each of these beam counts (default: greedy)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    if min(args.num_beams) < 1:
+        parser.error(f"--num-beams {args.num_beams}: each must be >= 1 (1 is greedy)")
     paths = [p for csv in args.datasets for p in read_labelled_csv(csv)["abs_path"]]
-    ours = time_ours(Path(args.model), paths)
+    ours = time_ours(Path(args.model), paths, args.num_beams)
     theirs = time_rapidocr(paths)
-    figures = {"crops": len(paths), "ours_images_per_s": round(ours, 1),
-               "rapidocr_images_per_s": None if theirs is None else round(theirs, 1),
-               "ratio": None if theirs is None else round(ours / theirs, 2)}
+    figures = {"crops": len(paths), "rapidocr_images_per_s": None if theirs is None else round(theirs, 1)}
+    for num_beams, speed in ours.items():
+        suffix = "" if num_beams == 1 else f"_beams{num_beams}"
+        figures[f"ours{suffix}_images_per_s"] = round(speed, 1)
+        figures[f"ratio{suffix}"] = None if theirs is None else round(speed / theirs, 2)
     print(json.dumps(figures))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))

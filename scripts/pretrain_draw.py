@@ -49,16 +49,15 @@ def training_hours(run_dir: Path) -> float:
 
 
 def draw_card(summary: dict, steps: int, cpu_hours: float, rows: int, base_steps: int = 0,
-              recoded: bool = False) -> str:
-    """README.md of the published drawing model (`base_steps`: those of the published model it continued;
-    `recoded`: moved onto the recognizer's new VQ-VAE first)."""
+              how: str = "") -> str:
+    """README.md of the published drawing model (`base_steps`: those of the published model it continued; `how`:
+    how those last steps trained, e.g. "at half the rate")."""
     def row(name: str, s: dict) -> str:
         tess = f"{100 * s['tesseract_exact']:.1f}%" if "tesseract_exact" in s else "n/a"
         return (f"| {name} | {s['prompts']} | {100 * s['recognizer_exact']:.1f}% | "
                 f"{100 * s['any_candidate_exact']:.1f}% | {tess} |")
     table = "\n".join([row("all", summary["overall"]), *(row(k, v) for k, v in summary["by_group"].items()),
                        *(row(k, v) for k, v in summary["by_length"].items())])
-    moved = ", after its codes were translated onto the recognizer's new VQ-VAE (gpt.recode)" if recoded else ""
     return f"""# ocr-ko-en-draw: draws Korean + English text from a prompt (Inverse DALL-E)
 
 The default model of `python -m gpt.generate "text" --output DIR`. The shipped recognizer
@@ -70,7 +69,7 @@ The default model of `python -m gpt.generate "text" --output DIR`. The shipped r
 - data: the {rows:,} rendered crops of `make pretrain`'s shards (broad fonts, colours, noise, 30% vertical),
   as text-then-image sequences; 10% of prompts dropped to the empty text (classifier-free guidance)
 - {steps:,} optimizer steps (batch 32) from the recognizer's weights, image loss weighted 4x{
-  f" (the last {steps - base_steps:,} continuing the published drawing model on these shards, at half the rate{moved};"
+  f" (the last {steps - base_steps:,} continuing the published drawing model on these shards, {how};"
   f" the earlier ones on earlier shards)" if base_steps else ""}
 - compute: {cpu_hours} CPU-hours (training wall hours x 2 cores), no GPU
 
@@ -156,7 +155,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         published_here = not base["steps"] or read_json(SHIPPED_DRAW_MODEL / "metrics.json")["steps"] > base["steps"]
         baseline = None if published_here else \
             read_json(out / "draw-bench-published" / "legibility.json")["overall"]["recognizer_exact"]
-        card = draw_card(summary, steps, cpu_hours, rows, base["steps"], recoded)
+        moved = ", after its codes were translated onto the recognizer's new VQ-VAE (gpt.recode)" if recoded else ""
+        card = draw_card(summary, steps, cpu_hours, rows, base["steps"], f"at half the rate{moved}")
         publish_if_better(run_dir / "export", SHIPPED_DRAW_MODEL, score, card,
                           {"steps": steps, "cpu_hours": cpu_hours, **summary}, baseline=baseline)
     return 0

@@ -73,3 +73,44 @@ def test_a_continuation_counts_the_rendering_and_encoding_of_its_shards(tmp_path
     assert publish_continuation.shard_cost(tmp_path, [shard]) == pytest.approx(1.0)  # 1 800 s x 2 cores
     with pytest.raises(FileNotFoundError, match="encode-shard39.done is missing"):
         publish_continuation.shard_cost(tmp_path, [shard, tmp_path / "data" / "shard_039"])
+
+
+def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prompts(tmp_path, monkeypatch):
+    import torch
+
+    from scripts import publish_draw_continuation
+
+    published = tmp_path / "models" / "draw"
+    publish_if_better(fake_export(tmp_path / "old", b"old"), published, 0.60, "# old card",
+                      {"steps": 1000, "cpu_hours": 2.0})
+    (published / "layout.json").write_text(json.dumps({"vqvae_fingerprint": "f1"}))
+    monkeypatch.setattr(publish_draw_continuation, "SHIPPED_DRAW_MODEL", published)
+    pair = tmp_path / "pair"
+    run = pair / "B"
+    fake_export(run / "export", b"new")
+    (run / "export" / "layout.json").write_text(json.dumps({"vqvae_fingerprint": "f1", "global_step": 500}))
+    (run / "checkpoints").mkdir()
+    torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": 1800.0}}}}, run / "checkpoints" / "last.ckpt")
+    shard = tmp_path / "tokens.csv"
+    shard.write_text("header\n" + "row\n" * 7)
+    (run / "config.yaml").write_text(f"data:\n  train: {shard}\n")
+
+    def judged(name, exact):
+        (pair / f"bench-{name}").mkdir(parents=True, exist_ok=True)
+        group = {"prompts": 200, "recognizer_exact": exact, "any_candidate_exact": exact, "tesseract_exact": 0.4}
+        (pair / f"bench-{name}" / "legibility.json").write_text(json.dumps(
+            {"overall": group, "by_group": {"en": group}, "by_length": {"1-2": group}, "num_candidates": 8,
+             "sampling": {"temperature": 0.7, "guidance_scale": 2.0}, "images_per_s": 20.0}))
+
+    judged("published", 0.55)  # today's recognizer judges the published model lower than its card (0.60)
+    judged("B", 0.58)
+    publish_draw_continuation.main([str(run), "--cores", "1", "--history", "at a quarter of the peak rate"])
+    assert (published / "model.safetensors").read_bytes() == b"old"  # 0.58 beats 0.55, not the card's 0.60
+    judged("B", 0.62)
+    publish_draw_continuation.main([str(run), "--cores", "1", "--history", "at a quarter of the peak rate"])
+    assert (published / "model.safetensors").read_bytes() == b"new"
+    metrics = json.loads((published / "metrics.json").read_text())
+    assert metrics["steps"] == 1500 and metrics["cpu_hours"] == 2.5 and metrics["held_out_score"] == 0.62
+    card = (published / "README.md").read_text()
+    assert "the 7 rendered crops" in card and "the last 500 continuing the published drawing model on these " \
+        "shards, at a quarter of the peak rate" in card
