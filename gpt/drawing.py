@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from gpt.legibility import prompt_log_likelihood, read_back, recognizer_image_ids
+from gpt.metrics import normalize_for_metrics
 from gpt.pretrained import Pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
@@ -215,7 +216,7 @@ def generate_unconditional(model: Pretrained, num_samples: int, sampling: Sampli
 def rerank(items: list[Generated], recognizer: Pretrained, generator_fingerprint: str,
            batch_size: int = 64) -> None:
     """Read every decodable candidate back with a recognition export and rank the candidates of each prompt:
-    exact read-back first, then log p(prompt | image) (`score`). Sets read_back, confidence, score, exact,
+    exact read-back first (spaces ignored), then log p(prompt | image) (`score`). Sets read_back, confidence, score, exact,
     rank (0 = best) and is_best on the items."""
     recognizer.require_recognition()
     usable = [item for item in items if item.image is not None]
@@ -232,8 +233,15 @@ def rerank(items: list[Generated], recognizer: Pretrained, generator_fingerprint
                                        [item.prompt for item in usable], recognizer.max_text_length, batch_size)
         for item, (text, confidence), score in zip(usable, readings, scores.tolist()):
             item.read_back, item.confidence, item.score = text, confidence, score
-            item.exact = text == item.prompt
+            item.exact = spells(text, item.prompt)
     rank_candidates(items, by_recognizer=True)
+
+
+def spells(read_back: str, prompt: str) -> bool:
+    """Whether a reading is the prompt, exact as the project scores reading (spaces ignored): a drawing whose
+    space the recognizer misses still spells the prompt and ranks above one that does not (the score, which
+    counts the space, orders the exact candidates among themselves)."""
+    return normalize_for_metrics(read_back, ignore_space=True) == normalize_for_metrics(prompt, ignore_space=True)
 
 
 def rank_candidates(items: list[Generated], by_recognizer: bool) -> None:

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from gpt.generate import main as generate_main, write_outputs
-from gpt.drawing import Generated, PromptError, check_prompts, decode_candidates
+from gpt.drawing import Generated, PromptError, check_prompts, decode_candidates, spells
 from gpt.legibility import legibility_summary, tesseract_status
 from gpt.pretrained import load_pretrained
 from gpt.sampling import SamplingConfig, filter_logits, pick_tokens, sample_image_parts
@@ -92,6 +92,13 @@ def test_sampling_filters_and_seeds(models):
         assert (ids[ended] == vocab.vpad_id).all()  # nothing after the first <vpad>
     with pytest.raises(ValueError, match="top_p"):
         SamplingConfig(top_p=0.0)
+
+
+def test_a_reading_spells_the_prompt_as_reading_is_scored():
+    # Spaces ignored, as every exact figure of the project: the rerank must not put a drawing that reads
+    # "OPEN24H" behind one that reads "OPEN 2 4H" for the prompt "OPEN 24H"; case and characters still count.
+    assert spells("OPEN24H", "OPEN 24H") and spells("40 % 할인", "40% 할인")
+    assert not spells("open 24h", "OPEN 24H") and not spells("40% 할안", "40% 할인")
 
 
 def test_unknown_prompt_characters_are_named(models, tmp_path, capsys):
