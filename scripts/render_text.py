@@ -81,9 +81,14 @@ class RenderSettings:
     min_aspect: float = 0.0
     line_box: bool = False
     clean_targets: bool = False
+    syllable_share: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------- text
+
+def _is_syllable(ch: str) -> bool:
+    return "\uac00" <= ch <= "\ud7a3"  # the precomposed Hangul syllables, 가 to 힣
+
 
 def _casing(rng: np.random.Generator, text: str) -> str:
     """lower (50%), Title (30%) or UPPER (20%); wordfreq lists are lowercase."""
@@ -189,14 +194,17 @@ class TextSampler:
     `pools` maps 'ko'/'en' (and optionally 'mixed') to words or phrases; `exclude` holds casefolded
     words that must never appear (checked on every token of the final text). `words_only` draws pool
     entries as they are (Latin case varied) with no numbers, punctuation or phrases: for test sets of
-    held-out words.
+    held-out words. `syllable_share`: the share of Korean texts that are 1-4 syllables drawn uniformly from
+    those of the Korean pool, so a syllable that few words hold is drawn as often as a common one.
     """
 
     def __init__(self, pools: Mapping[str, Sequence[str]], exclude: frozenset[str] = frozenset(),
-                 words_only: bool = False):
+                 words_only: bool = False, syllable_share: float = 0.0):
         self.pools = {language: tuple(words) for language, words in pools.items() if words}
         self.exclude = exclude
         self.words_only = words_only
+        self.syllable_share = syllable_share
+        self.syllables = tuple(sorted({ch for word in self.pools.get("ko", ()) for ch in word if _is_syllable(ch)}))
 
     def word(self, rng: np.random.Generator, language: str) -> str:
         pool = self.pools[language]
@@ -216,6 +224,10 @@ class TextSampler:
             return normalize_text(self._mixed(rng))
         if language == "ko" and rng.random() < PLATE_SHARE:
             return _plate(rng)
+        # Drawn only when asked for, so datasets rendered without it stay the same.
+        if language == "ko" and self.syllable_share and self.syllables and rng.random() < self.syllable_share:
+            picks = rng.integers(len(self.syllables), size=int(rng.integers(1, 5)))
+            return "".join(self.syllables[i] for i in picks)
         r = rng.random()
         if r < 0.45:
             text = self.word(rng, language)
@@ -715,7 +727,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                    exclude_words: Iterable[str] | None = None, max_chars: int = 20, max_vertical_chars: int = 8,
                    pool_size: int = 20000, image_format: str = "png", words_only: bool = False,
                    min_aspect: float = 0.0, line_box: bool = False, clean_targets: bool = False,
-                   progress: bool = True) -> pd.DataFrame:
+                   syllable_share: float = 0.0, progress: bool = True) -> pd.DataFrame:
     """Render `num_samples` labelled text crops into `output_dir` and return its labels frame.
 
     Writes output_dir/images/NNNNNN.<image_format> and output_dir/labels.csv (LABEL_COLUMNS, index order,
@@ -732,7 +744,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     to this length / thickness (0 = tight crops; see render_image). line_box: crop text to the font's line
     box with fixed margins (see render_image). clean_targets: also write each crop's clean target
     (render_image's `with_target`) to output_dir/targets/NNNNNN.png, named in a `target_path` column; the crops
-    are the same as without it.
+    are the same as without it. syllable_share: the share of Korean texts that are 1-4 syllables drawn uniformly
+    from the Korean pool's (TextSampler; not with words_only).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
@@ -758,6 +771,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
         raise ValueError(f"num_workers={num_workers} must be at least 1")
     if not 0.0 <= min_aspect <= 64.0:
         raise ValueError(f"min_aspect={min_aspect} must be in [0, 64] (0 = tight crops)")
+    if not 0.0 <= syllable_share <= 1.0:
+        raise ValueError(f"syllable_share={syllable_share} must be in [0, 1]")
 
     if fonts and all(isinstance(f, Font) for f in fonts):
         font_list = list(fonts)
@@ -770,7 +785,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                               min_height=int(min_height), max_height=int(max_height), augment=strength,
                               max_chars=int(max_chars), max_vertical_chars=int(min(max_vertical_chars, max_chars)),
                               image_format=image_format, words_only=bool(words_only), min_aspect=float(min_aspect),
-                              line_box=bool(line_box), clean_targets=bool(clean_targets))
+                              line_box=bool(line_box), clean_targets=bool(clean_targets),
+                              syllable_share=float(syllable_share))
     if settings.vertical_share > 0 and settings.max_vertical_chars < 2:
         raise ValueError(f"vertical text needs at least 2 characters but max_chars={max_chars}; "
                          f"raise --max-chars or set --vertical-share 0")
@@ -780,7 +796,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     image_dir.mkdir(parents=True, exist_ok=True)
     if settings.clean_targets:
         (output_dir / TARGET_DIR).mkdir(exist_ok=True)
-    sampler = TextSampler(pools, exclude, words_only=settings.words_only)
+    sampler = TextSampler(pools, exclude, words_only=settings.words_only, syllable_share=settings.syllable_share)
     renderer = _Renderer(settings, font_list, sampler, str(image_dir), num_samples)
 
     rows: list[dict | None] = [None] * num_samples
@@ -877,6 +893,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write each crop's clean target (its glyphs black on white, same geometry, no "
                              "colour, background or degradation) to targets/, named in a target_path column: "
                              "the training pairs of a clean-target VQ-VAE (data.clean_target)")
+    parser.add_argument("--syllable-share", type=float, default=0.0,
+                        help="share of Korean texts that are 1-4 syllables drawn uniformly from the Korean pool's, "
+                             "so rare syllables are drawn as often as common ones (default 0: none)")
     return parser
 
 
@@ -894,7 +913,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
                            words=words, exclude_words=exclude, max_chars=args.max_chars,
                            max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
                            image_format=args.image_format, words_only=args.words_only,
-                           min_aspect=args.min_aspect, line_box=args.line_box, clean_targets=args.clean_targets)
+                           min_aspect=args.min_aspect, line_box=args.line_box, clean_targets=args.clean_targets,
+                           syllable_share=args.syllable_share)
     stats = frame.attrs["stats"]
     print(f"wrote {len(frame)} images and {Path(args.output) / 'labels.csv'}; pools {stats['pool_sizes']}, "
           f"dropped pool words {stats['pool_words_dropped']}, redraws {stats['redraws']}")

@@ -257,6 +257,24 @@ def test_plates_come_often_horizontal_and_framed(tmp_path):
     assert (framed.mean(axis=1) > 0.8).sum() >= 2 and (plain.mean(axis=1) > 0.8).sum() == 0
 
 
+def test_syllable_strings_draw_rare_syllables_as_often_as_common_ones():
+    """With syllable_share, that share of Korean texts are 1-4 syllables drawn uniformly from the pool's: a
+    syllable only one word holds (뵙) comes as often as one most words hold (가); without it nothing changes."""
+    from scripts.render_text import TextSampler
+
+    pools = {"ko": ["가게", "가방", "가수", "가을", "뵙다"], "en": ["shop"]}
+    plain, texts = TextSampler(pools), [TextSampler(pools, syllable_share=s) for s in (0.0, 1.0)]
+    rngs = [np.random.default_rng(1) for _ in range(2)]
+    assert [plain.sample(rngs[0], "ko") for _ in range(50)] == [texts[0].sample(rngs[1], "ko") for _ in range(50)]
+    rng = np.random.default_rng(2)
+    drawn = [texts[1].sample(rng, "ko") for _ in range(3000)]
+    syllables = "".join(t for t in drawn if t.isalpha())  # the plates' digits aside
+    assert set(syllables) == set("가게방수을뵙다")
+    assert {len(t) for t in drawn if t.isalpha()} == {1, 2, 3, 4}
+    counts = {ch: syllables.count(ch) / len(syllables) for ch in "가뵙"}
+    assert counts["가"] == pytest.approx(1 / 7, abs=0.02) and counts["뵙"] == pytest.approx(1 / 7, abs=0.02)
+
+
 def test_framed_crops_go_on_into_a_surround_now_and_then(monkeypatch):
     """A framed crop may end past its border, on a surround of another colour (a car body around a plate)."""
     font = load_fonts([_noto()])[0]

@@ -1,0 +1,62 @@
+"""Reading accuracy by how often a word's rarest syllable comes in training: is Korean limited by rare syllables?
+
+    python -m scripts.bench_syllable_exposure --train outputs/pretrain/data/shard_04*/labels.csv \\
+        --predictions outputs/beams/pred-greedy/heldout_ko_*.csv
+
+--train: labels.csv files of rendered training crops (their `text` column); --predictions: per-crop CSVs of
+`gpt.evaluate --predictions DIR` (`label`, `correct`). Each Korean crop is binned by the training count of its
+rarest Hangul syllable; the table gives the crops and the share read exactly in each bin.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+import pandas as pd
+
+BINS = ((0, 0), (1, 9), (10, 49), (50, 199), (200, None))
+
+
+def is_syllable(ch: str) -> bool:
+    return "\uac00" <= ch <= "\ud7a3"
+
+
+def syllable_counts(label_csvs: list[str]) -> Counter:
+    counts: Counter = Counter()
+    for path in label_csvs:
+        for text in pd.read_csv(path, keep_default_na=False, dtype=str)["text"]:
+            counts.update(ch for ch in text if is_syllable(ch))
+    return counts
+
+
+def exposure_table(counts: Counter, predictions: pd.DataFrame) -> list[dict]:
+    """Rows {"rarest syllable seen", "crops", "read"} over the crops whose label holds a Hangul syllable."""
+    rarest = predictions["label"].map(lambda label: min((counts[ch] for ch in label if is_syllable(ch)), default=None))
+    rows = []
+    for low, high in BINS:
+        inside = rarest.notna() & (rarest >= low) & (rarest <= (high if high is not None else float("inf")))
+        chosen = predictions[inside]
+        rows.append({"rarest syllable seen": f"{low}" if low == high else f"{low}+" if high is None else f"{low}-{high}",
+                     "crops": len(chosen), "read": f"{100 * chosen['correct'].mean():.1f}%" if len(chosen) else "n/a"})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", nargs="+", required=True, help="labels.csv files of training crops")
+    parser.add_argument("--predictions", nargs="+", required=True, help="gpt.evaluate --predictions CSVs")
+    args = parser.parse_args(argv)
+    from scripts.pipeline import print_table
+
+    counts = syllable_counts(args.train)
+    frames = [pd.read_csv(p, keep_default_na=False, dtype={"label": str, "text": str}) for p in args.predictions]
+    predictions = pd.concat(frames, ignore_index=True)
+    predictions["correct"] = predictions["correct"].astype(str) == "True"
+    print(f"{sum(counts.values())} syllables, {len(counts)} distinct, in {len(args.train)} training CSVs")
+    print_table(exposure_table(counts, predictions), ["rarest syllable seen", "crops", "read"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

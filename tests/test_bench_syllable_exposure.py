@@ -1,0 +1,19 @@
+"""scripts.bench_syllable_exposure: crops binned by the training count of their rarest syllable."""
+from collections import Counter
+
+import pandas as pd
+
+from scripts.bench_syllable_exposure import exposure_table, syllable_counts
+
+
+def test_crops_are_binned_by_their_rarest_syllable(tmp_path):
+    train = tmp_path / "labels.csv"
+    pd.DataFrame({"text": ["가" * 300, "나" * 20, "다 OPEN", ""]}).to_csv(train, index=False)
+    counts = syllable_counts([str(train)])
+    assert counts == Counter({"가": 300, "나": 20, "다": 1})
+    predictions = pd.DataFrame({"label": ["가", "가나", "나다", "라", "shop"],
+                                "correct": [True, False, True, False, True]})
+    rows = {row["rarest syllable seen"]: (row["crops"], row["read"]) for row in exposure_table(counts, predictions)}
+    # 라 never seen, 나다 by 다 (1), 가나 by 나 (20), 가 alone 200+; "shop" holds no syllable and is left out.
+    assert rows == {"0": (1, "0.0%"), "1-9": (1, "100.0%"), "10-49": (1, "0.0%"), "50-199": (0, "n/a"),
+                    "200+": (1, "100.0%")}
