@@ -4,8 +4,10 @@
         --predictions outputs/beams/pred-greedy/heldout_ko_*.csv
 
 --train: labels.csv files of rendered training crops (their `text` column); --predictions: per-crop CSVs of
-`gpt.evaluate --predictions DIR` (`label`, `correct`). Each Korean crop is binned by the training count of its
-rarest Hangul syllable; the table gives the crops and the share read exactly in each bin.
+`gpt.evaluate --predictions DIR` (`label`, `correct`), or the prompts.csv of `scripts.bench_draw` (`prompt`,
+`read_back`: a drawing counts as read when the recognizer read its prompt back, spaces ignored). Each Korean
+crop or prompt is binned by the training count of its rarest Hangul syllable; the table gives how many fall in
+each bin and the share read exactly.
 """
 from __future__ import annotations
 
@@ -42,6 +44,16 @@ def exposure_table(counts: Counter, predictions: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def read_predictions(path: str) -> pd.DataFrame:
+    """(label, correct) rows of a gpt.evaluate predictions CSV or a bench_draw prompts.csv."""
+    from gpt.drawing import spells
+
+    frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    if {"prompt", "read_back"} <= set(frame.columns):
+        return pd.DataFrame({"label": frame["prompt"], "correct": list(map(spells, frame["read_back"], frame["prompt"]))})
+    return pd.DataFrame({"label": frame["label"], "correct": frame["correct"] == "True"})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", nargs="+", required=True, help="labels.csv files of training crops")
@@ -50,9 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     from scripts.pipeline import print_table
 
     counts = syllable_counts(args.train)
-    frames = [pd.read_csv(p, keep_default_na=False, dtype={"label": str, "text": str}) for p in args.predictions]
+    frames = [read_predictions(path) for path in args.predictions]
     predictions = pd.concat(frames, ignore_index=True)
-    predictions["correct"] = predictions["correct"].astype(str) == "True"
     print(f"{sum(counts.values())} syllables, {len(counts)} distinct, in {len(args.train)} training CSVs")
     print_table(exposure_table(counts, predictions), ["rarest syllable seen", "crops", "read"])
     return 0

@@ -17,3 +17,12 @@ def test_crops_are_binned_by_their_rarest_syllable(tmp_path):
     # 라 never seen, 나다 by 다 (1), 가나 by 나 (20), 가 alone 200+; "shop" holds no syllable and is left out.
     assert rows == {"0": (1, "0.0%"), "1-9": (1, "100.0%"), "10-49": (1, "0.0%"), "50-199": (0, "n/a"),
                     "200+": (1, "100.0%")}
+
+
+def test_drawing_prompts_count_as_read_when_read_back_spaces_ignored(tmp_path):
+    from scripts.bench_syllable_exposure import read_predictions
+
+    prompts = tmp_path / "prompts.csv"
+    pd.DataFrame({"prompt": ["가 나", "다", "OPEN"], "read_back": ["가나", "라", ""]}).to_csv(prompts, index=False)
+    frame = read_predictions(str(prompts))
+    assert frame["label"].tolist() == ["가 나", "다", "OPEN"] and frame["correct"].tolist() == [True, False, False]
