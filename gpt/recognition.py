@@ -6,7 +6,6 @@ precision choice (bf16 autocast where the hardware has it), batching, and the vo
 from __future__ import annotations
 
 from contextlib import nullcontext
-from functools import lru_cache
 from typing import Optional, Sequence
 
 import numpy as np
@@ -17,23 +16,12 @@ from tqdm import tqdm
 from gpt.decoding import recognize
 from gpt.pretrained import Pretrained
 from gpt.vocab import Vocab
+from vqvae.plumbing.hardware import cpu_has_native_bf16
 from vqvae.plumbing.io import BadRowReport, read_labelled_csv
 from vqvae.tokens import TOKENS_COLUMN, check_same_vqvae, read_sidecar, string_to_grid
 
 
 PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-@lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU computes bf16 natively (avx512_bf16 or AMX): there bf16 autocast halves the
-    GPT's prefill time; elsewhere bf16 is emulated and slower than float32."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
