@@ -17,11 +17,9 @@ from collections import Counter
 
 import pandas as pd
 
+from scripts.render_text import is_syllable
+
 BINS = ((0, 0), (1, 9), (10, 49), (50, 199), (200, None))
-
-
-def is_syllable(ch: str) -> bool:
-    return "\uac00" <= ch <= "\ud7a3"
 
 
 def syllable_counts(label_csvs: list[str]) -> Counter:

@@ -86,7 +86,7 @@ class RenderSettings:
 
 # --------------------------------------------------------------------------------------------- text
 
-def _is_syllable(ch: str) -> bool:
+def is_syllable(ch: str) -> bool:
     return "\uac00" <= ch <= "\ud7a3"  # the precomposed Hangul syllables, 가 to 힣
 
 
@@ -204,7 +204,7 @@ class TextSampler:
         self.exclude = exclude
         self.words_only = words_only
         self.syllable_share = syllable_share
-        self.syllables = tuple(sorted({ch for word in self.pools.get("ko", ()) for ch in word if _is_syllable(ch)}))
+        self.syllables = tuple(sorted({ch for word in self.pools.get("ko", ()) for ch in word if is_syllable(ch)}))
 
     def word(self, rng: np.random.Generator, language: str) -> str:
         pool = self.pools[language]
