@@ -7,7 +7,8 @@
 `gpt.evaluate --predictions DIR` (`label`, `correct`), or the prompts.csv of `scripts.bench_draw` (`prompt`,
 `read_back`: a drawing counts as read when the recognizer read its prompt back, spaces ignored). Each Korean
 crop or prompt is binned by the training count of its rarest Hangul syllable; the table gives how many fall in
-each bin and the share read exactly.
+each bin and the share read exactly; --by-length repeats it per label length (1, 2, 3, 4+ characters), since
+rarer syllables come in rarer words.
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", nargs="+", required=True, help="labels.csv files of training crops")
     parser.add_argument("--predictions", nargs="+", required=True, help="gpt.evaluate --predictions CSVs")
+    parser.add_argument("--by-length", action="store_true", help="also one table per label length")
     args = parser.parse_args(argv)
     from scripts.pipeline import print_table
 
@@ -64,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     predictions = pd.concat(frames, ignore_index=True)
     print(f"{sum(counts.values())} syllables, {len(counts)} distinct, in {len(args.train)} training CSVs")
     print_table(exposure_table(counts, predictions), ["rarest syllable seen", "crops", "read"])
+    if args.by_length:
+        lengths = predictions["label"].str.len().clip(upper=4)
+        for length, group in predictions.groupby(lengths):
+            print(f"\nlabels of {length}{'+' if length == 4 else ''} characters")
+            print_table(exposure_table(counts, group), ["rarest syllable seen", "crops", "read"])
     return 0
 
 
