@@ -26,15 +26,18 @@ demo: $(STAMP)
 	$(PY) -m scripts.demo
 
 bench: $(STAMP)
+	scripts/install_tesseract.sh
 	$(PY) -m scripts.bench
 
 # make pretrain ARGS="--chunks 4 --publish": the shipped recognizer, trained in resumable chunks (scripts/pretrain.py)
 pretrain: $(STAMP)
 	scripts/install_pretrain_fonts.sh
+	scripts/install_tesseract.sh
 	$(PY) -m scripts.pretrain $(or $(ARGS),--chunks 2 --publish)
 
 # make pretrain-draw ARGS="--minutes 85 --publish": the shipped drawing model, from make pretrain's shards (scripts/pretrain_draw.py)
 pretrain-draw: $(STAMP)
+	scripts/install_tesseract.sh
 	$(PY) -m scripts.pretrain_draw $(or $(ARGS),--publish)
 
 # make serve ARGS="--model DIR --draw-model DIR --port 8000": the local web page at http://127.0.0.1:8000/

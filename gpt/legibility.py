@@ -118,7 +118,8 @@ def tesseract_status(language: str = "eng") -> tuple[bool, str]:
     """(available, reason): whether `tesseract` is on PATH and knows `language` (e.g. "eng", "kor+eng")."""
     binary = shutil.which("tesseract")
     if binary is None:
-        return False, "tesseract is not on PATH (install it, e.g. apt-get install tesseract-ocr, to get this number)"
+        return False, ("tesseract is not on PATH (scripts/install_tesseract.sh installs it with its Korean and English "
+                       "models, as root where apt-get works, to get this number)")
     try:
         listed = subprocess.run([binary, "--list-langs"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as error:
@@ -126,7 +127,8 @@ def tesseract_status(language: str = "eng") -> tuple[bool, str]:
     known = set(listed.stdout.split()) | set(listed.stderr.split())
     missing = [lang for lang in language.split("+") if lang not in known]
     if missing:
-        return False, f"tesseract has no traineddata for {missing} (languages: {sorted(known)[:20]})"
+        return False, (f"tesseract has no traineddata for {missing} (languages: {sorted(known)[:20]}); "
+                       f"scripts/install_tesseract.sh installs kor, kor_vert and eng")
     return True, f"{binary} -l {language} --psm 7"
 
 
