@@ -218,3 +218,22 @@ def test_cached_and_bf16_decoding_read_like_the_uncached_model(setup):
     with pytest.raises(ValueError, match="precision='half'"):
         recognize_ids(pretrained, image_ids, precision="half", progress=False)
     assert torch.equal(image_ids[0, :1], torch.tensor([pretrained.vocab.row_id]))
+
+
+def test_speed_bench_times_each_beam_count(setup, monkeypatch, tmp_path, capsys):
+    """scripts.bench_speed: one figure per --num-beams (greedy under the old key), RapidOCR's absent."""
+    import json
+
+    from scripts import bench_speed
+
+    monkeypatch.setattr(bench_speed, "time_rapidocr", lambda paths: None)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"img_path": [str(p) for p in setup["paths"]], "text": LABELS}).to_csv(labels, index=False)
+    out = tmp_path / "speed.json"
+    assert bench_speed.main([str(labels), "--model", str(setup["model_dir"]), "--num-beams", "1", "3",
+                             "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["crops"] == len(LABELS) and figures["ours_images_per_s"] > 0 and figures["ours_beams3_images_per_s"] > 0
+    assert figures["rapidocr_images_per_s"] is None and figures["ratio_beams3"] is None
+    with pytest.raises(SystemExit):
+        bench_speed.main([str(labels), "--num-beams", "0"])
