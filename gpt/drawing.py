@@ -24,7 +24,7 @@ from gpt.pretrained import Pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
 from vqvae.decode import decode_grids
-from vqvae.templates import LINE_CODES, PAD_RGB, upright
+from vqvae.templates import PAD_RGB, upright
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,9 @@ def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_cand
                          progress: bool = True, vertical: bool = False) -> list[Generated]:
     """`num_candidates` images for each prompt from a text-first export (prompt-major order). Prompts are
     checked first (PromptError); decoding failures are left in `Generated.error`. `vertical` asks for
-    vertical text (the <vertical> mark, gpt.vocab). With rectangular sampling every row is LINE_CODES codes
-    wide, a strip as every crop is (DESIGN §2); the drawn strip is shown turned back into a horizontal line
-    unless `vertical`."""
+    vertical text (the <vertical> mark, gpt.vocab). With rectangular sampling every row is as many codes wide
+    as the VQ-VAE's strips (its line_codes), a strip as every crop is (DESIGN §2); the drawn strip is shown
+    turned back into a horizontal line unless `vertical`."""
     require_text_to_image(generator)
     if num_candidates < 1:
         raise ValueError(f"--num-candidates {num_candidates} must be >= 1")
@@ -179,7 +179,9 @@ def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_cand
     uncond = None
     if sampling.guidance_scale != 1.0:
         uncond = torch.tensor([vocab.text_part("", text_length, vertical)], dtype=torch.long)
-    widths = torch.full((len(prompt_ids),), LINE_CODES, dtype=torch.long) if sampling.rectangular else None
+    widths = None
+    if sampling.rectangular:
+        widths = torch.full((len(prompt_ids),), generator.line_codes, dtype=torch.long)
     ids, logprobs = sample_rows(generator.model, vocab, prompt_ids, generator.max_visual_length, sampling,
                                 batch_size, uncond, progress, widths)
     items = [Generated(row // num_candidates, prompts[row // num_candidates], row % num_candidates, ids[row],

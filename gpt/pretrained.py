@@ -26,6 +26,7 @@ from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 from gpt.modeling import attention_for
 from gpt.vocab import Vocab
 from vqvae.plumbing.cli import resolve_device
+from vqvae.templates import LINE_CODES
 
 LAYOUT_NAME = "layout.json"
 CHARSET_NAME = "charset.json"
@@ -116,6 +117,11 @@ class Pretrained:
     def max_length(self) -> int:
         """Tokens per image the VQ-VAE encodes to (template budget, <row> tokens included)."""
         return int(self.layout["max_length"])
+
+    @property
+    def line_codes(self) -> int:
+        """Codes across a line in the VQ-VAE's strips (its model.line_codes; 4 in exports made before the key)."""
+        return int(self.layout.get("line_codes", LINE_CODES))
 
     @property
     def fingerprint(self) -> str:

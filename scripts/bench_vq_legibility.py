@@ -56,8 +56,9 @@ def derived_versions(model: VQVAE, max_length: int, images: list[np.ndarray]) ->
     strips, codes = [], []
     for image, reconstruction in zip(images, decoded):
         height, width = image.shape[:2]
-        rows, cols = content_size(width, height, choose_template(width, height, max_length), f)
-        for strip, out in ((encoder_input(image, max_length, f), strips), (reconstruction, codes)):
+        template = choose_template(width, height, max_length, model.line_codes)
+        rows, cols = content_size(width, height, template, f)
+        for strip, out in ((encoder_input(image, max_length, f, model.line_codes), strips), (reconstruction, codes)):
             # A one-syllable word can be taller than wide: its strip was never turned, so is shown as it is.
             shown = upright(strip[:rows, :cols], horizontal=is_horizontal(width, height))
             out.append(cv2.resize(shown, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC))

@@ -48,7 +48,7 @@ def measure(model, paths: list[str], max_length: int, batch_size: int = 64, num_
     by_shape: dict[tuple, list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]] = {}
     for path, grid in ok:
         image = load_image(path)
-        template = choose_template(image.shape[1], image.shape[0], max_length)
+        template = choose_template(image.shape[1], image.shape[0], max_length, model.line_codes)
         by_shape.setdefault(grid.shape, []).append(
             (fit_to_template(image, template, model.downsample), grid,
              content_size(image.shape[1], image.shape[0], template, model.downsample)))

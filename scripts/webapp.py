@@ -144,7 +144,7 @@ class OCRService:
             except ImageReadError as error:
                 raise RequestError(400, str(error)) from None
             reconstruction = decode_grids(vqvae, [reading.grid], device=self.reader.device)[0]
-        model_input = encoder_input(image, self.reader.max_length, vqvae.downsample)
+        model_input = encoder_input(image, self.reader.max_length, vqvae.downsample, vqvae.line_codes)
         horizontal = is_horizontal(image.shape[1], image.shape[0])  # strips are shown as the text stands
         return {"text": reading.text, "confidence": reading.confidence,
                 "reconstruction_png_base64": png_base64(upright(reconstruction, horizontal)),

@@ -241,3 +241,30 @@ def test_checkpoint_from_the_training_cli_encodes(tmp_path):
     assert read_sidecar(output)["fingerprint"] == fingerprint(model)
     # the resolved config the run saved works too
     assert fingerprint(load_vqvae(run_dir / "config.yaml", checkpoint)[0]) == fingerprint(model)
+
+
+def test_a_thicker_strip_is_a_model_setting_that_encoding_follows(tmp_path):
+    """model.line_codes (DESIGN §2): a VQ-VAE of 6 codes across the line encodes 6-column strips, in memory and
+    from files, keeps the setting in its folder, and a folder saved before the key existed loads as 4."""
+    config = tiny_model_config()
+    config.line_codes = 6
+    model = VQVAE(config).eval()
+    image = np.full((24, 96, 3), 255, np.uint8)
+    cv2.line(image, (5, 5), (90, 20), (0, 0, 0), 2)
+    path = tmp_path / "crop.png"
+    cv2.imwrite(str(path), image)
+    (grid,) = encode_images(model, [image], MAX_LENGTH)
+    template = choose_template(96, 24, MAX_LENGTH, 6)
+    assert grid.shape == (template.rows, template.cols) and template.cols == 6
+    (from_file,), _ = encode_paths(model, [str(path)], MAX_LENGTH, num_workers=0, progress=False)
+    np.testing.assert_array_equal(from_file, grid)
+    save_vqvae_dir(model, config, tmp_path / "thick", meta={"max_length": MAX_LENGTH})
+    assert load_vqvae_dir(tmp_path / "thick").line_codes == 6
+    old = tiny_model_config()
+    save_vqvae_dir(VQVAE(old), old, tmp_path / "old", meta={"max_length": MAX_LENGTH})
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del saved["model"]["line_codes"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    assert load_vqvae_dir(tmp_path / "old").line_codes == 4
+    with pytest.raises(ValueError, match="line_codes=0"):
+        VQVAE(ModelConfig(**{**vars(tiny_model_config()), "line_codes": 0}))

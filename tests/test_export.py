@@ -89,6 +89,7 @@ def test_layout_and_vqvae_in_the_folder(export_dir):
     layout = json.loads((export_dir / "layout.json").read_text())
     assert layout["max_visual_length"] == MAX_LENGTH and layout["max_text_length"] == MAX_TEXT_LENGTH
     assert layout["order"] == "image_first" and layout["max_length"] == MAX_LENGTH
+    assert layout["line_codes"] == pretrained.line_codes == pretrained.vqvae.line_codes == 4
     assert fingerprint(pretrained.vqvae) == layout["vqvae_fingerprint"] == fingerprint(build_parts()[0])
     assert "training steps: 0" in (export_dir / "README.md").read_text()
 

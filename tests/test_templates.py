@@ -37,6 +37,13 @@ def test_glyph_scale_does_not_depend_on_crop_size_or_word_length():
     assert choose_template(200, 25, 200).rows == 2 * choose_template(100, 25, 200).rows
 
 
+def test_a_thicker_strip_has_more_codes_across_and_along_the_line():
+    # line_codes 6 (a VQ-VAE's model.line_codes): 1.5x the codes across, so 1.5x the rows for the same line
+    thin, thick = choose_template(100, 25, 200), choose_template(100, 25, 200, line_codes=6)
+    assert (thin.rows, thin.cols) == (16, 4) and (thick.rows, thick.cols) == (24, 6)
+    assert choose_template(1000, 100, 200, line_codes=6).rows == 200 // 7  # the longest: 28 rows of 6 + <row>
+
+
 def test_long_lines_are_squashed_into_the_longest_strip_then_refused():
     longest = choose_template(1000, 100, 200)  # 10:1 fills max_length 200 = 40 rows of 4 + <row>
     assert longest.rows == 40 and longest.num_tokens == 200

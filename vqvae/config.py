@@ -25,6 +25,9 @@ class ModelConfig:
     num_codes: int = 16384
     code_dim: int = 32  # factorized lookup: codes live in a small, l2-normalised space (cosine lookup)
     downsample: int = 16  # f: one code covers f x f pixels; 8 or 16
+    # Codes across a line of text: the strips it encodes are line_codes * f pixels thick (DESIGN §2). Part of the
+    # model, like f, since its codes mean that scale; folders saved before the key existed were trained with 4.
+    line_codes: int = 4
     in_channels: int = 3
     hidden_channels: int = 128
     channel_multipliers: list[int] = field(default_factory=lambda: [1, 1, 2, 2, 4])

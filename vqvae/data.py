@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from vqvae.plumbing.batches import ShardedBatchSampler
 from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image
-from vqvae.templates import Template, choose_template, fit_grey_to_template, fit_to_template, image_to_tensor_array
+from vqvae.templates import (LINE_CODES, Template, choose_template, fit_grey_to_template, fit_to_template,
+                             image_to_tensor_array)
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,8 @@ class CropDataset(torch.utils.data.Dataset):
     with a count, and excluded, so `len(self)` counts only the usable files. `index` in an item is the
     file's position in the original `paths`, so callers can place results whatever was excluded.
 
-    `templates[i]` is the template of item i (from the header size), `(h, w) = template.box(downsample)`.
+    `templates[i]` is the template of item i (from the header size and `line_codes`, the VQ-VAE's codes across a
+    line), `(h, w) = template.box(downsample)`.
 
     Item keys: `dataset[i]` for i in [0, len) is item i; a key `repeat * len(self) + i` is item i seen for the
     `repeat`-th time (epoch or encode repeat): with `augment`, the augmentation is seeded by
@@ -134,13 +136,15 @@ class CropDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, paths: Sequence[str], max_length: int, downsample: int, augment: bool = False,
-                 seed: int = 0, progress: bool = False, target_paths: Sequence[str] | None = None) -> None:
+                 seed: int = 0, progress: bool = False, target_paths: Sequence[str] | None = None,
+                 line_codes: int = LINE_CODES) -> None:
         if downsample < 1:
             raise ValueError(f"downsample={downsample} must be a positive integer (8 or 16)")
         if target_paths is not None and len(target_paths) != len(paths):
             raise ValueError(f"{len(target_paths)} target paths for {len(paths)} images: one target per image")
         self.all_targets = None if target_paths is None else [str(p) for p in target_paths]
         self.max_length, self.downsample, self.augment, self.seed = max_length, downsample, augment, seed
+        self.line_codes = line_codes
         self.all_paths = [str(p) for p in paths]
         self.report = BadRowReport()
         self.failures: list[FailedCrop] = []
@@ -152,7 +156,7 @@ class CropDataset(torch.utils.data.Dataset):
         for row, path in enumerate(iterator):
             try:
                 width, height = read_image_size(path)
-                template = choose_template(width, height, max_length)
+                template = choose_template(width, height, max_length, line_codes)
             except (ImageReadError, ValueError) as error:  # unreadable, or too long a line for max_length
                 self.failures.append(FailedCrop(row, path, str(error)))
                 self.report.add(row, path, str(error))

@@ -153,7 +153,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     model, cfg = load_vqvae(args.config, args.checkpoint, map_location=device)
     max_length = args.max_length or int(cfg.data.max_length)
-    choose_template(1, 1, max_length)  # a bad --max-length fails here, before any work
+    choose_template(1, 1, max_length, model.line_codes)  # a bad --max-length fails here, before any work
     frame = read_labelled_csv(args.dataset)
     num_repeats = args.repeats or 1
     progress = not args.no_progress and rank == 0

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from vqvae.data import CropDataset, FailedCrop, TemplateBatchSampler, collate_crops
 from vqvae.plumbing.io import BadRowReport, ImageReadError, to_rgb_uint8
-from vqvae.templates import choose_template, fit_to_template, image_to_tensor_array
+from vqvae.templates import LINE_CODES, choose_template, fit_to_template, image_to_tensor_array
 
 if TYPE_CHECKING:  # only for annotations: encoding must import without the model
     from vqvae.modeling import VQVAE
@@ -44,10 +44,12 @@ def _model_device(model: torch.nn.Module, device: str | torch.device | None) -> 
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def encoder_input(image: np.ndarray, max_length: int, downsample: int) -> np.ndarray:
+def encoder_input(image: np.ndarray, max_length: int, downsample: int, line_codes: int = LINE_CODES) -> np.ndarray:
     """What the encoder sees of one RGB uint8 crop (H, W, 3): the crop fitted to its template's box and padded,
-    RGB uint8 (box_h, box_w, 3). `encode_images` encodes exactly this; shown to people as "what the model saw"."""
-    return fit_to_template(image, choose_template(image.shape[1], image.shape[0], max_length), downsample)
+    RGB uint8 (box_h, box_w, 3), for a VQ-VAE of `downsample` and `line_codes`. `encode_images` encodes exactly
+    this; shown to people as "what the model saw"."""
+    template = choose_template(image.shape[1], image.shape[0], max_length, line_codes)
+    return fit_to_template(image, template, downsample)
 
 
 @torch.inference_mode()
@@ -78,7 +80,8 @@ def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int,
     inputs: dict[int, np.ndarray] = {}
     for position, image in enumerate(rgb):
         try:  # a line too long for max_length, or a crop of one flat colour, cannot be normalized
-            inputs[position] = image_to_tensor_array(encoder_input(image, max_length, model.downsample))
+            inputs[position] = image_to_tensor_array(encoder_input(image, max_length, model.downsample,
+                                                                   model.line_codes))
         except ValueError as error:
             raise ImageReadError(f"images[{position}]: {error}") from None
         groups[inputs[position].shape].append(position)
@@ -158,7 +161,8 @@ def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_si
     device = _model_device(model, device)
     if num_workers is None:
         num_workers = default_num_workers(device)
-    dataset = CropDataset(paths, max_length, model.downsample, augment=augment, seed=seed, progress=progress)
+    dataset = CropDataset(paths, max_length, model.downsample, augment=augment, seed=seed, progress=progress,
+                          line_codes=model.line_codes)
     report = BadRowReport()
     for failure in dataset.failures if rank == 0 else []:
         report.add(failure.index, failure.path, failure.reason)

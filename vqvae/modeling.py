@@ -227,7 +227,11 @@ class VQVAE(nn.Module):
                 f"{list(cfg.channel_multipliers)}; e.g. [1, 1, 2, 2] for 8, [1, 1, 2, 2, 4] for 16")
         if cfg.num_codes < 2 or cfg.code_dim < 1:
             raise ValueError(f"model.num_codes={cfg.num_codes} and model.code_dim={cfg.code_dim} must be >= 2 and >= 1")
+        if cfg.line_codes < 1:
+            raise ValueError(f"model.line_codes={cfg.line_codes}: a strip needs at least one code across its line "
+                             f"(4 is the shipped recipe)")
         self.downsample: int = cfg.downsample
+        self.line_codes: int = cfg.line_codes
         self.num_codes: int = cfg.num_codes
         self.code_dim: int = cfg.code_dim
         self.in_channels: int = cfg.in_channels

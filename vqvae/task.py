@@ -213,7 +213,7 @@ class VQVAEDataModule(pl.LightningDataModule):
                 targets = [str(Path(csv).parent / p) for p in frame["target_path"]]  # absolute p stays itself
             dataset = CropDataset(frame["abs_path"].tolist(), data.max_length, self.cfg.model.downsample,
                                   augment=bool(data.augment) and split == "train", seed=self.cfg.seed,
-                                  progress=True, target_paths=targets)
+                                  progress=True, target_paths=targets, line_codes=self.cfg.model.line_codes)
             report_file = Path(self.cfg.run_dir) / f"{split}.bad.csv"
             if dataset.failures:
                 report = BadRowReport()

@@ -60,9 +60,10 @@ def make_templates(max_length: int) -> tuple[Template, ...]:
     return tuple(templates)
 
 
-# Codes across a line of text: every crop is scaled so its line is LINE_CODES * f pixels thick (32 px at
-# f=8), so a glyph has one scale whatever the crop's width or word length. Measured reason: reading was
-# learnable in CPU minutes only where glyphs kept one scale (BENCHMARKS.md, "What made the demo read").
+# Codes across a line of text, by default (a VQ-VAE's model.line_codes): every crop is scaled so its line is
+# LINE_CODES * f pixels thick (32 px at f=8), so a glyph has one scale whatever the crop's width or word length.
+# Measured reason: reading was learnable in CPU minutes only where glyphs kept one scale (BENCHMARKS.md, "What
+# made the demo read").
 LINE_CODES = 4
 # A crop this many times longer than the longest strip max_length allows is refused, not squashed into it.
 MAX_SQUASH = 3.0
@@ -73,24 +74,24 @@ def is_horizontal(width: int, height: int) -> bool:
     return width >= height
 
 
-def choose_template(width: int, height: int, max_length: int) -> Template:
-    """The strip of a width x height crop: LINE_CODES codes across the line and one row per f pixels along it.
+def choose_template(width: int, height: int, max_length: int, line_codes: int = LINE_CODES) -> Template:
+    """The strip of a width x height crop: `line_codes` codes across the line and one row per f pixels along it.
 
     Horizontal lines are turned a quarter clockwise (left end on top), so both orientations read along
     the rows, each row a slice across the line (DESIGN §2). A line longer than the longest strip that
     `max_length` allows is squashed to fit it, up to MAX_SQUASH times; beyond that ValueError."""
     if width < 1 or height < 1:
         raise ValueError(f"image size {width}x{height} is empty; crops need at least 1x1 pixels")
-    max_rows = max_length // (LINE_CODES + 1)
+    max_rows = max_length // (line_codes + 1)
     if max_rows < 1:
-        raise ValueError(f"max_length={max_length} is too small: one strip row needs {LINE_CODES + 1} tokens")
+        raise ValueError(f"max_length={max_length} is too small: one strip row needs {line_codes + 1} tokens")
     across, along = (height, width) if is_horizontal(width, height) else (width, height)
-    rows = max(1, math.ceil(along / across * LINE_CODES - 1e-9))
+    rows = max(1, math.ceil(along / across * line_codes - 1e-9))
     if rows > max_rows * MAX_SQUASH:
         raise ValueError(f"a {width}x{height} crop is a line {along / across:.1f} times longer than thick; "
-                         f"max_length={max_length} holds at most {max_rows / LINE_CODES:.1f} (squashing up to "
+                         f"max_length={max_length} holds at most {max_rows / line_codes:.1f} (squashing up to "
                          f"{MAX_SQUASH:g}x): crop it into shorter lines or raise max_length")
-    return Template(min(rows, max_rows), LINE_CODES)
+    return Template(min(rows, max_rows), line_codes)
 
 
 def normalize_grey(image: np.ndarray) -> np.ndarray:
