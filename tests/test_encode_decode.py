@@ -260,6 +260,10 @@ def test_a_thicker_strip_is_a_model_setting_that_encoding_follows(tmp_path):
     np.testing.assert_array_equal(from_file, grid)
     save_vqvae_dir(model, config, tmp_path / "thick", meta={"max_length": MAX_LENGTH})
     assert load_vqvae_dir(tmp_path / "thick").line_codes == 6
+    # Its tokens are other grids than the same weights make on 4-code strips: another fingerprint.
+    same_weights = VQVAE(tiny_model_config())
+    same_weights.load_state_dict(model.state_dict())
+    assert fingerprint(same_weights) != fingerprint(model) == fingerprint(load_vqvae_dir(tmp_path / "thick"))
     old = tiny_model_config()
     save_vqvae_dir(VQVAE(old), old, tmp_path / "old", meta={"max_length": MAX_LENGTH})
     saved = json.loads((tmp_path / "old" / "config.json").read_text())

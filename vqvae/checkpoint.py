@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from vqvae.config import ModelConfig, VQVAEConfig, load_vqvae_config
 from vqvae.plumbing.io import atomic_path, write_json_atomic
 from vqvae.modeling import VQVAE
+from vqvae.templates import LINE_CODES
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -38,7 +39,9 @@ def fingerprint(model: torch.nn.Module, dtype: torch.dtype = torch.float32) -> s
     sha256 over the floating-point entries of the state dict in sorted key order (name, shape, float32
     bytes). Integer bookkeeping buffers (e.g. the quantizer's `steps_unused` counters) are left out: they
     change during training without changing what the model encodes. Independent of device and of the
-    process; equal for a model loaded from a checkpoint and from `save_vqvae_dir`.
+    process; equal for a model loaded from a checkpoint and from `save_vqvae_dir`. A strip thickness other than
+    the default (`line_codes`, DESIGN §2) is hashed too: the same weights on 6-code strips make other token grids,
+    which a GPT of 4-code strips must not take for its own (default-thickness fingerprints are unchanged).
     """
     digest = hashlib.sha256()
     state = model.state_dict()
@@ -50,6 +53,9 @@ def fingerprint(model: torch.nn.Module, dtype: torch.dtype = torch.float32) -> s
         digest.update(name.encode("utf-8"))
         digest.update(str(tuple(array.shape)).encode("ascii"))
         digest.update(np.ascontiguousarray(array).tobytes())
+    line_codes = getattr(model, "line_codes", LINE_CODES)
+    if line_codes != LINE_CODES:
+        digest.update(f"line_codes={line_codes}".encode("ascii"))
     return digest.hexdigest()[:16]
 
 
