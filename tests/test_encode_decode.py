@@ -272,3 +272,18 @@ def test_a_thicker_strip_is_a_model_setting_that_encoding_follows(tmp_path):
     assert load_vqvae_dir(tmp_path / "old").line_codes == 4
     with pytest.raises(ValueError, match="line_codes=0"):
         VQVAE(ModelConfig(**{**vars(tiny_model_config()), "line_codes": 0}))
+
+
+def test_restrip_writes_the_same_weights_for_a_thicker_strip(tmp_path, capsys):
+    from vqvae import restrip
+
+    model = VQVAE(tiny_model_config()).eval()
+    save_vqvae_dir(model, tiny_model_config(), tmp_path / "thin", meta={"max_length": 200})
+    assert restrip.main([str(tmp_path / "thin"), str(tmp_path / "thick"), "--line-codes", "6"]) == 0
+    thick = load_vqvae_dir(tmp_path / "thick")  # its recorded fingerprint matches its weights and thickness
+    assert thick.line_codes == 6 and json.loads((tmp_path / "thick" / "config.json").read_text())["max_length"] == 420
+    for name, weights in model.state_dict().items():
+        torch.testing.assert_close(thick.state_dict()[name], weights)
+    assert fingerprint(thick) != fingerprint(model)
+    assert restrip.main([str(tmp_path / "thin"), str(tmp_path / "thin"), "--line-codes", "6"]) == 2
+    assert "is the source folder" in capsys.readouterr().err
