@@ -13,6 +13,7 @@ export of another VQ-VAE than its token CSVs' (it pairs the first training CSV's
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ from gpt.vocab import Vocab
 from vqvae.encoding import encode_paths
 from vqvae.plumbing.cli import run_cli
 from vqvae.plumbing.io import read_labelled_csv
-from vqvae.tokens import string_to_grid
+from vqvae.templates import LINE_CODES
+from vqvae.tokens import read_sidecar, string_to_grid
 
 log = logging.getLogger("gpt.recode")
 
@@ -43,13 +45,22 @@ def sample_rows(count: int, num_crops: int, seed: int) -> np.ndarray:
 def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path, token_csv: str | Path,
                       num_codes: int, num_crops: int = 2000, seed: int = 0) -> tuple[GPT2LMHeadModel, Vocab]:
     """gpt.train's move of an `init_dir` export onto the tokens of `token_csv` (another VQ-VAE's, `num_codes`
-    codes): the CSV's crops and grids on one side, the same crops encoded by the export's VQ-VAE on the other."""
-    from vqvae.checkpoint import load_vqvae_dir
+    codes): the CSV's crops and grids on one side, the same crops encoded by the export's VQ-VAE on the other.
+    Tokens of the export's own VQ-VAE on strips of another thickness (`vqvae.restrip`) are the same codes: the
+    model is returned as it is, its code embeddings kept, to learn the new layout."""
+    from vqvae.checkpoint import fingerprint, load_vqvae_dir
 
+    old_vqvae = load_vqvae_dir(Path(init_dir) / VQVAE_DIR)
+    tokens = read_sidecar(token_csv)
+    restriped = copy.copy(old_vqvae)  # the same weights, at the tokens' thickness
+    restriped.line_codes = int(tokens.get("line_codes", LINE_CODES))
+    if restriped.line_codes != old_vqvae.line_codes and fingerprint(restriped) == tokens.get("fingerprint"):
+        log.info("%s holds %s's codes on %d-code strips (it read %d-code ones): its code embeddings carry over",
+                 token_csv, init_dir, restriped.line_codes, old_vqvae.line_codes)
+        return model, vocab
     frame = read_labelled_csv(token_csv, required=("img_path", "text", "visual_tokens"))
     rows = sample_rows(len(frame), num_crops, seed)
     grids = [string_to_grid(text) for text in frame["visual_tokens"].iloc[rows]]
-    old_vqvae = load_vqvae_dir(Path(init_dir) / VQVAE_DIR)
     model, vocab, seen = translate_codebook(model, vocab, old_vqvae, int(read_layout(init_dir)["max_length"]),
                                             list(frame["abs_path"].iloc[rows]), grids, num_codes)
     log.info("code embeddings translated from %s's codebook over %d crops of %s: %d of %d codes seen (the rest "

@@ -300,6 +300,11 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
     if resumed_meta is not None:
         check_same_sidecar(resumed_meta["vqvae"], ckpt_path, data.vqvae_meta, path_list(cfg.data.train)[0])
     cfg.data.max_visual_length = data.max_visual_length  # resolved from the sidecar when unset
+    if model is not None and data.max_visual_length + data.max_text_length > model.config.n_positions:
+        raise ValueError(f"the data needs {data.max_visual_length} image + {data.max_text_length} text positions, but "
+                         f"init_from={cfg.init_from!r} has {model.config.n_positions}: encode with the export's "
+                         f"max_length ({model.config.n_positions - data.max_text_length}), e.g. vqvae.restrip "
+                         f"--max-length, or train from scratch")
     save_config(cfg, run_dir / "config.yaml")
     task = GPTTask(cfg, data.vocab, data.max_visual_length, data.max_text_length, data.vqvae_meta, model)
     return task, data, ckpt_path

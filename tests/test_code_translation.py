@@ -1,6 +1,7 @@
 """Moving a GPT onto another VQ-VAE's codes by translation (gpt.code_translation, gpt.recode, gpt.train)."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import cv2
@@ -88,3 +89,38 @@ def test_training_from_an_export_on_another_vqvaes_tokens_translates_the_codes_i
     assert torch.equal(moved[seen], exported[seen])
     unseen = [code for code in range(export.vocab.num_codes) if code not in seen]
     assert not torch.equal(moved[unseen], exported[unseen])
+
+
+def test_training_on_its_own_vqvae_at_another_strip_thickness_keeps_every_code_embedding(tmp_path):
+    """Tokens of the export's VQ-VAE restriped to 6 codes across (vqvae.restrip) are the same codes: gpt.train
+    starts from the export's code embeddings as they are, unseen codes included, where translation could pair
+    nothing (the grids differ in shape) and would draw them all anew."""
+    from gpt.config import GPTConfig
+    from gpt.task import prepare_training
+    from vqvae.checkpoint import fingerprint
+    from vqvae.plumbing.config import load_config
+    from vqvae.plumbing.io import read_labelled_csv
+
+    init = recognition_export(tmp_path / "init")
+    export = load_pretrained(init, load_tokenizer=False)
+    thick = copy.copy(export.vqvae)
+    thick.line_codes = 6
+    labels = crops(tmp_path / "crops")
+    frame = read_labelled_csv(labels)
+    grids, _ = encode_paths(thick, list(frame["abs_path"]), MAX_LENGTH, num_workers=0, progress=False)
+    assert {g.shape[1] for g in grids if g is not None} == {6}
+    train = tmp_path / "crops" / "tokens.csv"
+    frame.drop(columns="abs_path").assign(visual_tokens=[grid_to_string(g) for g in grids]).to_csv(train, index=False)
+    write_sidecar(train, {"fingerprint": fingerprint(thick), "num_codes": export.vocab.num_codes, "downsample": 8,
+                          "line_codes": 6, "max_length": MAX_LENGTH, "command": "test"})
+    cfg = load_config(GPTConfig, Path(__file__).parents[1] / "config" / "tiny" / "gpt2.yaml",
+                      [f"init_from={init}", f"data.train={train}", f"data.val={train}", f"run_dir={tmp_path / 'run'}"])
+    task = prepare_training(cfg)[0]
+    assert torch.equal(code_rows(task.model, task.vocab), code_rows(export.model, export.vocab))
+    # A longer image part than the export has positions for is refused, naming the fix.
+    write_sidecar(train, {"fingerprint": fingerprint(thick), "num_codes": export.vocab.num_codes, "downsample": 8,
+                          "line_codes": 6, "max_length": MAX_LENGTH + 50, "command": "test"})
+    cfg = load_config(GPTConfig, Path(__file__).parents[1] / "config" / "tiny" / "gpt2.yaml",
+                      [f"init_from={init}", f"data.train={train}", f"data.val={train}", f"run_dir={tmp_path / 'run2'}"])
+    with pytest.raises(ValueError, match="restrip --max-length"):
+        prepare_training(cfg)
