@@ -287,3 +287,20 @@ def test_restrip_writes_the_same_weights_for_a_thicker_strip(tmp_path, capsys):
     assert fingerprint(thick) != fingerprint(model)
     assert restrip.main([str(tmp_path / "thin"), str(tmp_path / "thin"), "--line-codes", "6"]) == 2
     assert "is the source folder" in capsys.readouterr().err
+
+
+def test_a_folder_saved_before_line_codes_loads_with_a_config_that_has_it(tmp_path):
+    """The shipped VQ-VAE's config.json predates model.line_codes; a training config (which now has it, 4) must
+    still load it for encoding (make pretrain's continuations do), and another thickness must not."""
+    config_path, _, model = make_tiny_run(tmp_path / "run")
+    save_vqvae_dir(model, tiny_model_config(), tmp_path / "old", meta={"max_length": MAX_LENGTH})
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del saved["model"]["line_codes"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    loaded, _ = load_vqvae(config_path, tmp_path / "old")
+    assert loaded.line_codes == 4 and fingerprint(loaded) == fingerprint(model)
+    thick = tiny_model_config()
+    thick.line_codes = 6
+    save_vqvae_dir(VQVAE(thick), thick, tmp_path / "thick", meta={"max_length": MAX_LENGTH})
+    with pytest.raises(ValueError, match="model.line_codes: config 4 vs checkpoint 6"):
+        load_vqvae(config_path, tmp_path / "thick")

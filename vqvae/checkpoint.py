@@ -139,7 +139,9 @@ def load_vqvae(config_path: str | os.PathLike, checkpoint_path: str | os.PathLik
     model_cfg = build_model_config(model_config_dict(cfg.model), str(config_path))
     if checkpoint_path.is_dir():
         model = load_vqvae_dir(checkpoint_path, map_location)
-        saved = read_vqvae_dir_config(checkpoint_path)["model"]
+        # Keys a folder predates (line_codes) count as their defaults, as the loaded model has them.
+        saved = model_config_dict(build_model_config(read_vqvae_dir_config(checkpoint_path)["model"],
+                                                     str(checkpoint_path)))
         _check_same_hyperparameters(model_config_dict(model_cfg), saved, config_path, checkpoint_path)
         return model, cfg
     if not checkpoint_path.is_file():
