@@ -304,3 +304,13 @@ def test_a_folder_saved_before_line_codes_loads_with_a_config_that_has_it(tmp_pa
     save_vqvae_dir(VQVAE(thick), thick, tmp_path / "thick", meta={"max_length": MAX_LENGTH})
     with pytest.raises(ValueError, match="model.line_codes: config 4 vs checkpoint 6"):
         load_vqvae(config_path, tmp_path / "thick")
+
+
+def test_a_checkpoint_trained_before_line_codes_loads_with_a_config_that_has_it(tmp_path):
+    config_path, checkpoint_path, model = make_tiny_run(tmp_path / "run")
+    checkpoint = torch.load(checkpoint_path, weights_only=False)
+    checkpoint["hyper_parameters"] = {"cfg": {"model": {k: v for k, v in vars(tiny_model_config()).items()
+                                                        if k != "line_codes"}}}
+    torch.save(checkpoint, checkpoint_path)
+    loaded, _ = load_vqvae(config_path, checkpoint_path)
+    assert loaded.line_codes == 4 and fingerprint(loaded) == fingerprint(model)

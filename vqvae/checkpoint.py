@@ -139,9 +139,7 @@ def load_vqvae(config_path: str | os.PathLike, checkpoint_path: str | os.PathLik
     model_cfg = build_model_config(model_config_dict(cfg.model), str(config_path))
     if checkpoint_path.is_dir():
         model = load_vqvae_dir(checkpoint_path, map_location)
-        # Keys a folder predates (line_codes) count as their defaults, as the loaded model has them.
-        saved = model_config_dict(build_model_config(read_vqvae_dir_config(checkpoint_path)["model"],
-                                                     str(checkpoint_path)))
+        saved = read_vqvae_dir_config(checkpoint_path)["model"]
         _check_same_hyperparameters(model_config_dict(model_cfg), saved, config_path, checkpoint_path)
         return model, cfg
     if not checkpoint_path.is_file():
@@ -192,6 +190,9 @@ _TRAINING_ONLY_KEYS = {"commitment_weight", "codebook_weight", "dead_code_steps"
 
 def _check_same_hyperparameters(expected: Mapping[str, Any], saved: Mapping[str, Any], config_path: Path,
                                 checkpoint_path: Path) -> None:
+    # A key the checkpoint predates (line_codes) counts as its default, as the loaded model has it.
+    defaults = dataclasses.asdict(ModelConfig())
+    saved = {**{key: value for key, value in defaults.items() if key in expected}, **saved}
     differing = [f"model.{key}: config {expected.get(key)!r} vs checkpoint {saved.get(key)!r}"
                  for key in sorted(set(expected) | set(saved))
                  if key not in _TRAINING_ONLY_KEYS and expected.get(key) != saved.get(key)]
