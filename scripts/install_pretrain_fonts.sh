@@ -5,12 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m pip install -q -r requirements-pretrain.txt
 DEBIAN_FONTS="fonts-alee fonts-lexi-gulim fonts-lexi-saebom fonts-naver-d2coding fonts-woowa-bm fonts-wqy-microhei"
-missing=$(for p in $DEBIAN_FONTS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
-if [ -n "$missing" ]; then
-    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-    else
-        echo "note: install the Debian packages $missing (as root) for the Hangul fonts; pretraining without them" \
-             "has fewer Korean fonts and no held-out Korean family" >&2
-    fi
-fi
+# shellcheck disable=SC2086  # one word per package
+WITHOUT="fewer Korean fonts and no held-out Korean family" scripts/apt_install.sh $DEBIAN_FONTS
