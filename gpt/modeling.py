@@ -73,6 +73,29 @@ def grow_depth(model: GPT2LMHeadModel, n_layer: int) -> GPT2LMHeadModel:
     return grown
 
 
+def with_image_positions(model: GPT2LMHeadModel, old_visual: int, new_visual: int) -> GPT2LMHeadModel:
+    """`model` (an image part of `old_visual` positions, then its text) for an image part of `new_visual`: the text
+    positions move with the text, which always starts at the image part's end, so what the model learned about
+    reading text carries over; the image positions both have keep their embeddings and those added start as
+    Hugging Face initialises them. For tokens of longer strips (a thicker line, vqvae.restrip, needs a longer
+    max_length for the same line)."""
+    if new_visual == old_visual:
+        return model
+    table = model.transformer.wpe.weight.detach()
+    text = table.shape[0] - old_visual
+    if text < 1 or new_visual < 1:
+        raise ValueError(f"image part {old_visual} -> {new_visual} positions with {table.shape[0]} in all: "
+                         f"the model has no text positions after its image part")
+    fresh = torch.empty(new_visual + text, table.shape[1], dtype=table.dtype, device=table.device)
+    fresh.normal_(0.0, model.config.initializer_range)
+    kept = min(old_visual, new_visual)
+    fresh[:kept] = table[:kept]
+    fresh[new_visual:] = table[old_visual:]
+    model.transformer.wpe = torch.nn.Embedding.from_pretrained(fresh, freeze=False)
+    model.config.n_positions = new_visual + text
+    return model
+
+
 def with_new_codebook(model: GPT2LMHeadModel, old: Vocab, new: Vocab) -> GPT2LMHeadModel:
     """`model` (trained with the ids of `old`) for the tokens of another VQ-VAE, whose codes `new` counts: the text
     and image-special embeddings (ids below code_offset, and <vertical>) kept, the code embeddings drawn anew as

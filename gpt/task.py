@@ -24,7 +24,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from gpt.config import GPTConfig, path_list
 from gpt.data import GPTDataModule, check_same_sidecar, sidecar_num_codes
 from gpt.decoding import recognize
-from gpt.modeling import attention_for, build_model, grow_depth, with_new_codebook
+from gpt.modeling import attention_for, build_model, grow_depth, with_image_positions, with_new_codebook
 from gpt.pretrained import read_layout
 from gpt.recode import recode_for_tokens
 from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
@@ -300,11 +300,13 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
     if resumed_meta is not None:
         check_same_sidecar(resumed_meta["vqvae"], ckpt_path, data.vqvae_meta, path_list(cfg.data.train)[0])
     cfg.data.max_visual_length = data.max_visual_length  # resolved from the sidecar when unset
-    if model is not None and data.max_visual_length + data.max_text_length > model.config.n_positions:
-        raise ValueError(f"the data needs {data.max_visual_length} image + {data.max_text_length} text positions, but "
-                         f"init_from={cfg.init_from!r} has {model.config.n_positions}: encode with the export's "
-                         f"max_length ({model.config.n_positions - data.max_text_length}), e.g. vqvae.restrip "
-                         f"--max-length, or train from scratch")
+    if model is not None:
+        init_layout = read_layout(cfg.init_from)
+        if data.max_text_length != int(init_layout["max_text_length"]):
+            raise ValueError(f"data.max_text_length={data.max_text_length} but init_from={cfg.init_from!r} was "
+                             f"trained with {init_layout['max_text_length']}: set data.max_text_length to it")
+        # Tokens of another max_length (e.g. thicker strips, vqvae.restrip): the text positions move with the text.
+        model = with_image_positions(model, int(init_layout["max_visual_length"]), data.max_visual_length)
     save_config(cfg, run_dir / "config.yaml")
     task = GPTTask(cfg, data.vocab, data.max_visual_length, data.max_text_length, data.vqvae_meta, model)
     return task, data, ckpt_path

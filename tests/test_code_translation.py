@@ -117,10 +117,14 @@ def test_training_on_its_own_vqvae_at_another_strip_thickness_keeps_every_code_e
                       [f"init_from={init}", f"data.train={train}", f"data.val={train}", f"run_dir={tmp_path / 'run'}"])
     task = prepare_training(cfg)[0]
     assert torch.equal(code_rows(task.model, task.vocab), code_rows(export.model, export.vocab))
-    # A longer image part than the export has positions for is refused, naming the fix.
+    # Longer strips need a longer image part: the text's position embeddings move with the text.
     write_sidecar(train, {"fingerprint": fingerprint(thick), "num_codes": export.vocab.num_codes, "downsample": 8,
                           "line_codes": 6, "max_length": MAX_LENGTH + 50, "command": "test"})
     cfg = load_config(GPTConfig, Path(__file__).parents[1] / "config" / "tiny" / "gpt2.yaml",
                       [f"init_from={init}", f"data.train={train}", f"data.val={train}", f"run_dir={tmp_path / 'run2'}"])
-    with pytest.raises(ValueError, match="restrip --max-length"):
-        prepare_training(cfg)
+    task = prepare_training(cfg)[0]
+    old, new = export.model.transformer.wpe.weight.detach(), task.model.transformer.wpe.weight.detach()
+    visual, text = export.max_visual_length, export.max_text_length
+    assert new.shape[0] == task.model.config.n_positions == visual + 50 + text
+    assert torch.equal(new[:visual], old[:visual]) and torch.equal(new[visual + 50:], old[visual:])
+    assert code_rows(task.model, task.vocab).shape == code_rows(export.model, export.vocab).shape

@@ -224,3 +224,21 @@ def test_training_from_an_export_on_tokens_of_another_vqvae_starts_its_code_embe
     assert task.vocab.num_codes == 100 and task.vocab.chars == old.chars
     moved = task.model.get_input_embeddings().weight
     assert moved.shape[0] == task.vocab.size and torch.equal(moved[:old.code_offset], exported[:old.code_offset])
+
+
+def test_a_longer_image_part_moves_the_text_positions_with_the_text():
+    from gpt.modeling import with_image_positions
+
+    torch.manual_seed(0)
+    model = build_model({"n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.0}, VOCAB, V, T)
+    old = model.transformer.wpe.weight.detach().clone()
+    model = with_image_positions(model, V, V + 6)
+    new = model.transformer.wpe.weight
+    assert model.config.n_positions == V + 6 + T and new.shape == (V + 6 + T, 16)
+    assert torch.equal(new[:V].detach(), old[:V]) and torch.equal(new[V + 6:].detach(), old[V:])
+    ids = torch.randint(0, VOCAB.size, (2, V + 6 + T))
+    model(input_ids=ids, labels=ids).loss.backward()  # the whole table is used and learns
+    assert new.grad is not None and bool(new.grad[V:V + 6].abs().sum() > 0)
+    small = build_model({"n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.0}, VOCAB, V, T)
+    shrunk = with_image_positions(small, V, V - 4)
+    assert shrunk.config.n_positions == V - 4 + T
