@@ -168,7 +168,8 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
     layout = {"format_version": LAYOUT_VERSION, "order": order, "max_visual_length": int(max_visual_length),
               "max_text_length": int(max_text_length), "vqvae_fingerprint": vqvae_fingerprint,
               "max_length": int(max_length), "num_codes": int(vocab.num_codes),
-              "downsample": int(vqvae.downsample), "line_codes": int(vqvae.line_codes), "vocab_size": int(vocab.size),
+              "downsample": int(vqvae.downsample), "line_codes": int(vqvae.line_codes),
+              "vocab_size": int(vocab.size),
               "global_step": info.get("global_step"), "source_checkpoint": info.get("checkpoint")}
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))

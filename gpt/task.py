@@ -270,7 +270,7 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
-    vocab, model, resumed_meta = None, None, None
+    vocab, model, resumed_meta, init_layout = None, None, None, None
     if ckpt_path is not None:
         # Resuming: the ids must stay those the weights were trained with, whatever the data holds now.
         resumed_meta = load_checkpoint(ckpt_path)[CHECKPOINT_KEY]
@@ -281,7 +281,8 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
         # from_pretrained returns eval mode, and Lightning keeps module modes: without .train() dropout is off.
         model = at_configured_size(GPT2LMHeadModel.from_pretrained(init_dir).train(), cfg.model, init_dir)
         first_csv = path_list(cfg.data.train)[0]
-        tokens, init_fingerprint = read_sidecar(first_csv), read_layout(init_dir)["vqvae_fingerprint"]
+        init_layout = read_layout(init_dir)
+        tokens, init_fingerprint = read_sidecar(first_csv), init_layout["vqvae_fingerprint"]
         if tokens.get("fingerprint") != init_fingerprint:
             # Tokens of another VQ-VAE (a new recipe): the export's code embeddings are translated onto the new
             # codes from the crops of the first training CSV (gpt.recode), or drawn anew if no crop pairs up.
@@ -300,8 +301,7 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
     if resumed_meta is not None:
         check_same_sidecar(resumed_meta["vqvae"], ckpt_path, data.vqvae_meta, path_list(cfg.data.train)[0])
     cfg.data.max_visual_length = data.max_visual_length  # resolved from the sidecar when unset
-    if model is not None:
-        init_layout = read_layout(cfg.init_from)
+    if init_layout is not None:
         if data.max_text_length != int(init_layout["max_text_length"]):
             raise ValueError(f"data.max_text_length={data.max_text_length} but init_from={cfg.init_from!r} was "
                              f"trained with {init_layout['max_text_length']}: set data.max_text_length to it")

@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional
 from omegaconf import MISSING
 
 from vqvae.plumbing.config import LoggerConfig, TrainerConfig, load_config
+from vqvae.templates import LINE_CODES
 
 
 @dataclass
@@ -27,7 +28,7 @@ class ModelConfig:
     downsample: int = 16  # f: one code covers f x f pixels; 8 or 16
     # Codes across a line of text: the strips it encodes are line_codes * f pixels thick (DESIGN §2). Part of the
     # model, like f, since its codes mean that scale; folders saved before the key existed were trained with 4.
-    line_codes: int = 4
+    line_codes: int = LINE_CODES
     in_channels: int = 3
     hidden_channels: int = 128
     channel_multipliers: list[int] = field(default_factory=lambda: [1, 1, 2, 2, 4])

@@ -144,7 +144,6 @@ class CropDataset(torch.utils.data.Dataset):
             raise ValueError(f"{len(target_paths)} target paths for {len(paths)} images: one target per image")
         self.all_targets = None if target_paths is None else [str(p) for p in target_paths]
         self.max_length, self.downsample, self.augment, self.seed = max_length, downsample, augment, seed
-        self.line_codes = line_codes
         self.all_paths = [str(p) for p in paths]
         self.report = BadRowReport()
         self.failures: list[FailedCrop] = []

@@ -235,8 +235,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
               "encode_seconds": round(encode_seconds, 2)}
     write_sidecar(args.output, {
         "fingerprint": fingerprint(model), "num_codes": model.num_codes, "downsample": model.downsample,
-        "line_codes": model.line_codes, "max_length": max_length, "command": shlex.join([Path(sys.executable).name, "-m", "vqvae.encode",
-                                                         *(sys.argv[1:] if argv is None else argv)]),
+        "line_codes": model.line_codes, "max_length": max_length,
+        "command": shlex.join([Path(sys.executable).name, "-m", "vqvae.encode", *(sys.argv[1:] if argv is None else argv)]),
         "config": str(args.config), "checkpoint": str(args.checkpoint), "dataset": str(args.dataset),
         "augment": args.augment, "seed": args.seed, "counts": counts})
     seconds = time.perf_counter() - started

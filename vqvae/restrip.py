@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from vqvae.checkpoint import fingerprint, load_vqvae_dir, read_vqvae_dir_config, save_vqvae_dir
-from vqvae.config import ModelConfig
+from vqvae.checkpoint import build_model_config, fingerprint, load_vqvae_dir, read_vqvae_dir_config, save_vqvae_dir
+from vqvae.modeling import VQVAE
 from vqvae.plumbing.cli import run_cli
 
 
@@ -32,16 +32,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
-    if args.line_codes < 1:
-        raise ValueError(f"--line-codes {args.line_codes}: a strip needs at least one code across its line")
     if args.output.resolve() == args.source.resolve():
         raise ValueError(f"output {args.output} is the source folder: give a new one")
     saved = read_vqvae_dir_config(args.source)
-    model = load_vqvae_dir(args.source)
-    source_line_codes = model.line_codes
-    dtype = torch.bfloat16 if fingerprint(model, torch.bfloat16) == fingerprint(model) else torch.float32
-    model.line_codes = args.line_codes
-    config = dataclasses.replace(ModelConfig(**saved["model"]), line_codes=args.line_codes)
+    source = load_vqvae_dir(args.source)
+    config = dataclasses.replace(build_model_config(saved["model"], str(args.source)), line_codes=args.line_codes)
+    model = VQVAE(config)  # checks the thickness
+    model.load_state_dict(source.state_dict())
+    source_line_codes = source.line_codes
+    dtype = torch.bfloat16 if fingerprint(source, torch.bfloat16) == fingerprint(source) else torch.float32
     # The longest line keeps its length in rows per thickness: rows of (line_codes + 1) tokens.
     max_length = args.max_length or int(saved["max_length"]) // (source_line_codes + 1) * args.line_codes // \
         source_line_codes * (args.line_codes + 1)
