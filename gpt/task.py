@@ -207,7 +207,7 @@ class GPTTask(pl.LightningModule):
                 (plain if no_decay(name, param) else decay).append(param)
         planned = None if self.cfg.trainer.max_time else self.trainer.estimated_stepping_batches
         optimizers, self.lr_schedule = adamw_with_schedule((decay, plain), self.cfg.optim, planned,
-                                                           self.cfg.trainer.max_time, self.device)
+                                                           self.cfg.trainer.max_time)
         return optimizers
 
     # ------------------------------------------------------------------ checkpoints

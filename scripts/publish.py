@@ -40,12 +40,13 @@ def model_card(entry: dict, score: float, evaluation: dict, run_info: dict) -> s
     make pretrain's own chunks)."""
     rows = "\n".join(f"| {r['dataset']} | {r['samples']} | {100 * r['accuracy']:.1f}% | {r['one_minus_ned']:.3f} | "
                      f"{r['cer']:.3f} |" for r in evaluation["results"])
+    gpu = (f"and {entry['gpu_hours']} GPU-hours ({entry['gpu']})" if entry.get("gpu_hours") else "no GPU")
     return f"""# ocr-ko-en: broad-domain Korean + English recognizer (Inverse DALL-E OCR)
 
 The default model of `python -m gpt.read`, `gpt.evaluate` and `make serve`. A VQ-VAE turns each crop
-into a strip of codes (grey, dark on light, 4 codes across its line, horizontal lines turned a quarter:
-DESIGN.md §2) and a GPT-2 reads the text after them. Horizontal and vertical lines, Korean, English,
-digits and punctuation.
+into a strip of codes (grey, dark on light, {run_info.get('line_codes', 4)} codes across its line, horizontal lines turned a
+quarter: DESIGN.md §2) and a GPT-2 reads the text after them. Horizontal and vertical lines, Korean,
+English, digits and punctuation.
 
 ## Training (`make pretrain`, scripts/pretrain.py)
 - data: {entry['distinct_crops']:,} distinct rendered crops (new shard of {run_info['shard_size']:,} every chunk),
@@ -58,7 +59,7 @@ digits and punctuation.
   {run_info['vq_steps']:,} steps (GPT steps, crops and CPU-hours count over the model's whole lineage: a `--fresh`
   run moves the published GPT onto its new VQ-VAE's codes and counts on from it)
 - GPT-2: {run_info['gpt_size']}
-- compute: {entry['cpu_hours']} CPU-hours (wall hours x cores, rendering and encoding included), no GPU
+- compute: {entry['cpu_hours']} CPU-hours (wall hours x cores, rendering and encoding included), {gpu}
 {run_info.get('history', '')}
 ## Accuracy (exact match, case-sensitive, spaces ignored; `gpt.evaluate --ignore-space`)
 Held-out sets: held-out words in font families never used in training ({run_info['heldout_fonts']}).
@@ -96,8 +97,10 @@ def recognizer_card(entry: dict, score: float, evaluation: dict, shard_size: int
     families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
     vq_codes = json.loads((Path(entry["export"]) / "vqvae" / "config.json").read_text())["model"]["num_codes"]
     gpt = json.loads((Path(entry["export"]) / "config.json").read_text())
+    layout = json.loads((Path(entry["export"]) / "layout.json").read_text())
     run_info = {"shard_size": shard_size, "train_fonts": len(train_fonts), "heldout_fonts": ", ".join(families),
                 "vq_steps": entry["vq_steps"], "vq_codes": vq_codes, "history": history,
+                "line_codes": layout.get("line_codes", 4),
                 "gpt_size": f"{gpt['n_layer']} layers x {gpt['n_embd']} wide, {gpt['n_head']} heads"}
     metrics = {"held_out_score": score, **entry, "results": evaluation["results"]}
     return model_card(entry, score, evaluation, run_info), metrics

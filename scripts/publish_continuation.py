@@ -11,7 +11,9 @@ RUN-export.eval.json and compared with the published model scored on the same cr
 eval-published.json) and with the published model's own score, when another was published since. Counts go on
 from the published model's metrics.json: GPT steps (the run's global step), CPU-hours (the run's training hours
 x --cores, plus the rendering and encoding of the shards it trained on, from the folder's step markers, x the
-machine's cores), distinct crops (those shards' rows).
+machine's cores), distinct crops (those shards' rows). A run trained on a lent GPU (scripts/device_pair.sh)
+gives --gpu: its training hours count as GPU-hours on that device; --data-cpu-hours gives the rendering and
+encoding of shards that make pretrain did not make (no step markers), e.g. re-encoded for another thickness.
 """
 from __future__ import annotations
 
@@ -43,10 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", type=Path, help="gpt.train run folder continued from the published model")
     parser.add_argument("--pretrain", type=Path, default=Path("outputs/pretrain"),
                         help="the make pretrain folder whose shards it trained on and whose sets judge it")
-    parser.add_argument("--cores", type=int, required=True, help="cores the run trained on")
+    parser.add_argument("--cores", type=int, help="CPU cores the run trained on (not with --gpu)")
+    parser.add_argument("--gpu", help="the GPU the run trained on, e.g. 'NVIDIA H200' (its hours are GPU-hours)")
+    parser.add_argument("--data-cpu-hours", type=float,
+                        help="CPU-hours that made the shards, where make pretrain's step markers do not tell")
     parser.add_argument("--history", required=True, help="one line for the model card: how this version trained")
     parser.add_argument("--real", default="../shared/eval/real", help="folder of the real evaluation sets")
     args = parser.parse_args(argv)
+    if (args.cores is None) == (args.gpu is None):
+        parser.error("give --cores (a CPU run) or --gpu (a GPU run), one of the two")
     from omegaconf import OmegaConf
 
     from gpt.config import path_list
@@ -64,9 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"gpt.evaluate failed on {export}")
     evaluation = read_json(evaluation_path)
     base = read_json(PUBLISHED / "metrics.json")
+    hours = training_hours(args.run)
+    data_hours = shard_cost(args.pretrain, shards) if args.data_cpu_hours is None else args.data_cpu_hours
     entry = {"chunk": base["chunk"] + 1, "steps": base["steps"] + trained_steps(args.run),
-             "cpu_hours": round(base["cpu_hours"] + training_hours(args.run) * args.cores
-                                + shard_cost(args.pretrain, shards), 3),
+             "cpu_hours": round(base["cpu_hours"] + (0 if args.gpu else hours * args.cores) + data_hours, 3),
+             "gpu_hours": round(base.get("gpu_hours", 0.0) + (hours if args.gpu else 0.0), 3),
+             "gpu": ", ".join(sorted({*filter(None, [base.get("gpu"), args.gpu])})),
              "distinct_crops": base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in shards]),
              "vq_steps": base["vq_steps"], "export": str(export),
              "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}}

@@ -60,6 +60,10 @@ def test_the_recognizer_card_names_its_vqvae_and_every_set():
     assert "VQ-VAE: 4,096 codes,\n  5,428 steps" in card and "GPT steps: 136,000" in card
     assert "GPT-2: 4 layers x 128 wide" in card
     assert "| heldout_en | 300 | 60.0% |" in card and "| real_ko | 45 | 25.0% |" in card
+    assert "4 codes across its line" in card and "no GPU" in card
+    gpu_card = model_card({**entry, "gpu_hours": 0.15, "gpu": "NVIDIA H200"}, 0.5, evaluation,
+                          {**run_info, "line_codes": 6})
+    assert "6 codes across its line" in gpu_card and "and 0.15 GPU-hours (NVIDIA H200)" in gpu_card
 
 
 def test_a_continuation_counts_the_rendering_and_encoding_of_its_shards(tmp_path, monkeypatch):

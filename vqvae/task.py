@@ -178,7 +178,7 @@ class VQVAETask(pl.LightningModule):
         for name, parameter in self.model.named_parameters():
             (decay if parameter.ndim >= 2 and "codebook" not in name else plain).append(parameter)
         optimizers, self.lr_schedule = adamw_with_schedule((decay, plain), self.cfg.optim, self.cfg.trainer.max_steps,
-                                                           self.cfg.trainer.max_time, self.device)
+                                                           self.cfg.trainer.max_time)
         return optimizers
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -100,19 +100,17 @@ def steps_within(seconds_left: float, seconds_per_step: float, step: int) -> int
 
 
 def adamw_with_schedule(groups: tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]], optim_cfg: Any,
-                        planned_steps: Optional[float], max_time: Optional[str],
-                        device: torch.device) -> tuple[dict[str, Any], StepSchedule]:
+                        planned_steps: Optional[float], max_time: Optional[str]) -> tuple[dict[str, Any], StepSchedule]:
     """The optimizer of every training command: AdamW over (decayed, not-decayed) parameter groups, and a
     per-step LambdaLR following this module's schedule (`optim_cfg`: lr, betas, weight_decay, warmup_steps,
     min_lr_ratio, decay_steps). Returns Lightning's `configure_optimizers` dict and the schedule, which a
     `vqvae.plumbing.trainer.StepBudget` completes once a time budget is measured."""
     decay, plain = groups
-    # Fused kernels on GPU; elsewhere the multi-tensor path (one op per step, not one per parameter).
-    fused = device.type == "cuda"
+    # The multi-tensor path (one op per step, not one per parameter) on every device: a fused AdamW unscales
+    # gradients itself, so Lightning's mixed precision refuses to clip them (gradient_clip_val), seen on an H200.
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": optim_cfg.weight_decay},
                                    {"params": plain, "weight_decay": 0.0}],
-                                  lr=optim_cfg.lr, betas=tuple(optim_cfg.betas), fused=fused or None,
-                                  foreach=None if fused else True)
+                                  lr=optim_cfg.lr, betas=tuple(optim_cfg.betas), foreach=True)
     schedule = StepSchedule.for_run(optim_cfg.warmup_steps, optim_cfg.min_lr_ratio, optim_cfg.decay_steps,
                                     planned_steps, max_time)
     return {"optimizer": optimizer,
