@@ -229,7 +229,9 @@ class GPTTask(pl.LightningModule):
         model = GPT2LMHeadModel(GPT2Config.from_dict(meta["model_config"]))
         task = cls(meta["config"], Vocab.from_dict(meta["vocab"], str(path)), meta["max_visual_length"],
                    meta["max_text_length"], meta["vqvae"], model=model)
-        task.load_state_dict(checkpoint["state_dict"])
+        task.load_state_dict(checkpoint["state_dict"])  # copies into the new model's CPU tensors
+        if isinstance(map_location, (str, torch.device)):  # so the task goes where the weights were asked to go
+            task.to(map_location)
         return task
 
 

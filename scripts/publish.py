@@ -41,11 +41,12 @@ def model_card(entry: dict, score: float, evaluation: dict, run_info: dict) -> s
     rows = "\n".join(f"| {r['dataset']} | {r['samples']} | {100 * r['accuracy']:.1f}% | {r['one_minus_ned']:.3f} | "
                      f"{r['cer']:.3f} |" for r in evaluation["results"])
     gpu = (f"and {entry['gpu_hours']} GPU-hours ({entry['gpu']})" if entry.get("gpu_hours") else "no GPU")
+    trained = "on CPU for hours and on a GPU for minutes" if entry.get("gpu_hours") else "on CPU for minutes to hours"
     return f"""# ocr-ko-en: broad-domain Korean + English recognizer (Inverse DALL-E OCR)
 
 The default model of `python -m gpt.read`, `gpt.evaluate` and `make serve`. A VQ-VAE turns each crop
-into a strip of codes (grey, dark on light, {run_info.get('line_codes', 4)} codes across its line, horizontal lines turned a
-quarter: DESIGN.md §2) and a GPT-2 reads the text after them. Horizontal and vertical lines, Korean,
+into a strip of codes (grey, dark on light, {run_info.get('line_codes', 4)} codes across its line, horizontal lines
+turned a quarter: DESIGN.md §2) and a GPT-2 reads the text after them. Horizontal and vertical lines, Korean,
 English, digits and punctuation.
 
 ## Training (`make pretrain`, scripts/pretrain.py)
@@ -55,9 +56,9 @@ English, digits and punctuation.
   fonts), with colours, backgrounds, blur, noise, JPEG, rotation, perspective, tight and loose crops,
   condensed and extended lettering, frames (Korean plate numbers always framed), some cropped with what
   surrounds the frame (renders since 2026-12-03); 5% of each language's words never rendered for training
-- GPT steps: {entry['steps']:,} (batch 32), chunk {entry['chunk']}; VQ-VAE: {run_info['vq_codes']:,} codes,
-  {run_info['vq_steps']:,} steps (GPT steps, crops and CPU-hours count over the model's whole lineage: a `--fresh`
-  run moves the published GPT onto its new VQ-VAE's codes and counts on from it)
+- GPT steps: {entry['steps']:,} (batch 32, unless this version's line says otherwise), chunk {entry['chunk']};
+  VQ-VAE: {run_info['vq_codes']:,} codes, {run_info['vq_steps']:,} steps (GPT steps, crops and CPU-hours count over the
+  model's whole lineage: a `--fresh` run moves the published GPT onto its new VQ-VAE's codes and counts on from it)
 - GPT-2: {run_info['gpt_size']}
 - compute: {entry['cpu_hours']} CPU-hours (wall hours x cores, rendering and encoding included), {gpu}
 {run_info.get('history', '')}
@@ -72,7 +73,7 @@ The `real_*` sets are photographed crops (`../shared/eval/real`, evaluation only
 Held-out mean (what publishing compares): {100 * score:.1f}%.
 
 ## Known limits
-- Trained on CPU for minutes to hours: accuracy was still rising when training stopped (see the learning
+- Trained {trained}: accuracy was still rising when training stopped (see the learning
   curve in BENCHMARKS.md); long words and phrases read worse than short ones.
 - One line of text per crop; no detection. A crop far longer than 10:1 is squashed, beyond 30:1 refused.
 - Real photographs differ from rendered text (lighting, blur, clutter); see the `real_*` rows.

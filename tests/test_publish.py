@@ -57,7 +57,7 @@ def test_the_recognizer_card_names_its_vqvae_and_every_set():
     run_info = {"shard_size": 40000, "train_fonts": 395, "heldout_fonts": "Lato, Roboto", "vq_steps": 5428,
                 "vq_codes": 4096, "gpt_size": "4 layers x 128 wide, 4 heads"}
     card = model_card(entry, 0.5, evaluation, run_info)
-    assert "VQ-VAE: 4,096 codes,\n  5,428 steps" in card and "GPT steps: 136,000" in card
+    assert "VQ-VAE: 4,096 codes, 5,428 steps" in card and "GPT steps: 136,000" in card
     assert "GPT-2: 4 layers x 128 wide" in card
     assert "| heldout_en | 300 | 60.0% |" in card and "| real_ko | 45 | 25.0% |" in card
     assert "4 codes across its line" in card and "no GPU" in card
