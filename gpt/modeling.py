@@ -73,12 +73,13 @@ def grow_depth(model: GPT2LMHeadModel, n_layer: int) -> GPT2LMHeadModel:
     return grown
 
 
-def with_image_positions(model: GPT2LMHeadModel, old_visual: int, new_visual: int) -> GPT2LMHeadModel:
-    """`model` (an image part of `old_visual` positions, then its text) for an image part of `new_visual`: the text
-    positions move with the text, which always starts at the image part's end, so what the model learned about
-    reading text carries over; the image positions both have keep their embeddings and those added start as
-    Hugging Face initialises them. For tokens of longer strips (a thicker line, vqvae.restrip, needs a longer
-    max_length for the same line)."""
+def with_image_positions(model: GPT2LMHeadModel, old_visual: int, new_visual: int,
+                         image_first: bool = True) -> GPT2LMHeadModel:
+    """`model` (an image part of `old_visual` positions, then its text; with `image_first` False, a drawing model's
+    text then image part) for an image part of `new_visual`: the text positions move with the text, which starts
+    at the image part's end (or stays first), so what the model learned about the text carries over; the image
+    positions both have keep their embeddings and those added start as Hugging Face initialises them. For tokens
+    of longer strips (a thicker line, vqvae.restrip, needs a longer max_length for the same line)."""
     if new_visual == old_visual:
         return model
     table = model.transformer.wpe.weight.detach()
@@ -89,8 +90,11 @@ def with_image_positions(model: GPT2LMHeadModel, old_visual: int, new_visual: in
     fresh = torch.empty(new_visual + text, table.shape[1], dtype=table.dtype, device=table.device)
     fresh.normal_(0.0, model.config.initializer_range)
     kept = min(old_visual, new_visual)
-    fresh[:kept] = table[:kept]
-    fresh[new_visual:] = table[old_visual:]
+    if image_first:
+        fresh[:kept] = table[:kept]
+        fresh[new_visual:] = table[old_visual:]
+    else:  # the text's positions and the image part's first ones stay where they were
+        fresh[:text + kept] = table[:text + kept]
     model.transformer.wpe = torch.nn.Embedding.from_pretrained(fresh, freeze=False)
     model.config.n_positions = new_visual + text
     return model

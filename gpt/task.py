@@ -308,7 +308,8 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
             raise ValueError(f"data.max_text_length={data.max_text_length} but init_from={cfg.init_from!r} was "
                              f"trained with {init_layout['max_text_length']}: set data.max_text_length to it")
         # Tokens of another max_length (e.g. thicker strips, vqvae.restrip): the text positions move with the text.
-        model = with_image_positions(model, int(init_layout["max_visual_length"]), data.max_visual_length)
+        model = with_image_positions(model, int(init_layout["max_visual_length"]), data.max_visual_length,
+                                     image_first=init_layout["order"] == "image_first")
     save_config(cfg, run_dir / "config.yaml")
     task = GPTTask(cfg, data.vocab, data.max_visual_length, data.max_text_length, data.vqvae_meta, model)
     return task, data, ckpt_path

@@ -242,3 +242,18 @@ def test_a_longer_image_part_moves_the_text_positions_with_the_text():
     small = build_model({"n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.0}, VOCAB, V, T)
     shrunk = with_image_positions(small, V, V - 4)
     assert shrunk.config.n_positions == V - 4 + T
+
+
+def test_a_drawing_model_keeps_its_text_positions_first_for_a_longer_image_part():
+    from gpt.modeling import with_image_positions
+
+    torch.manual_seed(0)
+    model = build_model({"n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.0}, VOCAB, V, T)
+    old = model.transformer.wpe.weight.detach().clone()
+    new = with_image_positions(model, V, V + 6, image_first=False).transformer.wpe.weight.detach()
+    assert new.shape == (T + V + 6, 16)
+    assert torch.equal(new[:T + V], old)  # the text, then the image part's old positions, where they were
+    assert not torch.equal(new[T + V:], old[-6:])
+    shrunk = with_image_positions(build_model({"n_layer": 1, "n_head": 2, "n_embd": 16, "dropout": 0.0}, VOCAB,
+                                              V, T), V, V - 4, image_first=False).transformer.wpe.weight.detach()
+    assert shrunk.shape == (T + V - 4, 16)
