@@ -6,12 +6,30 @@
 #
 #   scripts/device_pair.sh pack PACK A=DATA_A B=DATA_B            # here: xz the shards' tokens, add the wheels
 #   scripts/device_pair.sh train PACK MINUTES "COMMON_OVERRIDES"   # there: unpack, train A and B, slim results
+#   scripts/device_pair.sh judge RESULTS DATA                      # here: export each checkpoint, evaluate it
 #
 # DATA_X is a folder of shard_*/tokens.csv and val/tokens.csv (with their sidecars) and charset.txt. On the
 # device machine the results go to $OUT (or OUT_DIR): X-last.ckpt and X-best.ckpt without optimizer states
-# (gpt.export takes them), X.tar with the run's config.yaml, log and metrics. What BENCHMARKS.md's GPU pair ran.
+# (gpt.export takes them), X.tar with the run's config.yaml, log and metrics. Back here, `judge` exports each
+# checkpoint of RESULTS (the files fetched from $OUT) to RESULTS/X-{last,best}-export and evaluates it on DATA's
+# held-out sets (a make pretrain data folder) and the real crops into RESULTS/eval-X-{last,best}.json; the token
+# shards named in the configs must be here too (unpack PACK's .xz). What BENCHMARKS.md's GPU pair ran.
 set -euo pipefail
 MODE=$1; PACK=$2; shift 2
+if [ "$MODE" = judge ]; then
+  R=$PACK; D=$1; PY=${PYTHON:-.venv/bin/python}
+  for TAR in "$R"/*.tar; do
+    ARM=$(basename "$TAR" .tar); tar -xf "$TAR" -C "$R"
+    for C in last best; do
+      [ -f "$R/$ARM-$C.ckpt" ] || continue
+      $PY -m gpt.export "$R/$ARM/config.yaml" "$R/$ARM-$C.ckpt" --output "$R/$ARM-$C-export" > /dev/null
+      $PY -m gpt.evaluate "$R/$ARM-$C-export" "$D"/heldout_ko_horizontal/labels.csv "$D"/heldout_ko_vertical/labels.csv \
+        "$D"/heldout_en/labels.csv ../shared/eval/real/{real_en,real_ko,real_ko_plates}/labels.csv --ignore-space \
+        --no-progress --json "$R/eval-$ARM-$C.json" || [ $? -eq 1 ]
+    done
+  done
+  exit 0
+fi
 if [ "$MODE" = pack ]; then
   rm -rf "$PACK"; mkdir -p "$PACK/wheels"
   for ARM in "$@"; do
@@ -29,7 +47,7 @@ if [ "$MODE" = pack ]; then
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d "$PACK/wheels" rapidfuzz==3.14.3
   du -sh "$PACK"; exit 0
 fi
-[ "$MODE" = train ] || { echo "usage: $0 pack|train PACK ..." >&2; exit 2; }
+[ "$MODE" = train ] || { echo "usage: $0 pack|train|judge PACK ..." >&2; exit 2; }
 MINUTES=$1; COMMON=${2:-}
 PY=${PYTHON:-python3}; RESULTS=${OUT_DIR:-${OUT:?set OUT_DIR}}; RUNS=${RUNS:-/tmp/device_pair}
 $PY -c "import omegaconf, rapidfuzz" 2>/dev/null || {
