@@ -168,8 +168,18 @@ def draws_other_codes(shard: Path) -> bool:
     from gpt.pretrained import read_layout
     from vqvae.tokens import read_sidecar
 
-    drawer, recognizer = (read_layout(model)["vqvae_fingerprint"] for model in (SHIPPED_DRAW_MODEL, SHIPPED_MODEL))
-    return drawer != recognizer and read_sidecar(shard).get("fingerprint") == recognizer
+    layouts = [read_layout(model) for model in (SHIPPED_DRAW_MODEL, SHIPPED_MODEL)]
+    drawer, recognizer = (layout["vqvae_fingerprint"] for layout in layouts)
+    moves = drawer != recognizer and read_sidecar(shard).get("fingerprint") == recognizer
+    thickness = [int(layout.get("line_codes", 4)) for layout in layouts]
+    if moves and thickness[0] != thickness[1]:
+        # gpt.recode pairs codes cell by cell, which holds only between strips of one thickness, and gpt.finetune
+        # keeps the export's image length: a drawer on 4-code strips cannot continue on 6-code shards this way.
+        raise ValueError(f"{SHIPPED_DRAW_MODEL} draws {thickness[0]}-code strips but the recognizer's shards are "
+                         f"{thickness[1]}-code ones (a restriped VQ-VAE): make pretrain-draw cannot move it onto "
+                         f"them yet (gpt.recode and gpt.finetune assume one thickness; gpt.train init_from= handles "
+                         f"a restripe); BENCHMARKS.md, 'Re-judged by the chunk-42 recognizer'")
+    return moves
 
 
 def continued_draw_row(out: Path, run_dir: Path) -> dict:
