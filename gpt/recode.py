@@ -9,6 +9,9 @@ Encodes up to --num-crops crops of the labelled CSV with both VQ-VAEs (they must
 codes cell by cell and writes EXPORT's GPT with OTHER_EXPORT's VQ-VAE as a new export folder: gpt.finetune and
 gpt.train then continue it on tokens of that VQ-VAE. gpt.train does the same by itself when `init_from` is an
 export of another VQ-VAE than its token CSVs' (it pairs the first training CSV's crops with their tokens).
+When OTHER_EXPORT's VQ-VAE is EXPORT's own on strips of another thickness (vqvae.restrip), nothing is paired:
+the codes are the same, so every embedding is kept, and the image part takes the new length (its positions
+moved as gpt.modeling.with_image_positions does).
 """
 from __future__ import annotations
 
@@ -20,10 +23,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
 from transformers import GPT2LMHeadModel
 
 from gpt.code_translation import translate_codebook
-from gpt.modeling import with_new_codebook
+from gpt.modeling import with_image_positions, with_new_codebook
 from gpt.pretrained import VQVAE_DIR, load_pretrained, read_layout
 from gpt.vocab import Vocab
 from vqvae.encoding import encode_paths
@@ -42,21 +46,30 @@ def sample_rows(count: int, num_crops: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(count, num_crops, replace=False))
 
 
+def is_restriped(vqvae: torch.nn.Module, line_codes: int, target_fingerprint: Optional[str]) -> bool:
+    """Whether `target_fingerprint` names `vqvae`'s own weights on strips `line_codes` codes thick (vqvae.restrip
+    writes such a copy): the same codes, on grids of another width, so no code needs translating."""
+    from vqvae.checkpoint import fingerprint
+
+    restriped = copy.copy(vqvae)
+    restriped.line_codes = int(line_codes)
+    return restriped.line_codes != vqvae.line_codes and fingerprint(restriped) == target_fingerprint
+
+
 def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path, token_csv: str | Path,
                       num_codes: int, num_crops: int = 2000, seed: int = 0) -> tuple[GPT2LMHeadModel, Vocab]:
     """gpt.train's move of an `init_dir` export onto the tokens of `token_csv` (another VQ-VAE's, `num_codes`
     codes): the CSV's crops and grids on one side, the same crops encoded by the export's VQ-VAE on the other.
     Tokens of the export's own VQ-VAE on strips of another thickness (`vqvae.restrip`) are the same codes: the
     model is returned as it is, its code embeddings kept, to learn the new layout."""
-    from vqvae.checkpoint import fingerprint, load_vqvae_dir
+    from vqvae.checkpoint import load_vqvae_dir
 
     old_vqvae = load_vqvae_dir(Path(init_dir) / VQVAE_DIR)
     tokens = read_sidecar(token_csv)
-    restriped = copy.copy(old_vqvae)  # the same weights, at the tokens' thickness
-    restriped.line_codes = int(tokens.get("line_codes", LINE_CODES))
-    if restriped.line_codes != old_vqvae.line_codes and fingerprint(restriped) == tokens.get("fingerprint"):
+    line_codes = int(tokens.get("line_codes", LINE_CODES))
+    if is_restriped(old_vqvae, line_codes, tokens.get("fingerprint")):
         log.info("%s holds %s's codes on %d-code strips (it read %d-code ones): its code embeddings carry over",
-                 token_csv, init_dir, restriped.line_codes, old_vqvae.line_codes)
+                 token_csv, init_dir, line_codes, old_vqvae.line_codes)
         return model, vocab
     frame = read_labelled_csv(token_csv, required=("img_path", "text", "visual_tokens"))
     rows = sample_rows(len(frame), num_crops, seed)
@@ -80,7 +93,13 @@ def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: str
     source = load_pretrained(export_dir, load_tokenizer=False)
     target = load_pretrained(target_dir, load_tokenizer=False)
     target_length = int(target.layout["max_length"])
-    if translate:
+    visual = source.max_visual_length
+    if is_restriped(source.vqvae, target.vqvae.line_codes, target.fingerprint):
+        visual += target_length - int(source.layout["max_length"])  # the same longest line, in more tokens
+        model = with_image_positions(source.model.train(), source.max_visual_length, visual,
+                                     image_first=source.order == "image_first")
+        vocab, seen = source.vocab, source.vocab.num_codes
+    elif translate:
         frame = read_labelled_csv(crops_csv)
         paths = list(frame["abs_path"].iloc[sample_rows(len(frame), num_crops, seed)])
         new_grids, _ = encode_paths(target.vqvae, paths, target_length, num_workers=0, progress=False)
@@ -92,7 +111,7 @@ def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: str
         model = with_new_codebook(source.model.train(), source.vocab, vocab)
     info = {"global_step": source.layout.get("global_step"),
             "checkpoint": f"{source.directory}, moved onto {target.directory}'s VQ-VAE"}
-    folder = write_export(output, model, vocab, source.order, source.max_visual_length,
+    folder = write_export(output, model, vocab, source.order, visual,
                           int(source.layout["max_text_length"]), target.vqvae.cpu(),
                           read_vqvae_dir_config(target.directory / VQVAE_DIR)["model"], target_length, info)
     return folder, seen

@@ -128,3 +128,33 @@ def test_training_on_its_own_vqvae_at_another_strip_thickness_keeps_every_code_e
     assert new.shape[0] == task.model.config.n_positions == visual + 50 + text
     assert torch.equal(new[:visual], old[:visual]) and torch.equal(new[visual + 50:], old[visual:])
     assert code_rows(task.model, task.vocab).shape == code_rows(export.model, export.vocab).shape
+
+
+def test_a_drawing_model_recoded_onto_its_vqvae_on_thicker_strips_keeps_every_code_and_its_text_positions(tmp_path):
+    """`make pretrain-draw` after the recognizer moved to 6-code strips of the same VQ-VAE (vqvae.restrip): gpt.recode
+    pairs nothing (the grids differ in shape); every code embedding is kept, the image part grows to the new
+    max_length and a text-first model's text positions stay first."""
+    import dataclasses
+
+    from gpt.export import write_export
+    from gpt.modeling import with_image_positions
+    from gpt.recode import main
+    from tests.fixtures import text_to_image_export
+    from tests.test_export import MAX_TEXT_LENGTH, TINY_VQVAE
+
+    drawer = load_pretrained(text_to_image_export(tmp_path / "draw"), load_tokenizer=False)
+    recognizer = load_pretrained(recognition_export(tmp_path / "init"), load_tokenizer=False)
+    thick = copy.copy(recognizer.vqvae)
+    thick.line_codes = 6
+    longer = MAX_LENGTH + 50
+    write_export(tmp_path / "thick", with_image_positions(recognizer.model, MAX_LENGTH, longer), recognizer.vocab,
+                 "image_first", longer, MAX_TEXT_LENGTH,
+                 thick, dataclasses.replace(TINY_VQVAE, line_codes=6), longer, {"global_step": 0})
+    assert main([str(tmp_path / "draw"), "--vqvae-of", str(tmp_path / "thick"), "--crops",
+                 str(crops(tmp_path / "crops")), "--output", str(tmp_path / "recoded")]) == 0
+    recoded = load_pretrained(tmp_path / "recoded", load_tokenizer=False)
+    assert recoded.fingerprint == load_pretrained(tmp_path / "thick", load_tokenizer=False).fingerprint
+    assert recoded.order == "text_first" and recoded.max_visual_length == longer
+    assert torch.equal(recoded.model.get_input_embeddings().weight, drawer.model.get_input_embeddings().weight)
+    old, new = drawer.model.transformer.wpe.weight.detach(), recoded.model.transformer.wpe.weight.detach()
+    assert new.shape[0] == old.shape[0] + 50 and torch.equal(new[:old.shape[0]], old)

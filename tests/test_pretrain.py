@@ -96,11 +96,3 @@ def test_a_drawing_model_of_an_older_vqvae_is_recoded_before_it_continues_on_the
     monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", export("draw-new", "new"))
     write_sidecar(shard, {"fingerprint": "new"})
     assert not pretrain_draw.draws_other_codes(shard)
-    # A recognizer on thicker strips (vqvae.restrip): cell-by-cell recoding would pair the wrong codes, so refused.
-    thick = export("recognizer-6", "thick")
-    layout = json.loads((thick / "layout.json").read_text())
-    (thick / "layout.json").write_text(json.dumps({**layout, "line_codes": 6}))
-    monkeypatch.setattr(pretrain_draw, "SHIPPED_MODEL", thick)
-    write_sidecar(shard, {"fingerprint": "thick"})
-    with pytest.raises(ValueError, match="draws 4-code strips but the recognizer's shards are 6-code"):
-        pretrain_draw.draws_other_codes(shard)
