@@ -236,5 +236,6 @@ def test_speed_bench_times_each_beam_count(setup, monkeypatch, tmp_path, capsys)
     assert figures["crops"] == len(LABELS)
     assert figures["ours_images_per_s"] > 0 and figures["ours_beams3_images_per_s"] > 0
     assert figures["rapidocr_images_per_s"] is None and figures["ratio_beams3"] is None
+    assert 0 < figures["ours_encode_share"] < 1
     with pytest.raises(SystemExit):
         bench_speed.main([str(labels), "--num-beams", "0"])
