@@ -137,7 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
     folder, seen = recode_export(args.export, args.vqvae_of, args.crops, args.output, args.num_crops, args.seed)
-    print(f"wrote {folder}: {args.export}'s GPT on {args.vqvae_of}'s VQ-VAE ({seen} codes translated)")
+    print(f"wrote {folder}: {args.export}'s GPT on {args.vqvae_of}'s VQ-VAE ({seen} codes carried over)")
     return 0
 
 
