@@ -152,15 +152,17 @@ def chunks_done(out: Path) -> int:
 
 
 def continued_row(out: Path, from_published: bool) -> dict:
-    """Where this folder's counts start: the published model's chunk, steps, distinct crops, CPU-hours and
-    VQ-VAE steps when the folder continues it (kept in OUT/continues.json at its first call, since publishing
-    later replaces the published model), else zeros with chunk -1."""
+    """Where this folder's counts start: the published model's chunk, steps, distinct crops, CPU-hours (and
+    GPU-hours, where its lineage had some) and VQ-VAE steps when the folder continues it (kept in
+    OUT/continues.json at its first call, since publishing later replaces the published model), else zeros with
+    chunk -1."""
     from scripts.publish import continued_counts
 
     record = out / "continues.json"
     if not from_published and not record.is_file():
         return {"chunk": -1, "steps": 0, "distinct_crops": 0, "cpu_hours": 0.0, "vq_steps": 0}
-    return continued_counts(record, PUBLISHED, ("chunk", "steps", "distinct_crops", "cpu_hours", "vq_steps"))
+    return continued_counts(record, PUBLISHED, ("chunk", "steps", "distinct_crops", "cpu_hours", "vq_steps",
+                                                "gpu_hours", "gpu"))
 
 
 def draw_curve(curve: list[dict], path: Path) -> None:
@@ -276,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             results = read_json(evaluation)
             curve.append({"chunk": chunk, "steps": base["steps"] + run_chunks * args.steps_per_chunk,
                           "cpu_hours": round(base["cpu_hours"] + cpu_hours(pipe), 3),
+                          # the lineage's GPU time (a continuation trained on a lent GPU), for the model card
+                          "gpu_hours": base.get("gpu_hours", 0.0), "gpu": base.get("gpu", ""),
                           "distinct_crops": base["distinct_crops"] + run_chunks * args.shard_size,
                           "vq_steps": base["vq_steps"] if from_published else trained_steps(vq_run),
                           "export": str(export),

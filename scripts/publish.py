@@ -25,12 +25,13 @@ def published_score(target: Path) -> float | None:
 
 
 def continued_counts(record: Path, published: Path, keys: tuple[str, ...]) -> dict:
-    """The counts (`keys` of `published`'s metrics.json) a run folder continues from: read at the folder's
-    first call and kept in `record`, since publishing from the folder later replaces the published model."""
+    """The counts (`keys` of `published`'s metrics.json, those it has: GPU-hours came later) a run folder
+    continues from: read at the folder's first call and kept in `record`, since publishing from the folder later
+    replaces the published model."""
     if record.is_file():
         return json.loads(record.read_text())
     metrics = json.loads((published / "metrics.json").read_text())
-    row = {key: metrics[key] for key in keys}
+    row = {key: metrics[key] for key in keys if key in metrics}
     write_json_atomic(row, record)
     return row
 

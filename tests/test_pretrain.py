@@ -21,6 +21,12 @@ def test_continuation_counts_on_from_the_published_model_it_started_from(tmp_pat
     # Publishing a chunk of this folder replaces the published model: the folder keeps counting from the first.
     (published / "metrics.json").write_text(json.dumps({**row, "chunk": 21, "held_out_score": 0.6, "results": []}))
     assert pretrain.continued_row(out, from_published=True)["chunk"] == 19
+    # A lineage with GPU time (scripts/publish_continuation.py --gpu) keeps counting it.
+    (published / "metrics.json").write_text(json.dumps({**row, "gpu_hours": 0.079, "gpu": "NVIDIA H200",
+                                                        "held_out_score": 0.6, "results": []}))
+    (tmp_path / "run2").mkdir()
+    gpu_row = pretrain.continued_row(tmp_path / "run2", from_published=True)
+    assert (gpu_row["gpu_hours"], gpu_row["gpu"]) == (0.079, "NVIDIA H200")
 
 
 def test_a_fresh_run_counts_from_zero(tmp_path):

@@ -229,7 +229,7 @@ class VQVAE(nn.Module):
             raise ValueError(f"model.num_codes={cfg.num_codes} and model.code_dim={cfg.code_dim} must be >= 2 and >= 1")
         if cfg.line_codes < 1:
             raise ValueError(f"model.line_codes={cfg.line_codes}: a strip needs at least one code across its line "
-                             f"(4 is the shipped recipe)")
+                             f"(4 by default, 6 in the shipped recognizer)")
         self.downsample: int = cfg.downsample
         self.line_codes: int = cfg.line_codes
         self.num_codes: int = cfg.num_codes

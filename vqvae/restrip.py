@@ -23,9 +23,10 @@ from vqvae.plumbing.cli import run_cli
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="a VQ-VAE folder (config.json, model.safetensors), e.g. an export's vqvae/")
+    parser.add_argument("source", type=Path,
+                        help="a VQ-VAE folder (config.json, model.safetensors), e.g. an export's vqvae/")
     parser.add_argument("output", type=Path, help="the new folder")
-    parser.add_argument("--line-codes", type=int, required=True, help="codes across a line of text (shipped: 4)")
+    parser.add_argument("--line-codes", type=int, required=True, help="codes across a line of text (default 4)")
     parser.add_argument("--max-length", type=int, default=None,
                         help="tokens per crop (default: the source's, scaled by the thickness: the same longest line)")
     return parser.parse_args(argv)
