@@ -11,7 +11,11 @@ gpt.train then continue it on tokens of that VQ-VAE. gpt.train does the same by 
 export of another VQ-VAE than its token CSVs' (it pairs the first training CSV's crops with their tokens).
 When OTHER_EXPORT's VQ-VAE is EXPORT's own on strips of another thickness (vqvae.restrip), nothing is paired:
 the codes are the same, so every embedding is kept, and the image part takes the new length (its positions
-moved as gpt.modeling.with_image_positions does).
+moved as gpt.modeling.with_image_positions does). Nor when it is EXPORT's own with a distilled encoder
+(`vqvae.train` with distill_from: the same codebook and decoder): the GPT is written as it is, with the faster
+encoder, and --crops is not needed. --vqvae-of also takes a VQ-VAE folder (a vqvae.train run's vqvae/):
+
+    python -m gpt.recode resources/models/ocr-ko-en --vqvae-of outputs/distill/vqvae --output outputs/ocr-fast
 """
 from __future__ import annotations
 
@@ -56,6 +60,16 @@ def is_restriped(vqvae: torch.nn.Module, line_codes: int, target_fingerprint: Op
     return restriped.line_codes != vqvae.line_codes and fingerprint(restriped) == target_fingerprint
 
 
+def shares_codes(vqvae: torch.nn.Module, other: torch.nn.Module) -> bool:
+    """Whether `other` is `vqvae` with another encoder (vqvae.distill): the same codebook and decoder on strips of
+    the same thickness, so every code id means what it meant and a GPT needs nothing moved."""
+    mine, theirs = vqvae.state_dict(), other.state_dict()
+    shared = {key for key in mine if not key.startswith("encoder.")}
+    return (vqvae.line_codes == other.line_codes and shared == {key for key in theirs if not key.startswith("encoder.")}
+            and all(mine[key].shape == theirs[key].shape and torch.equal(mine[key].float(), theirs[key].float())
+                    for key in shared))
+
+
 def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path, token_csv: str | Path,
                       num_codes: int, num_crops: int = 2000, seed: int = 0) -> tuple[GPT2LMHeadModel, Vocab]:
     """gpt.train's move of an `init_dir` export onto the tokens of `token_csv` (another VQ-VAE's, `num_codes`
@@ -81,40 +95,60 @@ def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path
     return model, vocab
 
 
-def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: str | Path, output: str | Path,
+def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: Optional[str | Path], output: str | Path,
                   num_crops: int = 2000, seed: int = 0, translate: bool = True) -> tuple[Path, int]:
     """Write `export_dir`'s GPT, moved onto `target_dir`'s VQ-VAE, to `output`; returns (folder, codes seen).
     `translate=False` draws the code embeddings anew instead (the baseline scripts/bench_recode.sh measures)."""
     from gpt.export import write_export
-    from vqvae.checkpoint import read_vqvae_dir_config
+    from vqvae.checkpoint import fingerprint
 
     if num_crops < 1:
         raise ValueError(f"--num-crops {num_crops}: give at least 1 crop to pair the codes on")
     source = load_pretrained(export_dir, load_tokenizer=False)
-    target = load_pretrained(target_dir, load_tokenizer=False)
-    target_length = int(target.layout["max_length"])
+    target_vqvae, target_length, target_config = target_vqvae_of(target_dir)
     visual = source.max_visual_length
-    if is_restriped(source.vqvae, target.vqvae.line_codes, target.fingerprint):
+    if shares_codes(source.vqvae, target_vqvae):
+        if target_length != int(source.layout["max_length"]):
+            raise ValueError(f"{target_dir}'s VQ-VAE encodes to max_length {target_length}, the export's to "
+                             f"{source.layout['max_length']}: distil the encoder on tokens of the export's max_length")
+        model, vocab, seen = source.model, source.vocab, source.vocab.num_codes
+    elif is_restriped(source.vqvae, target_vqvae.line_codes, fingerprint(target_vqvae)):
         visual += target_length - int(source.layout["max_length"])  # the same longest line, in more tokens
         model = with_image_positions(source.model.train(), source.max_visual_length, visual,
                                      image_first=source.order == "image_first")
         vocab, seen = source.vocab, source.vocab.num_codes
     elif translate:
+        if crops_csv is None:
+            raise ValueError(f"{target_dir}'s VQ-VAE has other codes than {export_dir}'s: give --crops, a labelled "
+                             f"CSV whose crops pair them")
         frame = read_labelled_csv(crops_csv)
         paths = list(frame["abs_path"].iloc[sample_rows(len(frame), num_crops, seed)])
-        new_grids, _ = encode_paths(target.vqvae, paths, target_length, num_workers=0, progress=False)
+        new_grids, _ = encode_paths(target_vqvae, paths, target_length, num_workers=0, progress=False)
         model, vocab, seen = translate_codebook(source.model.train(), source.vocab, source.vqvae,
                                                 int(source.layout["max_length"]), paths, new_grids,
-                                                target.vocab.num_codes)
+                                                target_vqvae.num_codes)
     else:
-        vocab, seen = Vocab(source.vocab.chars, target.vocab.num_codes), 0
+        vocab, seen = Vocab(source.vocab.chars, target_vqvae.num_codes), 0
         model = with_new_codebook(source.model.train(), source.vocab, vocab)
     info = {"global_step": source.layout.get("global_step"),
-            "checkpoint": f"{source.directory}, moved onto {target.directory}'s VQ-VAE"}
-    folder = write_export(output, model, vocab, source.order, visual,
-                          int(source.layout["max_text_length"]), target.vqvae.cpu(),
-                          read_vqvae_dir_config(target.directory / VQVAE_DIR)["model"], target_length, info)
+            "checkpoint": f"{source.directory}, moved onto {target_dir}'s VQ-VAE"}
+    folder = write_export(output, model, vocab, source.order, visual, int(source.layout["max_text_length"]),
+                          target_vqvae.cpu(), target_config, target_length, info)
     return folder, seen
+
+
+def target_vqvae_of(directory: str | Path) -> tuple[torch.nn.Module, int, dict]:
+    """(VQ-VAE, its max_length, its model config) of an export folder or of a VQ-VAE folder (config.json with a
+    "model" block, e.g. a vqvae.train run's vqvae/)."""
+    from vqvae.checkpoint import load_vqvae_dir, read_vqvae_dir_config
+
+    directory = Path(directory)
+    folder = directory / VQVAE_DIR if (directory / VQVAE_DIR).is_dir() else directory
+    saved = read_vqvae_dir_config(folder)
+    if "model" not in saved or "max_length" not in saved:
+        raise ValueError(f"--vqvae-of {directory}: neither an export (with {VQVAE_DIR}/) nor a VQ-VAE folder "
+                         f"(config.json with model and max_length)")
+    return load_vqvae_dir(folder), int(saved["max_length"]), saved["model"]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -122,8 +156,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("export", help="the export folder to move (its GPT)")
-    parser.add_argument("--vqvae-of", required=True, help="the export folder whose VQ-VAE it moves onto")
-    parser.add_argument("--crops", required=True, help="labelled CSV of crops to pair the codes on")
+    parser.add_argument("--vqvae-of", required=True,
+                        help="the export folder, or VQ-VAE folder, whose VQ-VAE it moves onto")
+    parser.add_argument("--crops", default=None,
+                        help="labelled CSV of crops to pair the codes on (needed unless the codes are the same)")
     parser.add_argument("--output", required=True, help="export folder to write (replaced if it exists)")
     parser.add_argument("--num-crops", type=int, default=2000, help="crops paired (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="which crops, when the CSV holds more")

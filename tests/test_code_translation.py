@@ -48,7 +48,7 @@ def code_rows(model: GPT2LMHeadModel, vocab: Vocab) -> torch.Tensor:
     return model.get_input_embeddings().weight.detach()[vocab.code_offset:vocab.code_end]
 
 
-def test_an_export_recoded_onto_its_own_vqvae_keeps_the_embeddings_of_every_code_it_saw(tmp_path):
+def test_an_export_recoded_onto_its_own_vqvae_keeps_every_code_embedding(tmp_path):
     from gpt.recode import main
 
     init = recognition_export(tmp_path / "init")
@@ -56,11 +56,9 @@ def test_an_export_recoded_onto_its_own_vqvae_keeps_the_embeddings_of_every_code
                  "--output", str(tmp_path / "recoded")]) == 0
     before, after = load_pretrained(init), load_pretrained(tmp_path / "recoded")
     assert after.fingerprint == before.fingerprint and after.vocab == before.vocab
-    old, new = code_rows(before.model, before.vocab), code_rows(after.model, after.vocab)
-    same = (old == new).all(1)
-    assert 0 < int(same.sum()) < len(same)  # seen codes map onto themselves; the unseen start at random
-    assert torch.equal(after.model.get_input_embeddings().weight[:before.vocab.code_offset],
-                       before.model.get_input_embeddings().weight[:before.vocab.code_offset])
+    # The same codes (gpt.recode.shares_codes): nothing is paired, so codes the crops never show stay too.
+    assert torch.equal(code_rows(before.model, before.vocab), code_rows(after.model, after.vocab))
+    assert torch.equal(after.model.get_input_embeddings().weight, before.model.get_input_embeddings().weight)
     assert main([str(init), "--vqvae-of", str(init), "--crops", str(tmp_path / "crops" / "labels.csv"),
                  "--output", str(tmp_path / "x"), "--num-crops", "0"]) == 2
 

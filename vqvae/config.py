@@ -31,6 +31,9 @@ class ModelConfig:
     line_codes: int = LINE_CODES
     in_channels: int = 3
     hidden_channels: int = 128
+    # The encoder's hidden_channels when narrower than the decoder's: a distilled encoder (`distill_from`), which
+    # picks the same codes at a fraction of the cost. None: hidden_channels.
+    encoder_channels: Optional[int] = None
     channel_multipliers: list[int] = field(default_factory=lambda: [1, 1, 2, 2, 4])
     num_res_blocks: int = 2
     norm_groups: int = 32  # GroupNorm groups; each layer uses gcd(norm_groups, channels) so any width works
@@ -87,6 +90,10 @@ class VQVAEConfig:
     # Weights to start a new run from (not its optimizer or step): a VQ-VAE folder, e.g. a published model's
     # vqvae/, or a checkpoint of the same model config. Ignored when the run resumes.
     init_from: Optional[str] = None
+    # A VQ-VAE folder whose encoder this run distils into one of model.encoder_channels (vqvae.distill): its codebook
+    # and decoder are copied and frozen, its other model keys taken over, and data.train / data.val are token CSVs
+    # of it, whose codes the new encoder learns to pick. The run's VQ-VAE reads and draws the same codes.
+    distill_from: Optional[str] = None
     num_sample_images: int = 32  # originals vs reconstructions saved per validation (at most 64)
 
 

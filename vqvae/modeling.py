@@ -74,7 +74,8 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        widths = [cfg.hidden_channels * m for m in cfg.channel_multipliers]
+        hidden = cfg.encoder_channels or cfg.hidden_channels
+        widths = [hidden * m for m in cfg.channel_multipliers]
         groups = cfg.norm_groups
         layers: list[nn.Module] = [nn.Conv2d(cfg.in_channels, widths[0], 3, padding=1)]
         channels = widths[0]
@@ -227,6 +228,8 @@ class VQVAE(nn.Module):
                 f"{list(cfg.channel_multipliers)}; e.g. [1, 1, 2, 2] for 8, [1, 1, 2, 2, 4] for 16")
         if cfg.num_codes < 2 or cfg.code_dim < 1:
             raise ValueError(f"model.num_codes={cfg.num_codes} and model.code_dim={cfg.code_dim} must be >= 2 and >= 1")
+        if cfg.encoder_channels is not None and cfg.encoder_channels < 1:
+            raise ValueError(f"model.encoder_channels={cfg.encoder_channels} must be >= 1, or null for hidden_channels")
         if cfg.line_codes < 1:
             raise ValueError(f"model.line_codes={cfg.line_codes}: a strip needs at least one code across its line "
                              f"(4 by default, 6 in the shipped recognizer)")

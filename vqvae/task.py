@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from vqvae.config import VQVAEConfig, load_vqvae_config
-from vqvae.data import CropDataset, TemplateBatchSampler, collate_crops
+from vqvae.data import CropBatch, CropDataset, TemplateBatchSampler, collate_crops
 from vqvae.plumbing.io import BadRowReport, read_labelled_csv, save_image
 from vqvae.losses import psnr, vqvae_loss_terms
 from vqvae.modeling import VQVAE, histogram_perplexity
@@ -243,9 +243,12 @@ class VQVAEDataModule(pl.LightningDataModule):
         if train and self.trainer is not None:
             # A resumed run goes on with the epoch (order and augmentation) and batch where it stopped.
             sampler.set_epoch(*resume_position(self.trainer))
-        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_crops,
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=self._collate(split),
                                            num_workers=data.num_workers, persistent_workers=data.num_workers > 0,
                                            pin_memory=torch.cuda.is_available())
+
+    def _collate(self, split: str) -> Callable[[Sequence[Any]], CropBatch]:
+        return collate_crops
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return self._loader("train")

@@ -1,8 +1,10 @@
 """Train the VQ-VAE: `python -m vqvae.train CONFIG [key=value ...]`.
 
 Writes to `run_dir`: checkpoints/last.ckpt (to resume) and checkpoints/best.ckpt (lowest val/loss),
-config.yaml (the resolved config), samples/step_XXXXXX.png (originals above reconstructions) and the
-logger's files. Re-running the same command resumes from last.ckpt (`resume_from=auto`).
+config.yaml (the resolved config), samples/step_XXXXXX.png (originals above reconstructions), vqvae/ (the
+last weights as a VQ-VAE folder, what init_from, vqvae.restrip and gpt.recode take) and the logger's files.
+Re-running the same command resumes from last.ckpt (`resume_from=auto`). With `distill_from` it distils that
+VQ-VAE's encoder into a narrower one (vqvae.distill).
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from typing import Optional
 
 import pytorch_lightning as pl
 
-from vqvae.checkpoint import init_weights
+from vqvae.checkpoint import init_weights, save_vqvae_dir
 from vqvae.config import load_vqvae_config
+from vqvae.distill import DistillDataModule, DistillTask, distilled_config
 from vqvae.plumbing.config import save_config
 from vqvae.task import VQVAEDataModule, VQVAETask
 from vqvae.plumbing.trainer import build_trainer, checkpoint_dir, resume_checkpoint
@@ -28,6 +31,8 @@ EXAMPLES = """examples:
   python -m vqvae.train config/vqvae-demo.yaml data.train=data/train.csv data.val=data/val.csv
   python -m vqvae.train config/vqvae-f16-16384.yaml trainer.devices=4 trainer.strategy=ddp
   python -m vqvae.train config/vqvae-demo.yaml trainer.max_time=00:00:10:00 resume_from=never
+  python -m vqvae.train config/vqvae-distill.yaml distill_from=resources/models/ocr-ko-en/vqvae \
+      data.train=shard/tokens.csv data.val=val/tokens.csv run_dir=outputs/distill
 """
 
 
@@ -51,13 +56,19 @@ def run(args: argparse.Namespace, argv: Optional[list[str]] = None) -> int:
     if bad_overrides:
         raise ValueError(f"overrides must look like key=value, got {bad_overrides}")
     cfg = load_vqvae_config(args.config, args.overrides)
+    if cfg.distill_from:
+        cfg = distilled_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.run_dir)
-    task = VQVAETask(cfg)
-    datamodule = VQVAEDataModule(cfg)
+    task = DistillTask(cfg) if cfg.distill_from else VQVAETask(cfg)
+    datamodule = DistillDataModule(cfg) if cfg.distill_from else VQVAEDataModule(cfg)
     datamodule.setup("fit")  # fail on a bad CSV before the Trainer starts workers
     ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
-    if ckpt_path is None and cfg.init_from:
+    if ckpt_path is None and cfg.distill_from:
+        task.load_teacher(cfg.distill_from)
+        log.info("new run: codebook and decoder of %s, an encoder %d channels wide to distil", cfg.distill_from,
+                 cfg.model.encoder_channels)
+    elif ckpt_path is None and cfg.init_from:
         init_weights(task.model, cfg.init_from)
         log.info("new run: weights from %s", cfg.init_from)
     trainer = build_trainer(cfg.trainer, cfg.logger, run_dir, monitor="val/loss", seed=cfg.seed)
@@ -71,6 +82,7 @@ def run(args: argparse.Namespace, argv: Optional[list[str]] = None) -> int:
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
     if trainer.is_global_zero:
         metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        save_vqvae_dir(task.model, cfg.model, run_dir / "vqvae", meta={"max_length": int(cfg.data.max_length)})
         log.info("done: %d steps in %.0f s; %s; checkpoints in %s", trainer.global_step,
                  time.perf_counter() - start, metrics, checkpoint_dir(run_dir))
     return 0
