@@ -96,9 +96,11 @@ def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path
 
 
 def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: Optional[str | Path], output: str | Path,
-                  num_crops: int = 2000, seed: int = 0, translate: bool = True) -> tuple[Path, int]:
+                  num_crops: int = 2000, seed: int = 0, translate: bool = True,
+                  vqvae_bf16: bool = False) -> tuple[Path, int]:
     """Write `export_dir`'s GPT, moved onto `target_dir`'s VQ-VAE, to `output`; returns (folder, codes seen).
-    `translate=False` draws the code embeddings anew instead (the baseline scripts/bench_recode.sh measures)."""
+    `translate=False` draws the code embeddings anew instead (the baseline scripts/bench_recode.sh measures);
+    `vqvae_bf16` stores the VQ-VAE in bfloat16 (gpt.export's --vqvae-bf16)."""
     from gpt.export import write_export
     from vqvae.checkpoint import fingerprint
 
@@ -133,7 +135,7 @@ def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: Opt
     info = {"global_step": source.layout.get("global_step"),
             "checkpoint": f"{source.directory}, moved onto {target_dir}'s VQ-VAE"}
     folder = write_export(output, model, vocab, source.order, visual, int(source.layout["max_text_length"]),
-                          target_vqvae.cpu(), target_config, target_length, info)
+                          target_vqvae.cpu(), target_config, target_length, info, vqvae_bf16)
     return folder, seen
 
 
@@ -163,6 +165,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="export folder to write (replaced if it exists)")
     parser.add_argument("--num-crops", type=int, default=2000, help="crops paired (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="which crops, when the CSV holds more")
+    parser.add_argument("--vqvae-bf16", action="store_true", help="store the VQ-VAE's weights in bfloat16: half the "
+                        "size; its codes are then the rounded weights' (evaluate the export)")
     return parser.parse_args(argv)
 
 
@@ -172,7 +176,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
-    folder, seen = recode_export(args.export, args.vqvae_of, args.crops, args.output, args.num_crops, args.seed)
+    folder, seen = recode_export(args.export, args.vqvae_of, args.crops, args.output, args.num_crops, args.seed,
+                                 vqvae_bf16=args.vqvae_bf16)
     print(f"wrote {folder}: {args.export}'s GPT on {args.vqvae_of}'s VQ-VAE ({seen} codes carried over)")
     return 0
 

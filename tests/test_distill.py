@@ -87,11 +87,15 @@ def test_an_export_moved_onto_its_vqvae_with_a_distilled_encoder_keeps_its_gpt_a
     kept = {k: v for k, v in load_vqvae_dir(export / "vqvae").state_dict().items() if not k.startswith("encoder.")}
     distilled.load_state_dict(kept, strict=False)
     save_vqvae_dir(distilled, config, tmp_path / "fast", meta={"max_length": saved["max_length"]})
-    assert recode_main([str(export), "--vqvae-of", str(tmp_path / "fast"), "--output", str(tmp_path / "moved")]) == 0
+    assert recode_main([str(export), "--vqvae-of", str(tmp_path / "fast"), "--output", str(tmp_path / "moved"),
+                        "--vqvae-bf16"]) == 0
     source, moved = load_pretrained(export), load_pretrained(tmp_path / "moved")
     assert moved.fingerprint != source.fingerprint and moved.vqvae.encoder.layers[0].out_channels == 2
     for name, value in source.model.state_dict().items():
         assert torch.equal(moved.model.state_dict()[name], value), name
+    from safetensors.torch import load_file
+    assert {t.dtype for t in load_file(str(tmp_path / "moved" / "vqvae" / "model.safetensors")).values()
+            if t.is_floating_point()} == {torch.bfloat16}  # --vqvae-bf16
     other = VQVAE(config)  # random codebook: other codes, which only --crops can pair
     save_vqvae_dir(other, config, tmp_path / "other", meta={"max_length": saved["max_length"]})
     assert recode_main([str(export), "--vqvae-of", str(tmp_path / "other"), "--output", str(tmp_path / "x")]) == 2
