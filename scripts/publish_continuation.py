@@ -40,6 +40,25 @@ def shard_cost(pretrain: Path, shards: list[Path]) -> float:
     return seconds * CORES / 3600
 
 
+def judge(export: Path, pretrain: Path, real: str) -> tuple[dict, float]:
+    """(gpt.evaluate's JSON of `export` on `pretrain`'s held-out and `real`'s sets, by font and label length, kept
+    in EXPORT.eval.json; the score it must beat to be published)."""
+    from gpt.evaluate import main as evaluate
+
+    sets = [pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
+    sets += [Path(real) / name / "labels.csv" for name in REAL_SETS if (Path(real) / name).is_dir()]
+    evaluation_path = export.with_suffix(".eval.json")
+    if evaluate([str(export), *map(str, sets), "--json", str(evaluation_path), "--by", "font", "--by", "label_length",
+                 "--ignore-space", "--no-progress"]) not in (0, 1):  # 1: some rows were bad, the rest scored
+        raise SystemExit(f"gpt.evaluate failed on {export}")
+    published = read_json(pretrain / "eval-published.json")["results"]
+    # The folder scored the model published when it started; a model published since (maybe from this folder,
+    # on these sets) has its own score: a new version must beat both.
+    baseline = max(held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in published}}),
+                   read_json(PUBLISHED / "metrics.json")["held_out_score"])
+    return read_json(evaluation_path), baseline
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="gpt.train run folder continued from the published model")
@@ -57,19 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     from omegaconf import OmegaConf
 
     from gpt.config import path_list
-    from gpt.evaluate import main as evaluate
     from scripts.publish import publish_if_better, recognizer_card
 
     export = args.run.parent / f"{args.run.name}-export"
     config = OmegaConf.load(args.run / "config.yaml")
     shards = [Path(p).parent for p in path_list(config.data.train)]
-    sets = [args.pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
-    sets += [Path(args.real) / name / "labels.csv" for name in REAL_SETS if (Path(args.real) / name).is_dir()]
-    evaluation_path = export.with_suffix(".eval.json")
-    if evaluate([str(export), *map(str, sets), "--json", str(evaluation_path), "--by", "font", "--by", "label_length",
-                 "--ignore-space", "--no-progress"]) not in (0, 1):  # 1: some rows were bad, the rest scored
-        raise SystemExit(f"gpt.evaluate failed on {export}")
-    evaluation = read_json(evaluation_path)
+    evaluation, baseline = judge(export, args.pretrain, args.real)
     base = read_json(PUBLISHED / "metrics.json")
     hours = training_hours(args.run)
     data_hours = shard_cost(args.pretrain, shards) if args.data_cpu_hours is None else args.data_cpu_hours
@@ -80,11 +92,6 @@ def main(argv: list[str] | None = None) -> int:
              "distinct_crops": base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in shards]),
              "vq_steps": base["vq_steps"], "export": str(export),
              "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}}
-    published = read_json(args.pretrain / "eval-published.json")["results"]
-    # The folder scored the model published when it started; a model published since (maybe from this folder,
-    # on these sets) has its own score: the continuation must beat both.
-    baseline = max(held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in published}}),
-                   base["held_out_score"])
     card, metrics = recognizer_card(entry, held_out_score(entry), evaluation, 40000,
                                     f"- this version: {args.history}\n")
     publish_if_better(export, PUBLISHED, held_out_score(entry), card, metrics, baseline=baseline)
