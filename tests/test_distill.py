@@ -71,9 +71,22 @@ def test_distillation_names_what_is_missing_or_foreign(teacher, tmp_path, capsys
     assert "0000000000000000" in capsys.readouterr().err  # tokens of another VQ-VAE, named
 
 
-def test_an_export_moved_onto_its_vqvae_with_a_distilled_encoder_keeps_its_gpt_as_it_is(tmp_path):
+def distilled_copy(export: Path, folder: Path) -> None:
+    """A VQ-VAE folder with `export`'s codebook and decoder and an untrained encoder 2 channels wide."""
     import dataclasses
 
+    from vqvae.checkpoint import build_model_config, read_vqvae_dir_config, save_vqvae_dir
+    from vqvae.modeling import VQVAE
+
+    saved = read_vqvae_dir_config(export / "vqvae")
+    config = dataclasses.replace(build_model_config(saved["model"], "test"), encoder_channels=2)
+    distilled = VQVAE(config)
+    kept = {k: v for k, v in load_vqvae_dir(export / "vqvae").state_dict().items() if not k.startswith("encoder.")}
+    distilled.load_state_dict(kept, strict=False)
+    save_vqvae_dir(distilled, config, folder, meta={"max_length": saved["max_length"]})
+
+
+def test_an_export_moved_onto_its_vqvae_with_a_distilled_encoder_keeps_its_gpt_as_it_is(tmp_path):
     from gpt.pretrained import load_pretrained
     from gpt.recode import main as recode_main
     from tests.fixtures import recognition_export
@@ -82,11 +95,8 @@ def test_an_export_moved_onto_its_vqvae_with_a_distilled_encoder_keeps_its_gpt_a
 
     export = recognition_export(tmp_path / "export")
     saved = read_vqvae_dir_config(export / "vqvae")
-    config = dataclasses.replace(build_model_config(saved["model"], "test"), encoder_channels=2)
-    distilled = VQVAE(config)
-    kept = {k: v for k, v in load_vqvae_dir(export / "vqvae").state_dict().items() if not k.startswith("encoder.")}
-    distilled.load_state_dict(kept, strict=False)
-    save_vqvae_dir(distilled, config, tmp_path / "fast", meta={"max_length": saved["max_length"]})
+    config = build_model_config(saved["model"], "test")
+    distilled_copy(export, tmp_path / "fast")
     assert recode_main([str(export), "--vqvae-of", str(tmp_path / "fast"), "--output", str(tmp_path / "moved"),
                         "--vqvae-bf16"]) == 0
     source, moved = load_pretrained(export), load_pretrained(tmp_path / "moved")
@@ -99,3 +109,31 @@ def test_an_export_moved_onto_its_vqvae_with_a_distilled_encoder_keeps_its_gpt_a
     other = VQVAE(config)  # random codebook: other codes, which only --crops can pair
     save_vqvae_dir(other, config, tmp_path / "other", meta={"max_length": saved["max_length"]})
     assert recode_main([str(export), "--vqvae-of", str(tmp_path / "other"), "--output", str(tmp_path / "x")]) == 2
+
+
+def test_a_distilled_encoder_is_published_with_the_published_gpt_and_counts_going_on(tmp_path, monkeypatch):
+    import json
+
+    from gpt.pretrained import load_pretrained
+    from scripts import publish_continuation, publish_distilled
+    from tests.fixtures import recognition_export
+
+    published = recognition_export(tmp_path / "published")
+    (published / "metrics.json").write_text(json.dumps({"held_out_score": 0.5, "chunk": 42, "steps": 100,
+                                                        "cpu_hours": 1.0, "distinct_crops": 10, "vq_steps": 5}))
+    run = tmp_path / "distill"
+    distilled_copy(published, run / "vqvae")
+    (run / "checkpoints").mkdir()
+    torch.save({"global_step": 7, "callbacks": {"Timer": {"time_elapsed": {"train": 1800.0}}}},
+               run / "checkpoints" / "last.ckpt")
+    scores = {"heldout_ko_horizontal": 0.6, "heldout_ko_vertical": 0.6, "heldout_en": 0.6}
+    evaluation = {"results": [{"dataset": name, "samples": 3, "accuracy": accuracy, "one_minus_ned": 0.8, "cer": 0.1}
+                              for name, accuracy in scores.items()]}
+    monkeypatch.setattr(publish_distilled, "PUBLISHED", published)
+    monkeypatch.setattr(publish_continuation, "judge", lambda export, pretrain, real: (evaluation, 0.55))
+    assert publish_distilled.main([str(run), "--cores", "2", "--history", "distilled"]) == 0
+    metrics = json.loads((published / "metrics.json").read_text())
+    assert metrics["held_out_score"] == pytest.approx(0.6) and metrics["steps"] == 100 and metrics["chunk"] == 42
+    assert metrics["vq_steps"] == 12 and metrics["cpu_hours"] == pytest.approx(2.0)  # 0.5 h x 2 cores added
+    assert load_pretrained(published).vqvae.encoder.layers[0].out_channels == 2
+    assert "this version: distilled" in (published / "README.md").read_text()
