@@ -11,9 +11,10 @@ gpt.train then continue it on tokens of that VQ-VAE. gpt.train does the same by 
 export of another VQ-VAE than its token CSVs' (it pairs the first training CSV's crops with their tokens).
 When OTHER_EXPORT's VQ-VAE is EXPORT's own on strips of another thickness (vqvae.restrip), nothing is paired:
 the codes are the same, so every embedding is kept, and the image part takes the new length (its positions
-moved as gpt.modeling.with_image_positions does). Nor when it is EXPORT's own with a distilled encoder
-(`vqvae.train` with distill_from: the same codebook and decoder): the GPT is written as it is, with the faster
-encoder, and --crops is not needed. --vqvae-of also takes a VQ-VAE folder (a vqvae.train run's vqvae/):
+moved as gpt.modeling.with_image_positions does). Nor when it has EXPORT's codebook and decoder with a distilled
+encoder (`vqvae.train` with distill_from), on strips of the same thickness (the GPT is written as it is, with the
+faster encoder) or another (the shipped drawing model moved onto the shipped recognizer's VQ-VAE); --crops is
+then not needed. --vqvae-of also takes a VQ-VAE folder (a vqvae.train run's vqvae/):
 
     python -m gpt.recode resources/models/ocr-ko-en --vqvae-of outputs/distill/vqvae --output outputs/ocr-fast
 """
@@ -61,11 +62,11 @@ def is_restriped(vqvae: torch.nn.Module, line_codes: int, target_fingerprint: Op
 
 
 def shares_codes(vqvae: torch.nn.Module, other: torch.nn.Module) -> bool:
-    """Whether `other` is `vqvae` with another encoder (vqvae.distill): the same codebook and decoder on strips of
-    the same thickness, so every code id means what it meant and a GPT needs nothing moved."""
+    """Whether `other` has `vqvae`'s codebook and decoder, whatever its encoder (vqvae.distill) and strip thickness
+    (vqvae.restrip): every code id means what it meant, so a GPT keeps every code embedding."""
     mine, theirs = vqvae.state_dict(), other.state_dict()
     shared = {key for key in mine if not key.startswith("encoder.")}
-    return (vqvae.line_codes == other.line_codes and shared == {key for key in theirs if not key.startswith("encoder.")}
+    return (shared == {key for key in theirs if not key.startswith("encoder.")}
             and all(mine[key].shape == theirs[key].shape and torch.equal(mine[key].float(), theirs[key].float())
                     for key in shared))
 
@@ -102,22 +103,16 @@ def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: Opt
     `translate=False` draws the code embeddings anew instead (the baseline scripts/bench_recode.sh measures);
     `vqvae_bf16` stores the VQ-VAE in bfloat16 (gpt.export's --vqvae-bf16)."""
     from gpt.export import write_export
-    from vqvae.checkpoint import fingerprint
 
     if num_crops < 1:
         raise ValueError(f"--num-crops {num_crops}: give at least 1 crop to pair the codes on")
     source = load_pretrained(export_dir, load_tokenizer=False)
     target_vqvae, target_length, target_config = target_vqvae_of(target_dir)
     visual = source.max_visual_length
-    if shares_codes(source.vqvae, target_vqvae):
-        if target_length != int(source.layout["max_length"]):
-            raise ValueError(f"{target_dir}'s VQ-VAE encodes to max_length {target_length}, the export's to "
-                             f"{source.layout['max_length']}: distil the encoder on tokens of the export's max_length")
-        model, vocab, seen = source.model, source.vocab, source.vocab.num_codes
-    elif is_restriped(source.vqvae, target_vqvae.line_codes, fingerprint(target_vqvae)):
-        visual += target_length - int(source.layout["max_length"])  # the same longest line, in more tokens
-        model = with_image_positions(source.model.train(), source.max_visual_length, visual,
-                                     image_first=source.order == "image_first")
+    if shares_codes(source.vqvae, target_vqvae):  # restriped (vqvae.restrip), distilled (vqvae.distill) or both
+        visual += target_length - int(source.layout["max_length"])  # on thicker strips, the same longest line
+        model = source.model if visual == source.max_visual_length else with_image_positions(
+            source.model.train(), source.max_visual_length, visual, image_first=source.order == "image_first")
         vocab, seen = source.vocab, source.vocab.num_codes
     elif translate:
         if crops_csv is None:
