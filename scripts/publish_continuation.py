@@ -40,9 +40,9 @@ def shard_cost(pretrain: Path, shards: list[Path]) -> float:
     return seconds * CORES / 3600
 
 
-def judge(export: Path, pretrain: Path, real: str) -> tuple[dict, float]:
+def judge(export: Path, pretrain: Path, real: str, published: Path) -> tuple[dict, float]:
     """(gpt.evaluate's JSON of `export` on `pretrain`'s held-out and `real`'s sets, by font and label length, kept
-    in EXPORT.eval.json; the score it must beat to be published)."""
+    in EXPORT.eval.json; the score it must beat to replace `published`)."""
     from gpt.evaluate import main as evaluate
 
     sets = [pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
@@ -51,12 +51,24 @@ def judge(export: Path, pretrain: Path, real: str) -> tuple[dict, float]:
     if evaluate([str(export), *map(str, sets), "--json", str(evaluation_path), "--by", "font", "--by", "label_length",
                  "--ignore-space", "--no-progress"]) not in (0, 1):  # 1: some rows were bad, the rest scored
         raise SystemExit(f"gpt.evaluate failed on {export}")
-    published = read_json(pretrain / "eval-published.json")["results"]
+    scored = read_json(pretrain / "eval-published.json")["results"]
     # The folder scored the model published when it started; a model published since (maybe from this folder,
     # on these sets) has its own score: a new version must beat both.
-    baseline = max(held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in published}}),
-                   read_json(PUBLISHED / "metrics.json")["held_out_score"])
+    baseline = max(held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in scored}}),
+                   read_json(published / "metrics.json")["held_out_score"])
     return read_json(evaluation_path), baseline
+
+
+def publish_version(export: Path, counts: dict, history: str, pretrain: Path, real: str, published: Path) -> bool:
+    """Judge `export` (see judge) and publish it to `published` with its card when it beats the published model;
+    `counts`: the card's chunk, steps, CPU- and GPU-hours, crops and VQ-VAE steps; `history`: its line of how
+    this version trained. True if published."""
+    from scripts.publish import publish_if_better, recognizer_card
+
+    evaluation, baseline = judge(export, pretrain, real, published)
+    entry = {**counts, "export": str(export), "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}}
+    card, metrics = recognizer_card(entry, held_out_score(entry), evaluation, 40000, f"- this version: {history}\n")
+    return publish_if_better(export, published, held_out_score(entry), card, metrics, baseline=baseline)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,25 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     from omegaconf import OmegaConf
 
     from gpt.config import path_list
-    from scripts.publish import publish_if_better, recognizer_card
 
     export = args.run.parent / f"{args.run.name}-export"
     config = OmegaConf.load(args.run / "config.yaml")
     shards = [Path(p).parent for p in path_list(config.data.train)]
-    evaluation, baseline = judge(export, args.pretrain, args.real)
     base = read_json(PUBLISHED / "metrics.json")
     hours = training_hours(args.run)
     data_hours = shard_cost(args.pretrain, shards) if args.data_cpu_hours is None else args.data_cpu_hours
-    entry = {"chunk": base["chunk"] + 1, "steps": base["steps"] + trained_steps(args.run),
-             "cpu_hours": round(base["cpu_hours"] + (0 if args.gpu else hours * args.cores) + data_hours, 3),
-             "gpu_hours": round(base.get("gpu_hours", 0.0) + (hours if args.gpu else 0.0), 3),
-             "gpu": ", ".join(sorted({*filter(None, [base.get("gpu"), args.gpu])})),
-             "distinct_crops": base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in shards]),
-             "vq_steps": base["vq_steps"], "export": str(export),
-             "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}}
-    card, metrics = recognizer_card(entry, held_out_score(entry), evaluation, 40000,
-                                    f"- this version: {args.history}\n")
-    publish_if_better(export, PUBLISHED, held_out_score(entry), card, metrics, baseline=baseline)
+    counts = {"chunk": base["chunk"] + 1, "steps": base["steps"] + trained_steps(args.run),
+              "cpu_hours": round(base["cpu_hours"] + (0 if args.gpu else hours * args.cores) + data_hours, 3),
+              "gpu_hours": round(base.get("gpu_hours", 0.0) + (hours if args.gpu else 0.0), 3),
+              "gpu": ", ".join(sorted({*filter(None, [base.get("gpu"), args.gpu])})),
+              "distinct_crops": base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in shards]),
+              "vq_steps": base["vq_steps"]}
+    publish_version(export, counts, args.history, args.pretrain, args.real, PUBLISHED)
     return 0
 
 

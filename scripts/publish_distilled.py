@@ -18,7 +18,7 @@ from pathlib import Path
 
 from scripts.bench import trained_steps
 from scripts.pipeline import read_json
-from scripts.pretrain import PUBLISHED, held_out_score
+from scripts.pretrain import PUBLISHED
 from scripts.pretrain_draw import training_hours
 
 
@@ -32,20 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", default="../shared/eval/real", help="folder of the real evaluation sets")
     args = parser.parse_args(argv)
     from gpt.recode import recode_export
-    from scripts.publish import publish_if_better, recognizer_card
-    from scripts.publish_continuation import judge
+    from scripts.publish_continuation import publish_version
 
     export = args.run.parent / f"{args.run.name}-export"
     recode_export(PUBLISHED, args.run / "vqvae", None, export, vqvae_bf16=True)
-    evaluation, baseline = judge(export, args.pretrain, args.real)
     base = read_json(PUBLISHED / "metrics.json")
-    entry = {key: base[key] for key in ("chunk", "steps", "gpu_hours", "gpu", "distinct_crops") if key in base}
-    entry.update({"cpu_hours": round(base["cpu_hours"] + training_hours(args.run) * args.cores, 3),
-                  "vq_steps": base["vq_steps"] + trained_steps(args.run), "export": str(export),
-                  "accuracy": {r["dataset"]: r["accuracy"] for r in evaluation["results"]}})
-    card, metrics = recognizer_card(entry, held_out_score(entry), evaluation, 40000,
-                                    f"- this version: {args.history}\n")
-    publish_if_better(export, PUBLISHED, held_out_score(entry), card, metrics, baseline=baseline)
+    counts = {key: base[key] for key in ("chunk", "steps", "gpu_hours", "gpu", "distinct_crops") if key in base}
+    counts.update({"cpu_hours": round(base["cpu_hours"] + training_hours(args.run) * args.cores, 3),
+                   "vq_steps": base["vq_steps"] + trained_steps(args.run)})
+    publish_version(export, counts, args.history, args.pretrain, args.real, PUBLISHED)
     return 0
 
 

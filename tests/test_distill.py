@@ -130,7 +130,7 @@ def test_a_distilled_encoder_is_published_with_the_published_gpt_and_counts_goin
     evaluation = {"results": [{"dataset": name, "samples": 3, "accuracy": accuracy, "one_minus_ned": 0.8, "cer": 0.1}
                               for name, accuracy in scores.items()]}
     monkeypatch.setattr(publish_distilled, "PUBLISHED", published)
-    monkeypatch.setattr(publish_continuation, "judge", lambda export, pretrain, real: (evaluation, 0.55))
+    monkeypatch.setattr(publish_continuation, "judge", lambda export, pretrain, real, published: (evaluation, 0.55))
     assert publish_distilled.main([str(run), "--cores", "2", "--history", "distilled"]) == 0
     metrics = json.loads((published / "metrics.json").read_text())
     assert metrics["held_out_score"] == pytest.approx(0.6) and metrics["steps"] == 100 and metrics["chunk"] == 42
