@@ -55,6 +55,10 @@ def test_distilled_encoder_learns_the_teachers_codes_and_keeps_its_codebook(teac
         if not name.startswith("encoder."):
             assert torch.equal(student.state_dict()[name], value), name  # same codes, same pictures
     assert sum(p.numel() for p in student.encoder.parameters()) < sum(p.numel() for p in original.encoder.parameters())
+    # init_from goes on from a distilled encoder (a step at a negligible rate keeps what it learned)
+    assert distil(teacher_dir, tokens, tmp_path / "again", 1, "optim.lr=1.0e-9",
+                  f"init_from={tmp_path / 'trained' / 'vqvae'}") == 0
+    assert agreement(tmp_path / "again" / "vqvae", tokens) == pytest.approx(after, abs=0.02)
     header = (tmp_path / "trained" / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/agreement", "val/agreement", "val/loss"} <= set(header)
     assert list((tmp_path / "trained" / "samples").glob("step_*.png"))

@@ -92,7 +92,8 @@ class VQVAEConfig:
     init_from: Optional[str] = None
     # A VQ-VAE folder whose encoder this run distils into one of model.encoder_channels (vqvae.distill): its codebook
     # and decoder are copied and frozen, its other model keys taken over, and data.train / data.val are token CSVs
-    # of it, whose codes the new encoder learns to pick. The run's VQ-VAE reads and draws the same codes.
+    # of it, whose codes the new encoder learns to pick. The run's VQ-VAE reads and draws the same codes. With
+    # init_from (a distilled VQ-VAE folder of the same width) the encoder goes on from that one.
     distill_from: Optional[str] = None
     num_sample_images: int = 32  # originals vs reconstructions saved per validation (at most 64)
 

@@ -65,9 +65,11 @@ def run(args: argparse.Namespace, argv: Optional[list[str]] = None) -> int:
     datamodule.setup("fit")  # fail on a bad CSV before the Trainer starts workers
     ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)
     if ckpt_path is None and cfg.distill_from:
+        if cfg.init_from:  # an encoder distilled before, to go on from; the codebook and decoder stay the teacher's
+            init_weights(task.model, cfg.init_from)
         task.load_teacher(cfg.distill_from)
-        log.info("new run: codebook and decoder of %s, an encoder %d channels wide to distil", cfg.distill_from,
-                 cfg.model.encoder_channels)
+        log.info("new run: codebook and decoder of %s, an encoder %d channels wide to distil (%s)", cfg.distill_from,
+                 cfg.model.encoder_channels, f"from {cfg.init_from}" if cfg.init_from else "new")
     elif ckpt_path is None and cfg.init_from:
         init_weights(task.model, cfg.init_from)
         log.info("new run: weights from %s", cfg.init_from)
