@@ -111,8 +111,8 @@ def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: Opt
     visual = source.max_visual_length
     if shares_codes(source.vqvae, target_vqvae):  # restriped (vqvae.restrip), distilled (vqvae.distill) or both
         visual += target_length - int(source.layout["max_length"])  # on thicker strips, the same longest line
-        model = source.model if visual == source.max_visual_length else with_image_positions(
-            source.model.train(), source.max_visual_length, visual, image_first=source.order == "image_first")
+        model = with_image_positions(source.model, source.max_visual_length, visual,
+                                     image_first=source.order == "image_first")  # as it is on strips as thick
         vocab, seen = source.vocab, source.vocab.num_codes
     elif translate:
         if crops_csv is None:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vqvae.checkpoint import build_model_config, fingerprint, load_vqvae_dir, read_vqvae_dir_config
+from vqvae.checkpoint import build_model_config, load_vqvae_dir, read_vqvae_dir_config
 from vqvae.config import VQVAEConfig, load_vqvae_config
 from vqvae.data import CropBatch, CropDataset, collate_crops
 from vqvae.plumbing.io import read_labelled_csv
@@ -50,12 +50,6 @@ def distilled_config(cfg: VQVAEConfig) -> VQVAEConfig:
     return load_vqvae_config(values)
 
 
-def code_logits(latents: Tensor, codes: Tensor) -> Tensor:
-    """Encoder outputs (B, D, h, w) and unit codes (K, D) -> logits (B*h*w, K), cells in row-major order."""
-    flat = F.normalize(latents.float().permute(0, 2, 3, 1).reshape(-1, latents.shape[1]), dim=-1)
-    return LOGIT_SCALE * flat @ codes.t()
-
-
 class DistillTask(VQVAETask):
     """Trains `self.model.encoder` to pick the teacher's codes (cross-entropy over the frozen codebook).
 
@@ -78,17 +72,20 @@ class DistillTask(VQVAETask):
             raise ValueError(f"distill_from={str(directory)!r} lacks {sorted(missing)[:4]}: not a VQ-VAE folder of "
                              f"this project's model")
 
-    def _distill_terms(self, batch: CropBatch) -> tuple[Tensor, Tensor]:
+    def _distill_terms(self, batch: CropBatch) -> tuple[Tensor, Tensor, Tensor]:
+        """(cross-entropy, agreement, the distilled codes (B, h, w)) of a batch."""
         images, _, grids = batch
-        logits = code_logits(self.model.encoder(images), self.model.quantizer.codes())
+        quantizer = self.model.quantizer
+        logits = LOGIT_SCALE * quantizer.unit_vectors(self.model.encoder(images)) @ quantizer.codes().t()
+        picked = logits.argmax(dim=-1)
         targets = grids.reshape(-1)
-        return F.cross_entropy(logits, targets), (logits.argmax(dim=-1) == targets).float().mean()
+        return F.cross_entropy(logits, targets), (picked == targets).float().mean(), picked.view(grids.shape)
 
     def training_step(self, batch: Any, batch_idx: int) -> Optional[Tensor]:
         if batch[0].shape[0] == 0:
             log.warning("skipping an empty training batch (all its images failed to load)")
             return None
-        loss, agreement = self._distill_terms(batch)
+        loss, agreement, _ = self._distill_terms(batch)
         size = batch[0].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/agreement", agreement, prog_bar=True, batch_size=size)
@@ -98,10 +95,10 @@ class DistillTask(VQVAETask):
         images = batch[0]
         if images.shape[0] == 0:
             return
-        loss, agreement = self._distill_terms(batch)
+        loss, agreement, picked = self._distill_terms(batch)
         self.log_dict({"val/loss": loss, "val/agreement": agreement}, sync_dist=True, batch_size=images.shape[0])
         if self.trainer.is_global_zero and len(self._samples) < self.cfg.num_sample_images:
-            self._collect_samples(images, self.model.decode(self.model.encode(images)))
+            self._collect_samples(images, self.model.decode(picked))
 
     def configure_optimizers(self) -> dict[str, Any]:
         decay = [p for p in self.model.encoder.parameters() if p.ndim >= 2]
@@ -137,12 +134,13 @@ class DistillDataModule(VQVAEDataModule):
         if split in self.datasets:
             return self.datasets[split]
         csv = self.cfg.data.train if split == "train" else self.cfg.data.val
-        expected = fingerprint(load_vqvae_dir(self.cfg.distill_from))
+        # The fingerprint the teacher's folder records (load_vqvae_dir checks it against its weights).
+        expected = read_vqvae_dir_config(self.cfg.distill_from).get("fingerprint", "none recorded")
         check_same_vqvae(expected, read_sidecar(csv), f"data.{split}={csv!r}")
         frame = read_labelled_csv(csv, required=("img_path", TOKENS_COLUMN))
         grids = [string_to_grid(text).astype(np.int16) for text in frame[TOKENS_COLUMN]]
         dataset = super()._dataset(split)
-        for item, (row, template) in enumerate(zip(dataset.rows, dataset.templates)):
+        for row, template in zip(dataset.rows, dataset.templates):
             if grids[row].shape != (template.rows, template.cols):
                 raise ValueError(f"data.{split}={csv!r} row {row}: a {grids[row].shape[0]}x{grids[row].shape[1]} code "
                                  f"grid, but its crop's strip is {template.rows}x{template.cols} at "

@@ -145,12 +145,16 @@ class FactorizedQuantizer(nn.Module):
         chunk = max(1, _LOOKUP_ELEMENTS // codes.shape[0])
         return torch.cat([(part @ codes.t()).argmax(dim=-1) for part in vectors.split(chunk)])
 
+    @staticmethod
+    def unit_vectors(latents: Tensor) -> Tensor:
+        """(B, code_dim, h, w) encoder outputs -> (B*h*w, code_dim) float32 unit vectors, cells in row-major order."""
+        return F.normalize(rearrange(latents.float(), "b d h w -> (b h w) d"), dim=-1)
+
     def code_ids(self, latents: Tensor) -> Tensor:
         """(B, code_dim, h, w) encoder outputs -> (B, h, w) int64; no side effects."""
         B, _, h, w = latents.shape
         with torch.autocast(device_type=latents.device.type, enabled=False):
-            flat = F.normalize(rearrange(latents.float(), "b d h w -> (b h w) d"), dim=-1)
-            return self.nearest(flat, self.codes()).view(B, h, w)
+            return self.nearest(self.unit_vectors(latents), self.codes()).view(B, h, w)
 
     def embed(self, code_ids: Tensor) -> Tensor:
         """(B, h, w) int64 -> (B, code_dim, h, w) float32 unit vectors."""
@@ -159,7 +163,7 @@ class FactorizedQuantizer(nn.Module):
     def forward(self, latents: Tensor) -> QuantizerOutput:
         B, _, h, w = latents.shape
         with torch.autocast(device_type=latents.device.type, enabled=False):
-            flat = F.normalize(rearrange(latents.float(), "b d h w -> (b h w) d"), dim=-1)  # (N, D)
+            flat = self.unit_vectors(latents)  # (N, D)
             if self.training and self.dead_code_steps > 0:
                 self._restart_dead_codes(flat.detach())
             codes = self.codes()
