@@ -5,6 +5,7 @@ Imports torch and transformers only, so the model runs in a notebook as it is.
 from __future__ import annotations
 
 import inspect
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,25 @@ from gpt.vocab import Vocab
 
 def _get(cfg: Any, key: str, default: Any = None) -> Any:
     return cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
+
+
+# GPT-2's tanh-approximated GELU as one fused kernel: Hugging Face's default "gelu_new" computes the same formula in
+# five elementwise passes, 14% of a CPU reading's GPT time (`scripts.bench_activation`, BENCHMARKS.md).
+ACTIVATION = "gelu_pytorch_tanh"
+
+
+def with_fused_activation(config: GPT2Config) -> GPT2Config:
+    """`config` with Hugging Face's "gelu_new" (what exports before 2026-12-04 name) replaced by ACTIVATION, the
+    same function in one kernel; any other activation is kept."""
+    if config.activation_function == "gelu_new":
+        config.activation_function = ACTIVATION
+    return config
+
+
+def load_gpt2(directory: str | os.PathLike, **kwargs: Any) -> GPT2LMHeadModel:
+    """GPT2LMHeadModel.from_pretrained(directory, **kwargs), its activation fused (with_fused_activation)."""
+    config = with_fused_activation(GPT2Config.from_pretrained(str(directory)))
+    return GPT2LMHeadModel.from_pretrained(str(directory), config=config, **kwargs)
 
 
 def gpt2_config(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_length: int) -> GPT2Config:
@@ -32,7 +52,8 @@ def gpt2_config(model_cfg: Any, vocab: Vocab, max_visual_length: int, max_text_l
     return GPT2Config(
         vocab_size=vocab.size, n_positions=max_visual_length + max_text_length, n_embd=n_embd,
         n_layer=int(_get(model_cfg, "n_layer")), n_head=n_head, resid_pdrop=dropout, embd_pdrop=dropout,
-        attn_pdrop=dropout, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id, tie_word_embeddings=True)
+        attn_pdrop=dropout, bos_token_id=vocab.bos_id, eos_token_id=vocab.eos_id, tie_word_embeddings=True,
+        activation_function=ACTIVATION)
     # No pad_token_id on purpose: sequences are fixed-length and attend to their <pad>/<vpad> exactly as
     # in training, so no attention mask is needed; with a pad id set, HF would warn on every such input.
     # (vocab.pad_id is the id to give a tokenizer or a generation config.)

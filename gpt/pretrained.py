@@ -23,7 +23,7 @@ from typing import Any, Optional
 import torch
 from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from gpt.modeling import attention_for
+from gpt.modeling import attention_for, load_gpt2
 from gpt.vocab import Vocab
 from vqvae.plumbing.cli import resolve_device
 from vqvae.templates import LINE_CODES
@@ -155,7 +155,7 @@ def load_pretrained(directory: str | os.PathLike, device: str | torch.device = "
     device = resolve_device(device)
     if attn_implementation is None:
         attn_implementation = attention_for(device)
-    model = GPT2LMHeadModel.from_pretrained(str(directory), attn_implementation=attn_implementation)
+    model = load_gpt2(directory, attn_implementation=attn_implementation)
     if model.config.vocab_size != vocab.size:
         raise ValueError(f"{directory}/config.json has vocab_size={model.config.vocab_size} but "
                          f"{CHARSET_NAME} gives {vocab.size}; the files come from different exports")

@@ -24,7 +24,8 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from gpt.config import GPTConfig, path_list
 from gpt.data import GPTDataModule, check_same_sidecar, sidecar_num_codes
 from gpt.decoding import recognize
-from gpt.modeling import attention_for, build_model, grow_depth, with_image_positions, with_new_codebook
+from gpt.modeling import (attention_for, build_model, grow_depth, load_gpt2, with_fused_activation,
+                          with_image_positions, with_new_codebook)
 from gpt.pretrained import read_layout
 from gpt.recode import recode_for_tokens
 from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
@@ -226,7 +227,7 @@ class GPTTask(pl.LightningModule):
         """Rebuild a task (model weights, vocab, layout, config, VQ-VAE meta) from a gpt.train checkpoint."""
         checkpoint = load_checkpoint(path, map_location)
         meta = checkpoint[CHECKPOINT_KEY]
-        model = GPT2LMHeadModel(GPT2Config.from_dict(meta["model_config"]))
+        model = GPT2LMHeadModel(with_fused_activation(GPT2Config.from_dict(meta["model_config"])))
         task = cls(meta["config"], Vocab.from_dict(meta["vocab"], str(path)), meta["max_visual_length"],
                    meta["max_text_length"], meta["vqvae"], model=model)
         task.load_state_dict(checkpoint["state_dict"])  # copies into the new model's CPU tensors
@@ -281,7 +282,7 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
         init_dir = Path(cfg.init_from)
         vocab = Vocab.load(init_dir / "charset.json")
         # from_pretrained returns eval mode, and Lightning keeps module modes: without .train() dropout is off.
-        model = at_configured_size(GPT2LMHeadModel.from_pretrained(init_dir).train(), cfg.model, init_dir)
+        model = at_configured_size(load_gpt2(init_dir).train(), cfg.model, init_dir)
         first_csv = path_list(cfg.data.train)[0]
         init_layout = read_layout(init_dir)
         tokens, init_fingerprint = read_sidecar(first_csv), init_layout["vqvae_fingerprint"]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from transformers import GPT2LMHeadModel
 
 from gpt.config import GPTConfig, ModelConfig, path_list
-from gpt.modeling import attention_for, build_model, grow_depth, with_new_codebook
+from gpt.modeling import ACTIVATION, attention_for, build_model, grow_depth, load_gpt2, with_new_codebook
 from gpt.task import GPTTask, at_configured_size, no_decay
 from gpt.vocab import Vocab
 from vqvae.plumbing.config import load_config
@@ -109,6 +109,23 @@ def test_save_pretrained_round_trip(tmp_path):
     ids = batch_for("image_first")["input_ids"]
     with torch.no_grad():
         torch.testing.assert_close(model(ids).logits, loaded(ids).logits)
+
+
+def test_an_export_with_the_unfused_activation_loads_fused_and_computes_the_same(tmp_path):
+    model = build_model(TINY, VOCAB, V, T).eval()
+    assert model.config.activation_function == ACTIVATION
+    model.config.activation_function = "gelu_new"  # as exports before 2026-12-04 name it
+    model.save_pretrained(tmp_path)
+    unfused = GPT2LMHeadModel.from_pretrained(tmp_path).eval()
+    fused = load_gpt2(tmp_path).eval()
+    assert fused.config.activation_function == ACTIVATION
+    assert type(fused.transformer.h[0].mlp.act) is not type(unfused.transformer.h[0].mlp.act)
+    ids = batch_for("image_first")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(fused(ids).logits, unfused(ids).logits)
+    model.config.activation_function = "relu"  # another function is never swapped
+    model.save_pretrained(tmp_path)
+    assert load_gpt2(tmp_path).config.activation_function == "relu"
 
 
 def test_model_positions_must_cover_layout():
