@@ -70,7 +70,8 @@ def summary_row(name: str, predictions: Sequence[str], labels: Sequence[str], co
 
 def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int = 128, num_workers: int = 0,
              num_beams: int = 1, precision: str = "auto", ignore_case: bool = False, ignore_space: bool = False,
-             progress: bool = True) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, BadRowReport]]:
+             progress: bool = True, votes: int = 1
+             ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, BadRowReport]]:
     """Evaluate every labelled CSV. Returns (table with one row per dataset and a last row "combined",
     per-dataset prediction frames (input columns, `label`, `text`, `confidence`, `correct`),
     per-dataset reports of images that could not be read)."""
@@ -83,7 +84,7 @@ def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int =
     total_seconds, total_failed = 0.0, 0
     for name, frame in zip(names, frames):
         result = read_images(pretrained, list(frame["abs_path"]), batch_size, num_workers, num_beams,
-                             precision, progress)
+                             precision, progress, votes)
         for row in result.report.rows:  # name the image as its CSV gives it
             row["img_path"] = frame["img_path"].iat[int(row["row"])]
         readable = [i for i, p in enumerate(result.predictions) if p is not None]
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
     pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
     table, predictions, reports = evaluate(
         pretrained, args.datasets, args.batch_size, args.num_workers, args.num_beams, args.precision,
-        args.ignore_case, args.ignore_space, not args.no_progress)
+        args.ignore_case, args.ignore_space, not args.no_progress, args.votes)
     breakdowns = {column: breakdown(predictions, column, args.ignore_case, args.ignore_space)
                   for column in args.by}
     print(format_table(table))
@@ -215,7 +216,7 @@ def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
         failures = {name: report.rows for name, report in reports.items() if len(report)}
         write_json_atomic({"model": str(args.model_dir), "datasets": [str(d) for d in args.datasets],
                            "ignore_case": args.ignore_case, "ignore_space": args.ignore_space,
-                           "num_beams": args.num_beams, "precision": args.precision,
+                           "num_beams": args.num_beams, "votes": args.votes, "precision": args.precision,
                            "results": records[:-1], "combined": records[-1], "failed_images": failures,
                            "by": {column: [{k: _json_safe(v) for k, v in row.items()}
                                            for row in by_table.to_dict(orient="records")]

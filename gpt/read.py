@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, argv: Optional[Sequence[str]] = None) -> int:
     paths = find_images(args.images)
     pretrained = load_pretrained(args.model_dir, device=args.device, load_tokenizer=False, load_vqvae=True)
     result = read_images(pretrained, paths, args.batch_size, args.num_workers, args.num_beams,
-                         args.precision, not args.no_progress)
+                         args.precision, not args.no_progress, args.votes)
     readable = [i for i, p in enumerate(result.predictions) if p is not None]
     if args.output:
         frame = pd.DataFrame({"img_path": [paths[i] for i in readable],

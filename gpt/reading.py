@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 
 from gpt.pretrained import Pretrained
-from gpt.recognition import recognize_grids
+from gpt.recognition import merge_augmented, recognize_grids
 from vqvae.plumbing.io import BadRowReport
 
 
@@ -67,29 +68,46 @@ class ReadResult:
 
 
 def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0,
-                num_beams: int = 1, precision: str = "auto", progress: bool = True) -> ReadResult:
+                num_beams: int = 1, precision: str = "auto", progress: bool = True, votes: int = 1) -> ReadResult:
     """OCR image files: VQ-encode each (template per image, batched by template, `num_workers` loader
     processes), then decode all grids with the GPT. Unreadable files are in the result's report, never
-    silently dropped."""
+    silently dropped.
+
+    With `votes` > 1 each image is read that many times, as it is and `votes - 1` times with its borders moved
+    (so the text shifts and scales inside the strip) and its colours jittered (vqvae.data.augment_pair, seeded
+    by image and copy: reproducible); the text with the largest summed confidence wins and its confidence is that
+    sum over `votes` (gpt.recognition.merge_augmented). A copy whose augmentation fails does not vote."""
     if pretrained.vqvae is None:
         raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
+    if votes < 1:
+        raise ValueError(f"votes={votes}: read each image at least once (1 reads it as it is, without voting)")
     pretrained.require_recognition()
     from vqvae.encoding import encode_paths
 
     started = time.perf_counter()
-    grids, report = encode_paths(pretrained.vqvae, list(paths), pretrained.max_length, batch_size=batch_size,
-                                 num_workers=num_workers, device=pretrained.device, progress=progress)
+    copies, reports = zip(*(encode_paths(pretrained.vqvae, list(paths), pretrained.max_length, batch_size=batch_size,
+                                         num_workers=num_workers, device=pretrained.device, progress=progress,
+                                         augment=copy > 0, repeat=copy) for copy in range(votes)))
+    grids, report = copies[0], reports[0]
     encoded = time.perf_counter()
     report.rows.sort(key=lambda row: int(row["row"]))
     readable = [i for i, grid in enumerate(grids) if grid is not None]
     for i in set(range(len(grids))) - set(readable) - {int(row["row"]) for row in report.rows}:
         report.add(i, paths[i], "no code grid came back for this image")
-    results = recognize_grids(pretrained, [grids[i] for i in readable], batch_size=batch_size,
+    voters = [(i, copy[i]) for copy in copies for i in readable if copy[i] is not None]
+    results = recognize_grids(pretrained, [grid for _, grid in voters], batch_size=batch_size,
                               num_beams=num_beams, precision=precision, progress=progress)
     decoded = time.perf_counter()
     predictions: list[Optional[tuple[str, float]]] = [None] * len(paths)
-    for i, result in zip(readable, results):
-        predictions[i] = result
+    if votes == 1:
+        for i, result in zip(readable, results):
+            predictions[i] = result
+    else:
+        ballots = pd.DataFrame({"index": [i for i, _ in voters], "text": [text for text, _ in results],
+                                "confidence": [confidence for _, confidence in results]})
+        merged = merge_augmented(ballots, key="index")
+        for i, text, summed in zip(merged["index"], merged["text"], merged["confidence"] * merged["copies"]):
+            predictions[i] = (text, float(summed) / votes)
     return ReadResult(predictions, report, encoded - started, decoded - encoded)
 
 

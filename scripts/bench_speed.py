@@ -2,6 +2,7 @@
 
     python -m scripts.bench_speed DATA/labels.csv [more.csv ...] [--model DIR] [--num-beams 1 3] [--json FILE]
     python -m scripts.bench_speed DATA/labels.csv --batch-size 128 --no-rapidocr   # one of our settings against another
+    python -m scripts.bench_speed DATA/labels.csv --votes 4    # ours reading each crop 4 times (gpt.read --votes)
 
 Both read every crop of the CSVs with the whole machine (torch and onnxruntime use all cores), recognition
 only (no detection): ours through `gpt.reading.read_images` (VQ encoding and GPT decoding, batched by shape),
@@ -24,8 +25,8 @@ from gpt.reading import read_images
 from vqvae.plumbing.io import read_labelled_csv
 
 
-def time_ours(model_dir: Path, paths: list[str], beam_counts: list[int],
-              batch_size: int = 64) -> tuple[dict[int, float], float]:
+def time_ours(model_dir: Path, paths: list[str], beam_counts: list[int], batch_size: int = 64,
+              votes: int = 1) -> tuple[dict[int, float], float]:
     """Images/s of gpt.reading.read_images for each number of beams, and the share of the first timed run's
     time spent VQ-encoding (the rest is the GPT's decoding): where a faster reader would gain."""
     pretrained = load_pretrained(model_dir, load_tokenizer=False, load_vqvae=True)
@@ -33,7 +34,8 @@ def time_ours(model_dir: Path, paths: list[str], beam_counts: list[int],
     speeds, shares = {}, []
     for num_beams in beam_counts:
         start = time.perf_counter()
-        result = read_images(pretrained, paths, batch_size=batch_size, num_beams=num_beams, progress=False)
+        result = read_images(pretrained, paths, batch_size=batch_size, num_beams=num_beams, progress=False,
+                             votes=votes)
         speeds[num_beams] = result.num_read / (time.perf_counter() - start)
         shares.append(result.encode_seconds / max(result.encode_seconds + result.decode_seconds, 1e-9))
     return speeds, shares[0]
@@ -60,17 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-beams", type=int, nargs="+", default=[1],
                         help="time ours with each of these beam counts (default: greedy)")
     parser.add_argument("--batch-size", type=int, default=64, help="crops per batch, ours (gpt.read's default: 64)")
+    parser.add_argument("--votes", type=int, default=1, help="ours reads each crop this many times (gpt.read --votes)")
     parser.add_argument("--no-rapidocr", action="store_true", help="time ours only (comparing our settings)")
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args(argv)
-    if min(args.num_beams) < 1:
-        parser.error(f"--num-beams {args.num_beams}: each must be >= 1 (1 is greedy)")
+    if min(args.num_beams) < 1 or args.votes < 1:
+        parser.error(f"--num-beams {args.num_beams} and --votes {args.votes}: each must be >= 1 (1 is greedy, "
+                     f"one reading)")
     paths = [p for csv in args.datasets for p in read_labelled_csv(csv)["abs_path"]]
-    ours, encode_share = time_ours(Path(args.model), paths, args.num_beams, args.batch_size)
+    ours, encode_share = time_ours(Path(args.model), paths, args.num_beams, args.batch_size, args.votes)
     theirs = None if args.no_rapidocr else time_rapidocr(paths)
     figures = {"crops": len(paths), "rapidocr_images_per_s": None if theirs is None else round(theirs, 1)}
     for num_beams, speed in ours.items():
-        suffix = "" if num_beams == 1 else f"_beams{num_beams}"
+        suffix = ("" if num_beams == 1 else f"_beams{num_beams}") + ("" if args.votes == 1 else f"_votes{args.votes}")
         figures[f"ours{suffix}_images_per_s"] = round(speed, 1)
         figures[f"ratio{suffix}"] = None if theirs is None else round(speed / theirs, 2)
     figures["ours_encode_share"] = round(encode_share, 2)

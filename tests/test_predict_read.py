@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from gpt.predict import main as predict_main
-from gpt.recognition import merge_augmented, predict_csv
+from gpt.recognition import merge_augmented, predict_csv, recognize_grids
 from gpt.pretrained import load_pretrained
 from gpt.read import main as read_main
 from gpt.reading import find_images, read_arrays, read_images
@@ -94,6 +94,38 @@ def test_read_arrays_reads_like_read_images(setup):
         assert encoder_input(image, MAX_LENGTH, 8).shape == (rows * 8, cols * 8, 3)
     with pytest.raises(ImageReadError, match=r"images\[0\] is 1x5"):
         read_arrays(setup["pretrained"], [np.zeros((5, 1, 3), np.uint8)])
+
+
+def test_votes_read_shifted_copies_and_keep_the_most_confident_text(setup, tmp_path):
+    """--votes N: the image as it is plus N-1 seeded augmented copies, merged by summed confidence; a file that
+    cannot be read is reported once and never votes."""
+    paths = [str(p) for p in setup["paths"]]
+    pretrained = setup["pretrained"]
+    copies = [encode_paths(pretrained.vqvae, paths, MAX_LENGTH, num_workers=0, progress=False, augment=copy > 0,
+                           repeat=copy)[0] for copy in range(3)]
+    assert any((a != b).any() if a.shape == b.shape else True for a, b in zip(copies[0], copies[1]))
+    ballots = pd.DataFrame([{"img_path": path, "text": text, "confidence": confidence}
+                            for grids in copies for path, (text, confidence)
+                            in zip(paths, recognize_grids(pretrained, grids, precision="float32", progress=False))])
+    expected = merge_augmented(ballots)
+    voted = read_images(pretrained, paths + [str(tmp_path / "missing.png")], precision="float32", progress=False,
+                        votes=3)
+    assert [p[0] for p in voted.predictions[:-1]] == list(expected["text"]) and voted.predictions[-1] is None
+    np.testing.assert_allclose([p[1] for p in voted.predictions[:-1]], expected["confidence"], rtol=1e-5)
+    assert [row["row"] for row in voted.report.rows] == [len(paths)]
+    again = read_images(pretrained, paths, precision="float32", progress=False, votes=3)
+    assert again.predictions == voted.predictions[:-1]  # seeded: the same copies every time
+    single = read_images(pretrained, paths, precision="float32", progress=False)
+    assert read_images(pretrained, paths, precision="float32", progress=False, votes=1).predictions \
+        == single.predictions
+    with pytest.raises(ValueError, match="votes=0"):
+        read_images(pretrained, paths, votes=0)
+
+
+def test_read_refuses_zero_votes(setup, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        read_main([str(setup["model_dir"]), str(setup["paths"][0]), "--votes", "0"])
+    assert exit_info.value.code == 2 and "--votes 0" in capsys.readouterr().err
 
 
 def test_fingerprint_mismatch_is_refused(setup, tmp_path):
@@ -237,5 +269,8 @@ def test_speed_bench_times_each_beam_count(setup, monkeypatch, tmp_path, capsys)
     assert figures["ours_images_per_s"] > 0 and figures["ours_beams3_images_per_s"] > 0
     assert figures["rapidocr_images_per_s"] is None and figures["ratio_beams3"] is None
     assert 0 < figures["ours_encode_share"] < 1
-    with pytest.raises(SystemExit):
-        bench_speed.main([str(labels), "--num-beams", "0"])
+    assert bench_speed.main([str(labels), "--model", str(setup["model_dir"]), "--votes", "2", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["ours_votes2_images_per_s"] > 0
+    for bad in (["--num-beams", "0"], ["--votes", "0"]):
+        with pytest.raises(SystemExit):
+            bench_speed.main([str(labels), *bad])
