@@ -71,12 +71,28 @@ def shares_codes(vqvae: torch.nn.Module, other: torch.nn.Module) -> bool:
                     for key in shared))
 
 
+def vqvae_of_tokens(tokens: dict) -> Optional[torch.nn.Module]:
+    """The VQ-VAE a token CSV's sidecar names (`checkpoint`, with `config` for a training checkpoint) when it is
+    still where it was and has the recorded fingerprint, else None."""
+    from vqvae.checkpoint import fingerprint, load_vqvae, load_vqvae_dir
+
+    checkpoint, config = tokens.get("checkpoint"), tokens.get("config")
+    if not checkpoint or not Path(checkpoint).exists():
+        return None
+    try:
+        vqvae = load_vqvae_dir(checkpoint) if Path(checkpoint).is_dir() else load_vqvae(config, checkpoint)[0]
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+    return vqvae if fingerprint(vqvae) == tokens.get("fingerprint") else None
+
+
 def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path, token_csv: str | Path,
                       num_codes: int, num_crops: int = 2000, seed: int = 0) -> tuple[GPT2LMHeadModel, Vocab]:
     """gpt.train's move of an `init_dir` export onto the tokens of `token_csv` (another VQ-VAE's, `num_codes`
     codes): the CSV's crops and grids on one side, the same crops encoded by the export's VQ-VAE on the other.
     Tokens of the export's own VQ-VAE on strips of another thickness (`vqvae.restrip`) are the same codes: the
-    model is returned as it is, its code embeddings kept, to learn the new layout."""
+    model is returned as it is, its code embeddings kept, to learn the new layout; so are tokens of a VQ-VAE with the
+    export's codebook and decoder and another encoder (`vqvae.distill`), found where the sidecar says it was."""
     from vqvae.checkpoint import load_vqvae_dir
 
     old_vqvae = load_vqvae_dir(Path(init_dir) / VQVAE_DIR)
@@ -85,6 +101,11 @@ def recode_for_tokens(model: GPT2LMHeadModel, vocab: Vocab, init_dir: str | Path
     if is_restriped(old_vqvae, line_codes, tokens.get("fingerprint")):
         log.info("%s holds %s's codes on %d-code strips (it read %d-code ones): its code embeddings carry over",
                  token_csv, init_dir, line_codes, old_vqvae.line_codes)
+        return model, vocab
+    encoder = vqvae_of_tokens(tokens)
+    if encoder is not None and shares_codes(old_vqvae, encoder):
+        log.info("%s was encoded by %s, which has %s's codebook and decoder (another encoder or thickness): its "
+                 "code embeddings carry over", token_csv, tokens["checkpoint"], init_dir)
         return model, vocab
     frame = read_labelled_csv(token_csv, required=("img_path", "text", "visual_tokens"))
     rows = sample_rows(len(frame), num_crops, seed)

@@ -115,6 +115,30 @@ def test_an_export_moved_onto_its_vqvae_with_a_distilled_encoder_keeps_its_gpt_a
     assert recode_main([str(export), "--vqvae-of", str(tmp_path / "other"), "--output", str(tmp_path / "x")]) == 2
 
 
+def test_training_from_an_export_on_tokens_of_its_distilled_vqvae_keeps_its_code_embeddings(tmp_path):
+    """gpt.train's move onto a token CSV's codes: a sidecar naming a VQ-VAE with the export's codebook and decoder
+    keeps the model as it is; one whose VQ-VAE is gone (or changed since) goes on to translate the codes."""
+    from gpt.pretrained import load_pretrained
+    from gpt.recode import recode_for_tokens
+    from tests.fixtures import recognition_export
+    from vqvae.checkpoint import fingerprint
+    from vqvae.tokens import write_sidecar
+
+    export = recognition_export(tmp_path / "export")
+    distilled_copy(export, tmp_path / "fast")
+    pretrained = load_pretrained(export, load_tokenizer=False)
+    tokens = tmp_path / "tokens.csv"
+    pd.DataFrame({"img_path": ["missing.png"], "text": ["a"], "visual_tokens": ["1 2"]}).to_csv(tokens, index=False)
+    meta = {"fingerprint": fingerprint(load_vqvae_dir(tmp_path / "fast")), "checkpoint": str(tmp_path / "fast")}
+    write_sidecar(tokens, meta)
+    model, vocab = recode_for_tokens(pretrained.model, pretrained.vocab, export, tokens, pretrained.vocab.num_codes)
+    assert model is pretrained.model and vocab is pretrained.vocab
+    for changed in ({"fingerprint": "0123456789abcdef"}, {"checkpoint": str(tmp_path / "gone")}):
+        write_sidecar(tokens, {**meta, **changed})
+        with pytest.raises((FileNotFoundError, ValueError)):  # translation needs the CSV's crops, missing here
+            recode_for_tokens(pretrained.model, pretrained.vocab, export, tokens, pretrained.vocab.num_codes)
+
+
 def test_a_distilled_encoder_is_published_with_the_published_gpt_and_counts_going_on(tmp_path, monkeypatch):
     import json
 
