@@ -82,6 +82,7 @@ Held-out mean (what publishing compares): {100 * score:.1f}%.
 ## Use
 ```bash
 python -m gpt.read photo.png                     # this model is the default
+python -m gpt.read photo.png --votes 4           # read 4 times and vote: more accurate, 4x the time (BENCHMARKS.md)
 python -m gpt.evaluate data/test/labels.csv --ignore-space
 ```
 With Hugging Face only: `AutoModelForCausalLM.from_pretrained(DIR)`; the prompt is the image part then
