@@ -21,7 +21,7 @@ def _get(cfg: Any, key: str, default: Any = None) -> Any:
 
 
 # GPT-2's tanh-approximated GELU as one fused kernel: Hugging Face's default "gelu_new" computes the same formula in
-# five elementwise passes: fused, a CPU reading's GPT part took 13% less time (`scripts.bench_activation`, BENCHMARKS.md).
+# five elementwise passes; fused, a CPU reading's GPT part took 13% less time (`scripts.bench_activation`).
 ACTIVATION = "gelu_pytorch_tanh"
 
 
