@@ -13,6 +13,7 @@ cp "$SRC/charset.txt" "$OUT/"
 for SET in heldout_ko_horizontal heldout_ko_vertical heldout_en; do ln -sfn "$SRC/$SET" "$OUT/$SET"; done
 for PART in $(ls -d "$SRC"/shard_* | tail -3 | xargs -n1 basename) val; do
   mkdir -p "$OUT/$PART"
+  [ -f "$OUT/$PART/tokens.csv" ] && continue  # encoded by an earlier call (its sidecar names the VQ-VAE)
   # exit 1: some crops could not be normalized; they are listed in the .bad.csv beside the tokens
   $PY -m vqvae.encode "$CONFIG" "$CKPT" --dataset "$SRC/$PART/labels.csv" --output "$OUT/$PART/tokens.csv" \
     --skip-bad --no-progress || [ $? -eq 1 ]
