@@ -76,7 +76,7 @@ def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 
     With `votes` > 1 each image is read that many times, as it is and `votes - 1` times with its borders moved
     (so the text shifts and scales inside the strip) and its colours jittered (vqvae.data.augment_pair, seeded
     by image and copy: reproducible); the text with the largest summed confidence wins and its confidence is that
-    sum over `votes` (gpt.recognition.merge_augmented). A copy whose augmentation fails does not vote."""
+    sum over the copies that voted (gpt.recognition.merge_augmented); a copy whose augmentation fails does not."""
     if pretrained.vqvae is None:
         raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
     if votes < 1:
@@ -99,15 +99,11 @@ def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 
                               num_beams=num_beams, precision=precision, progress=progress)
     decoded = time.perf_counter()
     predictions: list[Optional[tuple[str, float]]] = [None] * len(paths)
-    if votes == 1:
-        for i, result in zip(readable, results):
-            predictions[i] = result
-    else:
-        ballots = pd.DataFrame({"index": [i for i, _ in voters], "text": [text for text, _ in results],
-                                "confidence": [confidence for _, confidence in results]})
-        merged = merge_augmented(ballots, key="index")
-        for i, text, summed in zip(merged["index"], merged["text"], merged["confidence"] * merged["copies"]):
-            predictions[i] = (text, float(summed) / votes)
+    ballots = pd.DataFrame({"index": [i for i, _ in voters], "text": [text for text, _ in results],
+                            "confidence": [confidence for _, confidence in results]})
+    merged = merge_augmented(ballots, key="index")  # one ballot each when votes == 1: its own reading
+    for i, text, confidence in zip(merged["index"], merged["text"], merged["confidence"]):
+        predictions[int(i)] = (text, float(confidence))
     return ReadResult(predictions, report, encoded - started, decoded - encoded)
 
 

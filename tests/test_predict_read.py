@@ -115,9 +115,8 @@ def test_votes_read_shifted_copies_and_keep_the_most_confident_text(setup, tmp_p
     assert [row["row"] for row in voted.report.rows] == [len(paths)]
     again = read_images(pretrained, paths, precision="float32", progress=False, votes=3)
     assert again.predictions == voted.predictions[:-1]  # seeded: the same copies every time
-    single = read_images(pretrained, paths, precision="float32", progress=False)
-    assert read_images(pretrained, paths, precision="float32", progress=False, votes=1).predictions \
-        == single.predictions
+    single = read_images(pretrained, paths, precision="float32", progress=False, votes=1)
+    assert single.predictions == recognize_grids(pretrained, copies[0], precision="float32", progress=False)
     with pytest.raises(ValueError, match="votes=0"):
         read_images(pretrained, paths, votes=0)
 
