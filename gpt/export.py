@@ -34,6 +34,7 @@ from gpt.hf_tokenizer import tokenizer_from_vocab
 from gpt.pretrained import CHARSET_NAME, LAYOUT_NAME, LAYOUT_VERSION, VQVAE_DIR, load_pretrained
 from gpt.vocab import Vocab
 from vqvae.plumbing.io import write_json_atomic
+from vqvae.plumbing.trainer import metrics_files
 from vqvae.plumbing.cli import run_cli
 
 log = logging.getLogger(__name__)
@@ -102,19 +103,19 @@ def _checkpoint_metrics(checkpoint: dict[str, Any], run_dir: Optional[Path]) -> 
         if isinstance(state, dict) and state.get("monitor") and state.get("best_model_score") is not None:
             score = state["best_model_score"]
             metrics[f"best {state['monitor']}"] = float(score.item() if torch.is_tensor(score) else score)
-    log_file = run_dir / "logs" / "metrics.csv" if run_dir else None
-    if log_file is not None and log_file.is_file():
+    rows = []
+    for log_file in metrics_files(run_dir) if run_dir else []:  # every call of a resumed run, oldest first
         with open(log_file, encoding="utf-8") as f:
-            rows = [row for row in csv.DictReader(f) if any(k.startswith("val/") and v for k, v in row.items())]
-        if rows:
-            last = rows[-1]
-            metrics["last validation step"] = last.get("step", "")
-            for key, value in last.items():
-                if key.startswith("val/") and value:
-                    try:
-                        metrics[key] = float(value)
-                    except ValueError:
-                        metrics[key] = value
+            rows += [row for row in csv.DictReader(f) if any(k.startswith("val/") and v for k, v in row.items())]
+    if rows:
+        last = rows[-1]
+        metrics["last validation step"] = last.get("step", "")
+        for key, value in last.items():
+            if key.startswith("val/") and value:
+                try:
+                    metrics[key] = float(value)
+                except ValueError:
+                    metrics[key] = value
     return metrics
 
 

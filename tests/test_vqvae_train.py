@@ -16,6 +16,7 @@ from vqvae.checkpoint import init_weights
 from vqvae.config import load_vqvae_config
 from vqvae.losses import vqvae_loss_terms
 from vqvae.plumbing.io import load_image
+from vqvae.plumbing.trainer import metrics_files
 from vqvae.task import VQVAEDataModule, VQVAETask, sample_grid
 from vqvae.train import main
 
@@ -97,6 +98,10 @@ def test_resume_continues_where_it_stopped(uniform_dataset, tmp_path):
     with open(run_dir / "logs" / "metrics.csv", encoding="utf-8") as f:
         steps = {int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")}
     assert steps == {2, 3}, steps
+    # ... and the first call's rows are kept beside them (Lightning's CSVLogger would have deleted them).
+    assert [path.name for path in metrics_files(run_dir)] == ["metrics.1.csv", "metrics.csv"]
+    with open(run_dir / "logs" / "metrics.1.csv", encoding="utf-8") as f:
+        assert {int(row["step"]) for row in csv.DictReader(f) if row.get("train/loss")} == {0, 1}
     # ... and the weights moved on from the first run's.
     key = "model.encoder.layers.0.weight"
     assert not torch.equal(first["state_dict"][key], second["state_dict"][key])

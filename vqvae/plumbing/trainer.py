@@ -16,6 +16,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, Timer
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities import rank_zero_only
 
 from vqvae.plumbing.optim import MEASURE_STEPS, max_time_seconds, steps_within
 from vqvae.plumbing.config import LoggerConfig, TrainerConfig, to_dict
@@ -31,6 +32,7 @@ def checkpoint_dir(run_dir: str | os.PathLike) -> Path:
 def build_logger(cfg: LoggerConfig, run_dir: str | os.PathLike) -> Logger:
     run_dir = Path(run_dir)
     if cfg.kind == "csv":
+        keep_earlier_metrics(run_dir / "logs")
         return CSVLogger(save_dir=str(run_dir), name="logs", version="")
     if cfg.kind == "tensorboard":
         return TensorBoardLogger(save_dir=str(run_dir), name="logs", version="")
@@ -39,6 +41,24 @@ def build_logger(cfg: LoggerConfig, run_dir: str | os.PathLike) -> Logger:
         mode = "online" if cfg.online else "offline"
         return WandbLogger(project=cfg.project, name=cfg.name, save_dir=str(run_dir), offline=mode == "offline")
     raise ValueError(f"logger.kind={cfg.kind!r} is not one of 'csv', 'tensorboard', 'wandb'")
+
+
+@rank_zero_only
+def keep_earlier_metrics(log_dir: Path) -> None:
+    """Lightning's CSVLogger deletes the metrics.csv it finds when it starts, so a resumed run would lose the
+    curve of its earlier calls: that file becomes metrics.1.csv, metrics.2.csv, ... (oldest first; see
+    `metrics_files`) and metrics.csv holds this call's rows."""
+    current = log_dir / "metrics.csv"
+    if current.is_file():
+        current.rename(log_dir / f"metrics.{len(metrics_files(log_dir.parent))}.csv")
+
+
+def metrics_files(run_dir: str | os.PathLike) -> list[Path]:
+    """The CSV logs of every call of a run, oldest first: metrics.1.csv, ..., then metrics.csv (the latest)."""
+    log_dir = Path(run_dir) / "logs"
+    earlier = sorted((path for path in log_dir.glob("metrics.*.csv") if path.name.split(".")[1].isdigit()),
+                     key=lambda path: int(path.name.split(".")[1]))
+    return earlier + [log_dir / "metrics.csv"] if (log_dir / "metrics.csv").is_file() else earlier
 
 
 class SaveLastCheckpoint(Callback):
