@@ -77,13 +77,16 @@ def augment_image(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def augment_pair(image: np.ndarray, target: np.ndarray | None, rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Small, label-preserving changes to an RGB uint8 crop (H, W, 3) -> (RGB uint8 (H', W', 3), target').
+    """Small, label-preserving changes to an RGB uint8 crop (H, W, 3) -> (RGB uint8 (H', W', 3), target'):
+    `reframe_pair`, then `jitter_appearance` of the image (the clean `target` stays clean)."""
+    image, target = reframe_pair(image, target, rng)
+    return jitter_appearance(image, rng), target
 
-    Shift/scale: each border moves by up to 6% of its side (cropped or padded with the edge colour), which
-    shifts the text and changes its scale inside the template box; a clean `target` of the crop's size moves
-    with it (and nothing else: it stays clean). Then brightness/contrast/colour jitter, and with probability
-    0.3 each a light Gaussian blur and Gaussian noise.
-    """
+
+def reframe_pair(image: np.ndarray, target: np.ndarray | None, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Shift/scale: each border moves by up to 6% of its side (cropped or padded with the edge colour), which
+    shifts the text and changes its scale inside the template box; a `target` of the crop's size moves with it."""
     import cv2  # local: keeps `import vqvae.data` light for tools that only need the sampler
 
     height, width = image.shape[:2]
@@ -99,8 +102,12 @@ def augment_pair(image: np.ndarray, target: np.ndarray | None, rng: np.random.Ge
             pixels = pixels[y0:y1, x0:x1]
         return cv2.copyMakeBorder(pixels, *pads, borderType=cv2.BORDER_REPLICATE) if any(pads) else pixels
 
-    image = reframe(image)
-    target = None if target is None else reframe(target)
+    return reframe(image), None if target is None else reframe(target)
+
+
+def jitter_appearance(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness/contrast/colour jitter, and with probability 0.3 each a light Gaussian blur and Gaussian noise."""
+    import cv2
 
     contrast = rng.uniform(0.8, 1.2)
     brightness = rng.uniform(-25.0, 25.0)
@@ -112,7 +119,7 @@ def augment_pair(image: np.ndarray, target: np.ndarray | None, rng: np.random.Ge
         out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(0.3, 1.0))
     if rng.random() < 0.3:
         out += rng.normal(0.0, rng.uniform(2.0, 8.0), out.shape).astype(np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8), target
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 class CropDataset(torch.utils.data.Dataset):
