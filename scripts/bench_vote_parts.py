@@ -18,13 +18,8 @@ import numpy as np
 from vqvae.plumbing.cli import run_cli
 
 
-def borders_only(image: np.ndarray, target: np.ndarray | None, rng: np.random.Generator):
-    from vqvae.data import reframe_pair
-
-    return reframe_pair(image, target, rng)
-
-
 def looks_only(image: np.ndarray, target: np.ndarray | None, rng: np.random.Generator):
+    """augment_pair without moving the borders."""
     from vqvae.data import jitter_appearance
 
     return jitter_appearance(image, rng), target
@@ -49,7 +44,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from gpt.pretrained import SHIPPED_MODEL, load_pretrained
 
     pretrained = load_pretrained(args.model or SHIPPED_MODEL)
-    variants = {"both (gpt.read --votes)": vqvae.data.augment_pair, "borders only": borders_only,
+    variants = {"both (gpt.read --votes)": vqvae.data.augment_pair, "borders only": vqvae.data.reframe_pair,
                 "looks only": looks_only}
     rows = {}
     for name, augment in variants.items():
