@@ -27,11 +27,31 @@ from scripts.pretrain import CORES, PUBLISHED, REAL_SETS, TEST_SETS, held_out_sc
 from scripts.pretrain_draw import training_hours
 
 
+def shard_number(shard: Path) -> int:
+    """N of a make pretrain shard folder shard_NNN (rendered with seed 100 + N, trained first by chunk N)."""
+    prefix, _, number = shard.name.partition("_")
+    if prefix != "shard" or not number.isdigit():
+        raise ValueError(f"{shard} is not a make pretrain shard folder (shard_NNN): name a re-encoded shard's folder "
+                         f"after the shard it encodes, so its crops are counted once")
+    return int(number)
+
+
+def lineage_counts(base: dict, shards: list[Path]) -> tuple[int, int]:
+    """(chunk, distinct crops) of a continuation of the published model whose metrics are `base`, trained on
+    `shards`. The lineage has seen every shard up to its chunk (make pretrain's chunk N trains on shards up to
+    N), so only later shards add crops, and the new chunk is the last shard trained on: the next make pretrain
+    chunk then renders a new seed. (A continuation on shards 042-043 once counted as chunk 42, so the next chunk
+    would have rendered shard 043's crops again.)"""
+    numbers = [shard_number(s) for s in shards]
+    new = [s for s, n in zip(shards, numbers) if n > base["chunk"]]
+    return max([base["chunk"] + 1, *numbers]), base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in new])
+
+
 def shard_cost(pretrain: Path, shards: list[Path]) -> float:
     """CPU-hours of rendering and encoding `shards` (make pretrain's step markers in pretrain/logs)."""
     seconds = 0.0
     for shard in shards:
-        chunk = int(shard.name.split("_")[1])
+        chunk = shard_number(shard)
         for step in (f"render-shard{chunk}", f"encode-shard{chunk}"):
             marker = pretrain / "logs" / f"{step}.done"
             if not marker.is_file():
@@ -95,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     base = read_json(PUBLISHED / "metrics.json")
     hours = training_hours(args.run)
     data_hours = shard_cost(args.pretrain, shards) if args.data_cpu_hours is None else args.data_cpu_hours
-    counts = {"chunk": base["chunk"] + 1, "steps": base["steps"] + trained_steps(args.run),
+    chunk, distinct_crops = lineage_counts(base, shards)
+    counts = {"chunk": chunk, "steps": base["steps"] + trained_steps(args.run),
               "cpu_hours": round(base["cpu_hours"] + (0 if args.gpu else hours * args.cores) + data_hours, 3),
               "gpu_hours": round(base.get("gpu_hours", 0.0) + (hours if args.gpu else 0.0), 3),
               "gpu": ", ".join(sorted({*filter(None, [base.get("gpu"), args.gpu])})),
-              "distinct_crops": base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in shards]),
+              "distinct_crops": distinct_crops,
               "vq_steps": base["vq_steps"]}
     publish_version(export, counts, args.history, args.pretrain, args.real, PUBLISHED)
     return 0

@@ -79,6 +79,24 @@ def test_a_continuation_counts_the_rendering_and_encoding_of_its_shards(tmp_path
         publish_continuation.shard_cost(tmp_path, [shard, tmp_path / "data" / "shard_039"])
 
 
+def test_a_continuation_counts_only_shards_its_lineage_has_not_seen(tmp_path):
+    from scripts.publish_continuation import lineage_counts
+
+    shards = []
+    for number, rows in ((42, 3), (43, 5), (44, 7)):
+        shards.append(tmp_path / f"shard_{number:03d}")
+        shards[-1].mkdir()
+        (shards[-1] / "tokens.csv").write_text("tokens,text\n" + "1 2,a\n" * rows)
+    base = {"chunk": 41, "distinct_crops": 1000}
+    # Shards 042-043 on chunk 41: both new, and the next make pretrain chunk (44) renders a new seed.
+    assert lineage_counts(base, shards[:2]) == (43, 1008)
+    # The same shards again on the model they made: no new crops; the chunk still moves on.
+    assert lineage_counts({"chunk": 43, "distinct_crops": 1008}, shards[:2]) == (44, 1008)
+    assert lineage_counts({"chunk": 43, "distinct_crops": 1008}, shards) == (44, 1015)
+    with pytest.raises(ValueError, match="not a make pretrain shard folder"):
+        lineage_counts(base, [tmp_path / "aug"])
+
+
 def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prompts(tmp_path, monkeypatch):
     import torch
 
