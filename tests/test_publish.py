@@ -136,3 +136,33 @@ def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prom
     card = (published / "README.md").read_text()
     assert "the 7 rendered crops" in card and "the last 500 continuing the published drawing model on these " \
         "shards, at a quarter of the peak rate" in card
+
+
+def test_averaging_exports_takes_the_weighted_mean_and_refuses_other_tensors(tmp_path):
+    import torch
+
+    from scripts.average_exports import average_state_dicts, main
+    from tests.fixtures import recognition_export
+
+    a = {"w": torch.zeros(2, 3), "b": torch.ones(3, dtype=torch.bfloat16)}
+    b = {"w": torch.full((2, 3), 3.0), "b": torch.full((3,), 5.0, dtype=torch.bfloat16)}
+    mean = average_state_dicts([a, b], [2.0, 1.0])
+    assert torch.equal(mean["w"], torch.ones(2, 3)) and mean["b"].dtype == torch.bfloat16
+    assert torch.equal(mean["b"].float(), torch.full((3,), 7.0 / 3).bfloat16().float())
+    with pytest.raises(ValueError, match="other tensors"):
+        average_state_dicts([a, {"w": a["w"]}], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"is \(3,\), not \(2, 3\)"):
+        average_state_dicts([a, {"w": torch.zeros(3), "b": a["b"]}], [1.0, 1.0])
+    with pytest.raises(ValueError, match="one weight per export"):
+        average_state_dicts([a, b], [1.0])
+
+    from safetensors.torch import load_file
+
+    first, second = recognition_export(tmp_path / "e0", seed=0), recognition_export(tmp_path / "e1", seed=1)
+    assert main([str(first), str(second), "--output", str(tmp_path / "soup")]) == 0
+    assert sorted(p.name for p in (tmp_path / "soup").iterdir()) == sorted(p.name for p in first.iterdir())
+    weights = [load_file(e / "model.safetensors") for e in (first, second, tmp_path / "soup")]
+    name = next(k for k in weights[0] if not torch.equal(weights[0][k], weights[1][k]))
+    assert torch.allclose(weights[2][name], (weights[0][name] + weights[1][name]) / 2)
+    with pytest.raises(SystemExit):
+        main([str(first), "--output", str(tmp_path / "soup")])  # exists

@@ -1,0 +1,37 @@
+#!/bin/bash
+# The shipped recognizer continued on this machine's cores on the next make pretrain shard (new crops): render and
+# encode the shard as make pretrain does (seed 100 + N, the training fonts, held-out words excluded), then gpt.train
+# from the shipped export for MINUTES with the given overrides (a cosine over the time budget), export, evaluate on
+# the held-out and real sets. Every step is skipped when its output exists, and gpt.train resumes its last.ckpt:
+# run it again to go on after an interruption.
+#
+#   scripts/cpu_continuation.sh OUT SHARD MINUTES "OVERRIDES" [DATA]
+#   scripts/cpu_continuation.sh outputs/floor 44 80 "optim.lr=1.0e-4 trainer.accumulate_grad_batches=8"
+#
+# DATA: the make pretrain data folder (default outputs/pretrain/data: its fonts, held-out words and sets). Results:
+# DATA/shard_NNN (labels, images, tokens; OUT/data-seconds: its rendering and encoding), OUT/run, OUT/run-export,
+# OUT/eval.json, OUT/train.log. Publish with scripts.publish_continuation OUT/run --cores N --data-cpu-hours H.
+set -euo pipefail
+OUT=$1; N=$2; MINUTES=$3; OVERRIDES=$4; D=${5:-outputs/pretrain/data}
+PY=${PYTHON:-.venv/bin/python}
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
+SHARD=$D/shard_$(printf %03d "$N"); FONTS=$(dirname "$D")/fonts/train
+mkdir -p "$OUT"
+if [ ! -f "$SHARD/tokens.csv" ]; then
+  START=$(date +%s)
+  [ -f "$SHARD/labels.csv" ] || $PY -m scripts.render_text --output "$SHARD" --num-samples 40000 --seed $((100 + N)) \
+    --fonts "$FONTS" --exclude-words "$D/heldout_words_all.txt" || [ $? -eq 1 ]
+  $PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config; published_vq_config(Path('$OUT'))"
+  $PY -m vqvae.encode "$OUT/published-vqvae.yaml" resources/models/ocr-ko-en/vqvae --dataset "$SHARD/labels.csv" \
+    --output "$SHARD/tokens.csv" --skip-bad --no-progress || [ $? -eq 1 ]
+  echo $(($(date +%s) - START)) > "$OUT/data-seconds"
+fi
+# shellcheck disable=SC2086  # the overrides are words
+$PY -m gpt.train config/gpt2-pretrain.yaml data.train="$SHARD/tokens.csv" data.val="$D/val/tokens.csv" \
+  data.base_charset="$D/charset.txt" run_dir="$OUT/run" init_from=resources/models/ocr-ko-en optim.decay_steps=null \
+  trainer.max_steps=-1 trainer.max_time="00:00:$MINUTES:00" seed=0 $OVERRIDES >> "$OUT/train.log" 2>&1
+[ -d "$OUT/run-export" ] || $PY -m gpt.export "$OUT/run/config.yaml" "$OUT/run/checkpoints/last.ckpt" \
+  --output "$OUT/run-export" >> "$OUT/train.log" 2>&1
+$PY -m gpt.evaluate "$OUT/run-export" "$D"/heldout_ko_horizontal/labels.csv "$D"/heldout_ko_vertical/labels.csv \
+  "$D"/heldout_en/labels.csv ../shared/eval/real/{real_en,real_ko,real_ko_plates}/labels.csv --ignore-space \
+  --no-progress --json "$OUT/eval.json" || [ $? -eq 1 ]
