@@ -23,7 +23,7 @@ from pathlib import Path
 print("| temperature | guidance | top-k | recognizer | Tesseract | en | ko horizontal | ko vertical | phrases "
       "| images/s |")
 print("|---|---|---|---|---|---|---|---|---|---|")
-for path in sorted(Path(sys.argv[1]).glob("*/legibility.json")):
+for path in sorted(Path(sys.argv[1]).glob("T*-G*-K*/legibility.json")):
     r = json.loads(path.read_text()); s, o, g = r["sampling"], r["overall"], r["by_group"]
     cells = [f"{100 * g[k]['recognizer_exact']:.1f}%" if k in g else ""
              for k in ("en", "ko_horizontal", "ko_vertical", "phrase")]
