@@ -10,24 +10,28 @@
 #
 # DATA: the make pretrain data folder (default outputs/pretrain/data: its fonts, held-out words and sets). Results:
 # DATA/shard_NNN (labels, images, tokens; OUT/data-seconds: its rendering and encoding), OUT/run, OUT/run-export,
-# OUT/eval.json, OUT/train.log. Publish with scripts.publish_continuation OUT/run --cores N --data-cpu-hours H.
+# OUT/val (DATA's val encoded by the shipped VQ-VAE), OUT/eval.json, OUT/train.log. Publish with
+# scripts.publish_continuation OUT/run --cores N --data-cpu-hours H.
 set -euo pipefail
 OUT=$1; N=$2; MINUTES=$3; OVERRIDES=$4; D=${5:-outputs/pretrain/data}
 PY=${PYTHON:-.venv/bin/python}
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 SHARD=$D/shard_$(printf %03d "$N"); FONTS=$(dirname "$D")/fonts/train
 mkdir -p "$OUT"
+$PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config; published_vq_config(Path('$OUT'))"
 if [ ! -f "$SHARD/tokens.csv" ]; then
   START=$(date +%s)
   [ -f "$SHARD/labels.csv" ] || $PY -m scripts.render_text --output "$SHARD" --num-samples 40000 --seed $((100 + N)) \
     --fonts "$FONTS" --exclude-words "$D/heldout_words_all.txt" || [ $? -eq 1 ]
-  $PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config; published_vq_config(Path('$OUT'))"
   $PY -m vqvae.encode "$OUT/published-vqvae.yaml" resources/models/ocr-ko-en/vqvae --dataset "$SHARD/labels.csv" \
     --output "$SHARD/tokens.csv" --skip-bad --no-progress || [ $? -eq 1 ]
   echo $(($(date +%s) - START)) > "$OUT/data-seconds"
 fi
+# val encoded by the same (shipped) VQ-VAE: DATA's own val may be an older VQ-VAE's tokens
+[ -f "$OUT/val/tokens.csv" ] || $PY -m vqvae.encode "$OUT/published-vqvae.yaml" resources/models/ocr-ko-en/vqvae \
+  --dataset "$D/val/labels.csv" --output "$OUT/val/tokens.csv" --skip-bad --no-progress || [ $? -eq 1 ]
 # shellcheck disable=SC2086  # the overrides are words
-$PY -m gpt.train config/gpt2-pretrain.yaml data.train="$SHARD/tokens.csv" data.val="$D/val/tokens.csv" \
+$PY -m gpt.train config/gpt2-pretrain.yaml data.train="$SHARD/tokens.csv" data.val="$OUT/val/tokens.csv" \
   data.base_charset="$D/charset.txt" run_dir="$OUT/run" init_from=resources/models/ocr-ko-en optim.decay_steps=null \
   trainer.max_steps=-1 trainer.max_time="00:00:$MINUTES:00" seed=0 $OVERRIDES >> "$OUT/train.log" 2>&1
 [ -d "$OUT/run-export" ] || $PY -m gpt.export "$OUT/run/config.yaml" "$OUT/run/checkpoints/last.ckpt" \
