@@ -36,6 +36,4 @@ $PY -m gpt.train config/gpt2-pretrain.yaml data.train="$SHARD/tokens.csv" data.v
   trainer.max_steps=-1 trainer.max_time="00:00:$MINUTES:00" seed=0 $OVERRIDES >> "$OUT/train.log" 2>&1
 [ -d "$OUT/run-export" ] || $PY -m gpt.export "$OUT/run/config.yaml" "$OUT/run/checkpoints/last.ckpt" \
   --output "$OUT/run-export" >> "$OUT/train.log" 2>&1
-$PY -m gpt.evaluate "$OUT/run-export" "$D"/heldout_ko_horizontal/labels.csv "$D"/heldout_ko_vertical/labels.csv \
-  "$D"/heldout_en/labels.csv ../shared/eval/real/{real_en,real_ko,real_ko_plates}/labels.csv --ignore-space \
-  --no-progress --json "$OUT/eval.json" || [ $? -eq 1 ]
+PYTHON=$PY scripts/evaluate_sets.sh "$OUT/run-export" "$D" "$OUT/eval.json"

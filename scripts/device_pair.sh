@@ -23,9 +23,7 @@ if [ "$MODE" = judge ]; then
     for C in last best; do
       [ -f "$R/$ARM-$C.ckpt" ] || continue
       $PY -m gpt.export "$R/$ARM/config.yaml" "$R/$ARM-$C.ckpt" --output "$R/$ARM-$C-export" > /dev/null
-      $PY -m gpt.evaluate "$R/$ARM-$C-export" "$D"/heldout_ko_horizontal/labels.csv "$D"/heldout_ko_vertical/labels.csv \
-        "$D"/heldout_en/labels.csv ../shared/eval/real/{real_en,real_ko,real_ko_plates}/labels.csv --ignore-space \
-        --no-progress --json "$R/eval-$ARM-$C.json" || [ $? -eq 1 ]
+      PYTHON=$PY scripts/evaluate_sets.sh "$R/$ARM-$C-export" "$D" "$R/eval-$ARM-$C.json"
     done
   done
   exit 0

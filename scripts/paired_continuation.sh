@@ -25,7 +25,5 @@ done
 wait
 for RUN in A B; do
   $PY -m gpt.export "$OUT/$RUN/config.yaml" "$OUT/$RUN/checkpoints/last.ckpt" --output "$OUT/$RUN-export" >> "$OUT/$RUN.log" 2>&1
-  $PY -m gpt.evaluate "$OUT/$RUN-export" "$D"/heldout_ko_horizontal/labels.csv "$D"/heldout_ko_vertical/labels.csv \
-    "$D"/heldout_en/labels.csv ../shared/eval/real/{real_en,real_ko,real_ko_plates}/labels.csv --ignore-space \
-    --no-progress --json "$OUT/eval-$RUN.json" | tee -a "$OUT/$RUN.log"
+  PYTHON=$PY scripts/evaluate_sets.sh "$OUT/$RUN-export" "$D" "$OUT/eval-$RUN.json" | tee -a "$OUT/$RUN.log"
 done
