@@ -1,6 +1,6 @@
 #!/bin/bash
 # The shipped recognizer continued on this machine's cores on the next make pretrain shard (new crops): render and
-# encode the shard as make pretrain does (seed 100 + N, the training fonts, held-out words excluded), then gpt.train
+# encode the shard as make pretrain does (scripts.pretrain.shard_render_args), then gpt.train
 # from the shipped export for MINUTES with the given overrides (a cosine over the time budget), export, evaluate on
 # the held-out and real sets. Every step is skipped when its output exists, and gpt.train resumes its last.ckpt:
 # run it again to go on after an interruption.
@@ -16,13 +16,22 @@ set -euo pipefail
 OUT=$1; N=$2; MINUTES=$3; OVERRIDES=$4; D=${5:-outputs/pretrain/data}
 PY=${PYTHON:-.venv/bin/python}
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
-SHARD=$D/shard_$(printf %03d "$N"); FONTS=$(dirname "$D")/fonts/train
+SHARD=$D/shard_$(printf %03d "$N")
+[ "$(basename "$D")" = data ] || { echo "DATA must be a make pretrain run's data folder (RUN/data), not $D" >&2; exit 2; }
+render_shard() {  # RUN N: make pretrain's shard N of run folder RUN, by its own rule
+  $PY - "$1" "$2" <<'EOF'
+import sys
+from pathlib import Path
+from scripts.pretrain import shard_render_args
+from scripts.render_text import main
+sys.exit(main([str(arg) for arg in shard_render_args(Path(sys.argv[1]), int(sys.argv[2]))]))
+EOF
+}
 mkdir -p "$OUT"
 $PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config; published_vq_config(Path('$OUT'))"
 if [ ! -f "$SHARD/tokens.csv" ]; then
   START=$(date +%s)
-  [ -f "$SHARD/labels.csv" ] || $PY -m scripts.render_text --output "$SHARD" --num-samples 40000 --seed $((100 + N)) \
-    --fonts "$FONTS" --exclude-words "$D/heldout_words_all.txt" || [ $? -eq 1 ]
+  [ -f "$SHARD/labels.csv" ] || render_shard "$(dirname "$D")" "$N" || [ $? -eq 1 ]  # 1: bad rows, listed
   $PY -m vqvae.encode "$OUT/published-vqvae.yaml" resources/models/ocr-ko-en/vqvae --dataset "$SHARD/labels.csv" \
     --output "$SHARD/tokens.csv" --skip-bad --no-progress || [ $? -eq 1 ]
   echo $(($(date +%s) - START)) > "$OUT/data-seconds"

@@ -102,6 +102,15 @@ def link_fonts(folder: Path) -> tuple[Path, Path]:
     return folder / "train", folder / "heldout"
 
 
+def shard_render_args(out: Path, chunk: int, size: int = 40000, seed: int = 0) -> list:
+    """`scripts.render_text` arguments of chunk `chunk`'s shard in run folder `out`: `size` new crops (seed 100 +
+    chunk, so no two chunks render the same crops) in the training fonts, the held-out words left out. The one
+    place this rule lives: scripts/cpu_continuation.sh renders its shards with it too."""
+    data = out / "data"
+    return ["--output", data / f"shard_{chunk:03d}", "--num-samples", size, "--seed", seed + 100 + chunk,
+            "--fonts", out / "fonts" / "train", "--exclude-words", data / "heldout_words_all.txt"]
+
+
 def write_charset(path: Path, words: list[str]) -> None:
     """Every character the renderer can draw from the pools, plus printable ASCII: a charset fixed before
     the first chunk, so later shards never change the model's ids."""
@@ -257,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             chunk = base["chunk"] + 1 + chunks_done(out)
             run_chunks = chunk - base["chunk"]  # chunks of this folder's GPT run, this one included
             shard = data / f"shard_{chunk:03d}"
-            pipe.run(f"render-shard{chunk}", "scripts.render_text", "--output", shard, "--num-samples",
-                     args.shard_size, "--seed", args.seed + 100 + chunk, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
+            pipe.run(f"render-shard{chunk}", "scripts.render_text",
+                     *shard_render_args(out, chunk, args.shard_size, args.seed), ok=BAD_ROWS)
             pipe.run(f"encode-shard{chunk}", "vqvae.encode", *vq_args, "--dataset", shard / "labels.csv",
                      "--output", shard / "tokens.csv", "--skip-bad", ok=BAD_ROWS)
             first = max(base["chunk"] + 1, chunk - args.window + 1)

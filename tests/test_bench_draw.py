@@ -19,3 +19,23 @@ def test_prompts_are_held_out_words_of_every_kind():
         for word in prompt.text.split(" "):
             assert word.lower() not in trained["ko"] | trained["en"], prompt
     assert [p.text for p in held_out_prompts(200, seed=0)] == [p.text for p in prompts]  # seeded
+
+
+def test_rerank_by_several_readings_picks_the_candidate_most_copies_read():
+    import numpy as np
+    import pandas as pd
+
+    from scripts.bench_draw_rerank import pick
+
+    frame = pd.DataFrame({"prompt_index": [0, 0, 0, 1, 1]})
+    # copy 0 (the image as it is), copy 1, copy 2
+    exact = np.array([[True, False, False], [True, True, True], [False, True, True],
+                      [False, False, False], [False, False, False]])
+    score = np.array([[-0.1, -5.0, -5.0], [-0.9, -0.5, -0.4], [-3.0, -0.2, -0.2],
+                      [-2.0, -np.inf, -1.0], [-1.5, -1.5, -1.5]])
+    # one reading: both exact candidates of prompt 0 tie on votes and the likelier wins; prompt 1 by likelihood
+    assert pick(frame, exact, score, 1).tolist() == [0, 4]
+    # three readings: candidate 1 is read exactly by all three copies; a copy that failed (-inf) sinks its mean
+    assert pick(frame, exact, score, 3).tolist() == [1, 4]
+    # two readings: candidate 1 has two exact copies, candidates 0 and 2 one each
+    assert pick(frame, exact, score, 2).tolist() == [1, 4]

@@ -102,3 +102,16 @@ def test_a_drawing_model_of_an_older_vqvae_is_recoded_before_it_continues_on_the
     monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", export("draw-new", "new"))
     write_sidecar(shard, {"fingerprint": "new"})
     assert not pretrain_draw.draws_other_codes(shard)
+
+
+def test_each_chunk_renders_its_own_crops_in_training_fonts_without_held_out_words(tmp_path):
+    from scripts.publish_continuation import shard_number
+
+    args = [str(a) for a in pretrain.shard_render_args(tmp_path, 44)]
+    flags = dict(zip(args[::2], args[1::2]))
+    assert flags["--output"] == str(tmp_path / "data" / "shard_044")
+    assert shard_number(tmp_path / "data" / "shard_044") == 44  # how a continuation finds the chunks it trained on
+    assert flags["--fonts"] == str(tmp_path / "fonts" / "train")
+    assert flags["--exclude-words"] == str(tmp_path / "data" / "heldout_words_all.txt")
+    seeds = {pretrain.shard_render_args(tmp_path, chunk)[5] for chunk in range(40, 50)}
+    assert len(seeds) == 10 and flags["--seed"] == "144"

@@ -1,0 +1,143 @@
+"""Does reading each drawn candidate several times pick drawings an independent engine reads? Rankers compared
+on the same candidates.
+
+    python -m scripts.bench_draw_rerank [MODEL_DIR] [--output outputs/draw_rerank] [--num-prompts 200] [--votes 8]
+
+Draws --num-candidates images for each of scripts.bench_draw's held-out prompts (same prompts, sampling and seed),
+saves every candidate (OUT/candidates/PPP_K.png) and lets Tesseract read each one: Tesseract judges, it never
+ranks. Rankers, each picking one candidate per prompt:
+
+- 1 reading: the shipped recognizer reads each candidate once; exact read-back first, then log p(prompt | image):
+  what gpt.generate and scripts.bench_draw do (gpt.drawing.rerank);
+- N readings: the recognizer reads each candidate as it is and N-1 times with its borders moved and colours
+  jittered (the copies gpt.read --votes reads); the candidate read exactly by most copies wins, then the largest
+  mean log p(prompt | copy).
+
+For each ranker: the share of prompts whose pick the recognizer reads exactly in one reading (bench_draw's
+judge) and the share Tesseract reads exactly; beside them the ceiling of any ranker (a candidate of the prompt
+Tesseract reads). Exact match, case-sensitive, spaces ignored. Writes OUT/rerank.json and OUT/candidates.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, generate_for_prompts, spells
+from gpt.legibility import prompt_log_likelihood, read_back
+from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, Pretrained, load_pretrained
+from gpt.sampling import SamplingConfig
+from gpt.vocab import GridTooLong
+from scripts.bench_draw import held_out_prompts, tesseract_judge
+from scripts.pipeline import print_table
+from vqvae.encoding import encode_paths
+from vqvae.plumbing.io import save_image, write_csv_atomic, write_json_atomic
+
+
+def read_copies(recognizer: Pretrained, paths: list[str], prompts: list[str], copies: int, batch_size: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(exact, score), each (len(paths), copies): whether copy k of each image reads back as its prompt, and
+    log p(prompt | copy k). Copy 0 is the image as it is; a copy that cannot be encoded or laid out scores
+    (False, -inf)."""
+    exact = np.zeros((len(paths), copies), dtype=bool)
+    score = np.full((len(paths), copies), -np.inf)
+    vocab, width = recognizer.vocab, recognizer.max_visual_length
+    for copy in range(copies):
+        grids, _ = encode_paths(recognizer.vqvae, paths, recognizer.max_length, batch_size=batch_size,
+                                num_workers=0, augment=copy > 0, repeat=copy, progress=False)
+        rows, ids = [], []
+        for row, grid in enumerate(grids):
+            if grid is None:
+                continue
+            try:
+                ids.append(vocab.image_part(grid, width))
+            except GridTooLong:
+                continue
+            rows.append(row)
+        if not rows:
+            continue
+        image_ids = torch.tensor(ids, dtype=torch.long)
+        texts = read_back(recognizer.model, vocab, image_ids, recognizer.max_text_length, batch_size)
+        likelihood = prompt_log_likelihood(recognizer.model, vocab, image_ids, [prompts[r] for r in rows],
+                                           recognizer.max_text_length, batch_size).numpy()
+        for row, (text, _), value in zip(rows, texts, likelihood):
+            exact[row, copy], score[row, copy] = spells(text, prompts[row]), value
+        print(f"copy {copy + 1}/{copies}: {exact[:, copy].mean():.1%} of candidates read exactly", flush=True)
+    return exact, score
+
+
+def pick(frame: pd.DataFrame, exact: np.ndarray, score: np.ndarray, copies: int) -> pd.Series:
+    """Per prompt, the row of its candidate read exactly by most of the first `copies` copies, then with the
+    largest mean log-likelihood over them."""
+    keyed = frame.assign(votes=exact[:, :copies].sum(1),
+                         mean_score=np.where(np.isfinite(score[:, :copies]), score[:, :copies], -1e9).mean(1))
+    ordered = keyed.sort_values(["prompt_index", "votes", "mean_score"], ascending=[True, False, False])
+    return ordered.groupby("prompt_index").head(1).index.to_series()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model_dir", nargs="?", default=str(SHIPPED_DRAW_MODEL), help="text-to-image export")
+    parser.add_argument("--recognizer", default=str(SHIPPED_MODEL), help="recognition export that ranks")
+    parser.add_argument("--output", default="outputs/draw_rerank", help="output folder (default: %(default)s)")
+    parser.add_argument("--num-prompts", type=int, default=200)
+    parser.add_argument("--num-candidates", type=int, default=8)
+    parser.add_argument("--votes", type=int, default=8, help="the most readings per candidate compared")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.votes < 1:
+        parser.error(f"--votes {args.votes} must be >= 1")
+    out = Path(args.output)
+    generator = load_pretrained(args.model_dir, load_tokenizer=False)
+    recognizer = load_pretrained(args.recognizer, load_tokenizer=False)
+    prompts = held_out_prompts(args.num_prompts, args.seed)
+    sampling = SamplingConfig(DEFAULT_TEMPERATURE, 0, 1.0, DEFAULT_GUIDANCE, args.seed)
+
+    rows = []
+    for vertical in (False, True):
+        indices = [i for i, p in enumerate(prompts) if p.vertical == vertical]
+        for item in generate_for_prompts(generator, [prompts[i].text for i in indices], args.num_candidates,
+                                         sampling, args.batch_size, vertical=vertical):
+            if item.image is None:
+                continue  # counted below: a prompt with no decodable candidate is a miss for every ranker
+            index = indices[item.prompt_index]
+            path = out / "candidates" / f"{index:03d}_{item.candidate}.png"
+            save_image(path, item.image)
+            rows.append({"prompt_index": index, "prompt": prompts[index].text, "group": prompts[index].group,
+                         "candidate": item.candidate, "path": str(path)})
+    frame = pd.DataFrame(rows)
+    print(f"{len(frame)} decodable candidates for {frame['prompt_index'].nunique()} of {len(prompts)} prompts",
+          flush=True)
+    frame["tesseract"] = tesseract_judge(frame["path"].tolist(), [prompts[i] for i in frame["prompt_index"]])
+    frame["tesseract_exact"] = [spells(t, p) for t, p in zip(frame["tesseract"], frame["prompt"])]
+    exact, score = read_copies(recognizer, frame["path"].tolist(), frame["prompt"].tolist(), args.votes,
+                               args.batch_size)
+    frame["recognizer_exact"] = exact[:, 0]
+    write_csv_atomic(frame.assign(exact_copies=exact.sum(1)), out / "candidates.csv")
+
+    results = []
+    for copies in sorted({1, 2, 4, args.votes} & set(range(1, args.votes + 1))):
+        best = frame.loc[pick(frame, exact, score, copies)]
+        results.append({"ranker": f"{copies} reading{'s' if copies > 1 else ''}",
+                        "recognizer": best["recognizer_exact"].sum() / len(prompts),
+                        "tesseract": best["tesseract_exact"].sum() / len(prompts),
+                        **{f"tesseract_{g}": best.loc[best["group"] == g, "tesseract_exact"].sum()
+                           / sum(p.group == g for p in prompts) for g in sorted({p.group for p in prompts})}})
+    ceiling = frame.groupby("prompt_index")[["recognizer_exact", "tesseract_exact"]].any().sum() / len(prompts)
+    results.append({"ranker": "ceiling (any candidate)", "recognizer": ceiling["recognizer_exact"],
+                    "tesseract": ceiling["tesseract_exact"]})
+    write_json_atomic({"model": args.model_dir, "recognizer": args.recognizer, "prompts": len(prompts),
+                       "num_candidates": args.num_candidates, "seed": args.seed, "results": results},
+                      out / "rerank.json")
+    columns = list(results[0])
+    print_table([{k: f"{100 * v:.1f}%" if k != "ranker" else v for k, v in r.items()} for r in results], columns)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
