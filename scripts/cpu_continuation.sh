@@ -17,7 +17,9 @@ OUT=$1; N=$2; MINUTES=$3; OVERRIDES=$4; D=${5:-outputs/pretrain/data}
 PY=${PYTHON:-.venv/bin/python}
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 SHARD=$D/shard_$(printf %03d "$N")
-[ "$(basename "$D")" = data ] || { echo "DATA must be a make pretrain run's data folder (RUN/data), not $D" >&2; exit 2; }
+if [ "$(basename "$D")" != data ]; then
+  echo "DATA must be a make pretrain run's data folder (RUN/data), not $D" >&2; exit 2
+fi
 render_shard() {  # RUN N: make pretrain's shard N of run folder RUN, by its own rule
   $PY - "$1" "$2" <<'EOF'
 import sys
