@@ -75,3 +75,18 @@ def test_max_time_seconds():
     assert max_time_seconds("01:02:00:00") == 26 * 3600.0
     with pytest.raises(ValueError, match="DD:HH:MM:SS"):
         max_time_seconds("5 minutes")
+
+
+def test_a_budget_over_an_hour_may_be_written_in_minutes(tmp_path):
+    # scripts pass "00:00:$MINUTES:00"; Lightning itself refuses a minutes field over 59
+    from pytorch_lightning.callbacks import Timer
+
+    from vqvae.plumbing.config import LoggerConfig, TrainerConfig
+    from vqvae.plumbing.trainer import build_trainer
+
+    from omegaconf import OmegaConf
+
+    trainer_cfg = OmegaConf.structured(TrainerConfig(accelerator="cpu", max_time="00:00:130:00"))
+    trainer = build_trainer(trainer_cfg, OmegaConf.structured(LoggerConfig(kind="csv")), tmp_path)
+    timer = next(callback for callback in trainer.callbacks if isinstance(callback, Timer))
+    assert timer._duration == 130 * 60

@@ -19,7 +19,8 @@ MEASURE_STEPS = 10
 
 
 def max_time_seconds(max_time: Optional[str]) -> Optional[float]:
-    """Seconds of a Lightning `max_time` string "DD:HH:MM:SS" (None stays None)."""
+    """Seconds of a `max_time` string "DD:HH:MM:SS" (None stays None); a field may pass its unit's range, as in
+    "00:00:130:00" for 130 minutes (build_trainer hands Lightning the duration, which it would refuse)."""
     if max_time is None:
         return None
     parts = str(max_time).split(":")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Optional
 
@@ -226,6 +227,8 @@ def build_trainer(trainer_cfg: TrainerConfig, logger_cfg: LoggerConfig, run_dir:
     kwargs = {**to_dict(trainer_cfg), "use_distributed_sampler": False}
     kwargs.update(overrides)
     kwargs["precision"] = trainable_precision(kwargs.get("precision"), kwargs.get("accelerator", "auto"))
+    if kwargs.get("max_time") is not None:  # "00:00:130:00" is 130 minutes here; Lightning refuses fields over 59
+        kwargs["max_time"] = timedelta(seconds=max_time_seconds(kwargs["max_time"]))
     logger = build_logger(logger_cfg, run_dir)
     extra = [LearningRateMonitor("step")] if logger is not None else []
     return pl.Trainer(logger=logger, callbacks=[*checkpoints, *extra, *(callbacks or [])],
