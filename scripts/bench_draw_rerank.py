@@ -11,11 +11,14 @@ ranks. Rankers, each picking one candidate per prompt:
   what gpt.generate and scripts.bench_draw do (gpt.drawing.rerank);
 - N readings: the recognizer reads each candidate as it is and N-1 times with its borders moved and colours
   jittered (the copies gpt.read --votes reads); the candidate read exactly by most copies wins, then the largest
-  mean log p(prompt | copy).
+  mean log p(prompt | copy);
+- N readings, the first one first: the same among the candidates the one reading spells, if any.
 
 For each ranker: the share of prompts whose pick the recognizer reads exactly in one reading (bench_draw's
 judge) and the share Tesseract reads exactly; beside them the ceiling of any ranker (a candidate of the prompt
-Tesseract reads). Exact match, case-sensitive, spaces ignored. Writes OUT/rerank.json and OUT/candidates.csv.
+Tesseract reads). Exact match, case-sensitive, spaces ignored. Writes OUT/rerank.json, OUT/candidates.csv (with
+Tesseract's readings) and OUT/readings.npz (each copy's exactness and log-likelihood); a second call on OUT reuses
+the candidates and Tesseract's readings.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, Pretrained, load_p
 from gpt.sampling import SamplingConfig
 from gpt.vocab import GridTooLong
 from scripts.bench_draw import held_out_prompts, tesseract_judge
-from scripts.pipeline import print_table
+from scripts.pipeline import print_table, read_json
 from vqvae.encoding import encode_paths
 from vqvae.plumbing.io import save_image, write_csv_atomic, write_json_atomic
 
@@ -70,13 +73,37 @@ def read_copies(recognizer: Pretrained, paths: list[str], prompts: list[str], co
     return exact, score
 
 
-def pick(frame: pd.DataFrame, exact: np.ndarray, score: np.ndarray, copies: int) -> pd.Series:
+def pick(frame: pd.DataFrame, exact: np.ndarray, score: np.ndarray, copies: int, first_first: bool = False
+         ) -> pd.Series:
     """Per prompt, the row of its candidate read exactly by most of the first `copies` copies, then with the
-    largest mean log-likelihood over them."""
-    keyed = frame.assign(votes=exact[:, :copies].sum(1),
+    largest mean log-likelihood over them; with `first_first`, among the candidates copy 0 reads exactly first."""
+    keyed = frame.assign(first=exact[:, 0] if first_first else False, votes=exact[:, :copies].sum(1),
                          mean_score=np.where(np.isfinite(score[:, :copies]), score[:, :copies], -1e9).mean(1))
-    ordered = keyed.sort_values(["prompt_index", "votes", "mean_score"], ascending=[True, False, False])
+    ordered = keyed.sort_values(["prompt_index", "first", "votes", "mean_score"],
+                                ascending=[True, False, False, False], kind="stable")
     return ordered.groupby("prompt_index").head(1).index.to_series()
+
+
+def draw_candidates(args: argparse.Namespace, prompts: list, out: Path) -> pd.DataFrame:
+    """Every decodable candidate of every prompt saved as a PNG, with Tesseract's reading: one row each."""
+    generator = load_pretrained(args.model_dir, load_tokenizer=False)
+    sampling = SamplingConfig(DEFAULT_TEMPERATURE, 0, 1.0, DEFAULT_GUIDANCE, args.seed)
+    rows = []
+    for vertical in (False, True):
+        indices = [i for i, p in enumerate(prompts) if p.vertical == vertical]
+        for item in generate_for_prompts(generator, [prompts[i].text for i in indices], args.num_candidates,
+                                         sampling, args.batch_size, vertical=vertical):
+            if item.image is None:
+                continue  # counted below: a prompt with no decodable candidate is a miss for every ranker
+            index = indices[item.prompt_index]
+            path = out / "candidates" / f"{index:03d}_{item.candidate}.png"
+            save_image(path, item.image)
+            rows.append({"prompt_index": index, "prompt": prompts[index].text, "group": prompts[index].group,
+                         "candidate": item.candidate, "path": str(path)})
+    frame = pd.DataFrame(rows)
+    frame["tesseract"] = tesseract_judge(frame["path"].tolist(), [prompts[i] for i in frame["prompt_index"]])
+    write_csv_atomic(frame, out / "candidates.csv")
+    return frame
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,37 +120,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.votes < 1:
         parser.error(f"--votes {args.votes} must be >= 1")
     out = Path(args.output)
-    generator = load_pretrained(args.model_dir, load_tokenizer=False)
-    recognizer = load_pretrained(args.recognizer, load_tokenizer=False)
     prompts = held_out_prompts(args.num_prompts, args.seed)
-    sampling = SamplingConfig(DEFAULT_TEMPERATURE, 0, 1.0, DEFAULT_GUIDANCE, args.seed)
-
-    rows = []
-    for vertical in (False, True):
-        indices = [i for i, p in enumerate(prompts) if p.vertical == vertical]
-        for item in generate_for_prompts(generator, [prompts[i].text for i in indices], args.num_candidates,
-                                         sampling, args.batch_size, vertical=vertical):
-            if item.image is None:
-                continue  # counted below: a prompt with no decodable candidate is a miss for every ranker
-            index = indices[item.prompt_index]
-            path = out / "candidates" / f"{index:03d}_{item.candidate}.png"
-            save_image(path, item.image)
-            rows.append({"prompt_index": index, "prompt": prompts[index].text, "group": prompts[index].group,
-                         "candidate": item.candidate, "path": str(path)})
-    frame = pd.DataFrame(rows)
+    saved, drawn_by = out / "candidates.csv", {"model": args.model_dir, "prompts": args.num_prompts,
+                                               "candidates": args.num_candidates, "seed": args.seed}
+    if saved.is_file():
+        if read_json(out / "candidates.json") != drawn_by:
+            parser.error(f"{saved} holds candidates drawn with {read_json(out / 'candidates.json')}, not "
+                         f"{drawn_by}: give another --output")
+        frame = pd.read_csv(saved, keep_default_na=False, dtype={"prompt": str, "tesseract": str})
+    else:
+        frame = draw_candidates(args, prompts, out)
+        write_json_atomic(drawn_by, out / "candidates.json")
     print(f"{len(frame)} decodable candidates for {frame['prompt_index'].nunique()} of {len(prompts)} prompts",
           flush=True)
-    frame["tesseract"] = tesseract_judge(frame["path"].tolist(), [prompts[i] for i in frame["prompt_index"]])
+    recognizer = load_pretrained(args.recognizer, load_tokenizer=False)
     frame["tesseract_exact"] = [spells(t, p) for t, p in zip(frame["tesseract"], frame["prompt"])]
     exact, score = read_copies(recognizer, frame["path"].tolist(), frame["prompt"].tolist(), args.votes,
                                args.batch_size)
     frame["recognizer_exact"] = exact[:, 0]
-    write_csv_atomic(frame.assign(exact_copies=exact.sum(1)), out / "candidates.csv")
+    np.savez(out / "readings.npz", exact=exact, score=score)
 
     results = []
-    for copies in sorted({1, 2, 4, args.votes} & set(range(1, args.votes + 1))):
-        best = frame.loc[pick(frame, exact, score, copies)]
-        results.append({"ranker": f"{copies} reading{'s' if copies > 1 else ''}",
+    counts = sorted({1, 2, 4, args.votes} & set(range(1, args.votes + 1)))
+    for copies, first_first in [(c, False) for c in counts] + [(c, True) for c in counts if c > 1]:
+        best = frame.loc[pick(frame, exact, score, copies, first_first)]
+        name = f"{copies} reading{'s' if copies > 1 else ''}" + (", the first one first" if first_first else "")
+        results.append({"ranker": name,
                         "recognizer": best["recognizer_exact"].sum() / len(prompts),
                         "tesseract": best["tesseract_exact"].sum() / len(prompts),
                         **{f"tesseract_{g}": best.loc[best["group"] == g, "tesseract_exact"].sum()

@@ -27,15 +27,17 @@ def test_rerank_by_several_readings_picks_the_candidate_most_copies_read():
 
     from scripts.bench_draw_rerank import pick
 
-    frame = pd.DataFrame({"prompt_index": [0, 0, 0, 1, 1]})
+    frame = pd.DataFrame({"prompt_index": [0, 0, 0, 1, 1, 2, 2]})
     # copy 0 (the image as it is), copy 1, copy 2
     exact = np.array([[True, False, False], [True, True, True], [False, True, True],
-                      [False, False, False], [False, False, False]])
+                      [False, False, False], [False, False, False], [True, False, False], [False, True, True]])
     score = np.array([[-0.1, -5.0, -5.0], [-0.9, -0.5, -0.4], [-3.0, -0.2, -0.2],
-                      [-2.0, -np.inf, -1.0], [-1.5, -1.5, -1.5]])
+                      [-2.0, -np.inf, -1.0], [-1.5, -1.5, -1.5], [-0.5, -2.0, -2.0], [-1.0, -0.5, -0.5]])
     # one reading: both exact candidates of prompt 0 tie on votes and the likelier wins; prompt 1 by likelihood
-    assert pick(frame, exact, score, 1).tolist() == [0, 4]
+    assert pick(frame, exact, score, 1).tolist() == [0, 4, 5]
     # three readings: candidate 1 is read exactly by all three copies; a copy that failed (-inf) sinks its mean
-    assert pick(frame, exact, score, 3).tolist() == [1, 4]
+    assert pick(frame, exact, score, 3).tolist() == [1, 4, 6]
     # two readings: candidate 1 has two exact copies, candidates 0 and 2 one each
-    assert pick(frame, exact, score, 2).tolist() == [1, 4]
+    assert pick(frame, exact, score, 2).tolist() == [1, 4, 6]
+    # the first reading first: prompt 2 keeps the candidate its one reading spells
+    assert pick(frame, exact, score, 3, first_first=True).tolist() == [1, 4, 5]
