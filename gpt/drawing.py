@@ -23,6 +23,8 @@ from gpt.metrics import normalize_for_metrics
 from gpt.pretrained import Pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
+from vqvae.data import augment_pair
+from vqvae.plumbing.io import ImageReadError
 from vqvae.decode import decode_grids
 from vqvae.templates import PAD_RGB, upright
 
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 # seed 1, best of 8 read back by the recognizer): temperature 1.0 / guidance 1.0 9.4%, 0.7 / 1.0 29.7%,
 # 1.0 / 2.0 39.1%, 0.7 / 2.0 53.1%, 0.85 / 2.0 54.7%, 0.5 / 2.0 53.1%, 0.7 / 3.0 45.3% (BENCHMARKS.md).
 DEFAULT_TEMPERATURE, DEFAULT_GUIDANCE = 0.7, 2.0
+# Readings of each candidate by the reranking recognizer: the image as it is and copies with moved borders and
+# jittered colours (scripts.bench_draw_rerank, BENCHMARKS.md).
+RERANK_READINGS = 4
 
 
 # A sheet shows at most this many tiles: beyond that the tiles get too small to judge legibility.
@@ -56,8 +61,9 @@ class Generated:
     error: str = ""
     read_back: str = ""  # the recognizer's reading (prompts) or the model's own caption (unconditional)
     confidence: float = float("nan")
-    score: float = float("nan")  # log p(prompt | image) under the recognizer
+    score: float = float("nan")  # log p(prompt | image) under the recognizer, the mean over its readings
     exact: bool = False
+    votes: int = 0  # how many of the recognizer's readings spell the prompt (gpt.drawing.rerank)
     is_best: bool = False
     rank: int = -1
     path: str = ""
@@ -216,26 +222,48 @@ def generate_unconditional(model: Pretrained, num_samples: int, sampling: Sampli
 
 # ---------------------------------------------------------------------------------------------- rerank
 def rerank(items: list[Generated], recognizer: Pretrained, generator_fingerprint: str,
-           batch_size: int = 64) -> None:
+           batch_size: int = 64, readings: int = RERANK_READINGS, seed: int = 0) -> None:
     """Read every decodable candidate back with a recognition export and rank the candidates of each prompt:
-    exact read-back first (spaces ignored), then log p(prompt | image) (`score`). Sets read_back, confidence, score, exact,
-    rank (0 = best) and is_best on the items."""
+    exact read-back first (spaces ignored), then the candidates more of `readings` readings spell (`votes`), then
+    log p(prompt | image) (`score`, the mean over the readings). The first reading is of the image as it is; the
+    others of copies with their borders moved and colours jittered, as `gpt.read --votes` reads (seeded by
+    `seed`, candidate and copy). Sets read_back, confidence (the first reading's), score, exact, votes, rank
+    (0 = best) and is_best on the items."""
     recognizer.require_recognition()
+    if readings < 1:
+        raise ValueError(f"readings={readings}: read each candidate at least once")
     usable = [item for item in items if item.image is not None]
-    if usable:
-        same = recognizer.fingerprint == generator_fingerprint
-        if not same:
-            log.info("the recognizer's VQ-VAE (%s) differs from the generator's (%s): re-encoding the images",
-                     recognizer.fingerprint, generator_fingerprint)
-        image_ids = recognizer_image_ids(recognizer.vocab, recognizer.max_visual_length,
-                                         [item.grid for item in usable], [item.image for item in usable], same,
-                                         recognizer.vqvae, recognizer.max_length, batch_size)
-        readings = read_back(recognizer.model, recognizer.vocab, image_ids, recognizer.max_text_length, batch_size)
-        scores = prompt_log_likelihood(recognizer.model, recognizer.vocab, image_ids,
-                                       [item.prompt for item in usable], recognizer.max_text_length, batch_size)
-        for item, (text, confidence), score in zip(usable, readings, scores.tolist()):
-            item.read_back, item.confidence, item.score = text, confidence, score
-            item.exact = spells(text, item.prompt)
+    if not usable:
+        rank_candidates(items, by_recognizer=True)
+        return
+    same = recognizer.fingerprint == generator_fingerprint
+    if not same:
+        log.info("the recognizer's VQ-VAE (%s) differs from the generator's (%s): re-encoding the images",
+                 recognizer.fingerprint, generator_fingerprint)
+    prompts, grids = [item.prompt for item in usable], [item.grid for item in usable]
+    totals, counted = np.zeros(len(usable)), 0
+    for copy in range(readings):
+        images = [item.image for item in usable]
+        if copy:
+            images = [augment_pair(image, None, np.random.default_rng([seed, index, copy]))[0]
+                      for index, image in enumerate(images)]
+        try:
+            image_ids = recognizer_image_ids(recognizer.vocab, recognizer.max_visual_length, grids, images,
+                                             same and not copy, recognizer.vqvae, recognizer.max_length, batch_size)
+        except ImageReadError as error:  # an augmented copy that cannot be normalized: rank without this reading
+            log.warning("reranking reading %d skipped: %s", copy + 1, error)
+            continue
+        texts = read_back(recognizer.model, recognizer.vocab, image_ids, recognizer.max_text_length, batch_size)
+        totals += prompt_log_likelihood(recognizer.model, recognizer.vocab, image_ids, prompts,
+                                        recognizer.max_text_length, batch_size).double().numpy()
+        counted += 1
+        for item, (text, confidence) in zip(usable, texts):
+            spelled = spells(text, item.prompt)
+            if not copy:
+                item.read_back, item.confidence, item.exact, item.votes = text, confidence, spelled, 0
+            item.votes += spelled
+    for item, total in zip(usable, totals / max(counted, 1)):
+        item.score = float(total)
     rank_candidates(items, by_recognizer=True)
 
 
@@ -247,7 +275,7 @@ def spells(read_back: str, prompt: str) -> bool:
 
 
 def rank_candidates(items: list[Generated], by_recognizer: bool) -> None:
-    """Per prompt, rank decodable candidates (rank 0 = best, is_best on it): by (exact, score) when a
+    """Per prompt, rank decodable candidates (rank 0 = best, is_best on it): by (exact, votes, score) when a
     recognizer scored them, else by the generator's mean log-probability per image token."""
     by_prompt: dict[int, list[Generated]] = {}
     for item in items:
@@ -255,7 +283,7 @@ def rank_candidates(items: list[Generated], by_recognizer: bool) -> None:
     for group in by_prompt.values():
         usable = [item for item in group if item.image is not None]
         if by_recognizer:
-            key = lambda item: (item.exact, item.score)  # noqa: E731
+            key = lambda item: (item.exact, item.votes, item.score)  # noqa: E731
         else:
             key = lambda item: item.gen_logprob / max(1, item.grid.size)  # noqa: E731
         for rank, item in enumerate(sorted(usable, key=key, reverse=True)):

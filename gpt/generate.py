@@ -13,11 +13,12 @@ each prompt's text part (with the <vertical> mark under --vertical) is the prefi
 image part is sampled (all prompts x candidates batched, KV cache), parsed into a rectangular grid (repairs
 reported), decoded by the export's VQ-VAE and cropped to the content. Candidates are reranked by the
 shipped recognizer unless --rerank-with names another or --no-rerank is given: exact read-back first, then
-log p(prompt | image). --unconditional N samples N image parts from an image-first (recognition) model
+the candidates more of its readings spell (the image as it is and copies with moved borders, as gpt.read --votes
+reads), then log p(prompt | image). --unconditional N samples N image parts from an image-first (recognition) model
 starting at <row>, then lets it read its own images greedily (self-captions).
 
 Writes to --output: one folder per prompt (candidate_KK.png, best.png, sheet.png), results.csv and
-results.json (prompt, candidate, path, grid size, repairs, read-back, confidence, score, is_best, rank),
+results.json (prompt, candidate, path, grid size, repairs, read-back, confidence, score, votes, is_best, rank),
 legibility.json with --evaluate, and results.csv.bad.csv listing candidates that could not be decoded
 (exit status 1 then; 2 for bad arguments or inputs).
 """
@@ -44,7 +45,7 @@ from vqvae.plumbing.io import BadRowReport, report_path_for, save_image, write_c
 
 
 RESULT_COLUMNS = ("prompt_index", "prompt", "candidate", "path", "rows", "cols", "gen_logprob", "read_back",
-                  "confidence", "score", "exact", "is_best", "rank", "repairs")
+                  "confidence", "score", "exact", "votes", "is_best", "rank", "repairs")
 
 
 def read_prompts_file(path: str | Path) -> list[str]:
@@ -101,7 +102,8 @@ def write_outputs(items: list[Generated], output: Path, unconditional: bool, pro
         records.append(record)
     columns = list(RESULT_COLUMNS)
     if unconditional:
-        columns = [c for c in columns if c not in ("prompt_index", "prompt", "score", "exact", "is_best", "rank")]
+        columns = [c for c in columns
+                   if c not in ("prompt_index", "prompt", "score", "exact", "votes", "is_best", "rank")]
         columns[columns.index("read_back")] = "caption"
         for record in records:
             record["caption"] = record["read_back"]

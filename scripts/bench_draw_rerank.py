@@ -15,14 +15,16 @@ ranks. Rankers, each picking one candidate per prompt:
 - N readings, the first one first: the same among the candidates the one reading spells, if any.
 
 For each ranker: the share of prompts whose pick the recognizer reads exactly in one reading (bench_draw's
-judge) and the share Tesseract reads exactly; beside them the ceiling of any ranker (a candidate of the prompt
-Tesseract reads). Exact match, case-sensitive, spaces ignored. Writes OUT/rerank.json, OUT/candidates.csv (with
+judge) and the share Tesseract reads exactly, with the prompts Tesseract reads that the one-reading ranker's pick
+lost or won and their sign test; beside them the ceiling of any ranker (a candidate of the prompt Tesseract
+reads). Exact match, case-sensitive, spaces ignored. Writes OUT/rerank.json, OUT/candidates.csv (with
 Tesseract's readings) and OUT/readings.npz (each copy's exactness and log-likelihood); a second call on OUT reuses
-the candidates and Tesseract's readings.
+the candidates, Tesseract's readings and the recognizer's readings.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -106,6 +108,14 @@ def draw_candidates(args: argparse.Namespace, prompts: list, out: Path) -> pd.Da
     return frame
 
 
+def sign_test(gained: int, lost: int) -> float:
+    """Two-sided sign test p-value of `gained` against `lost` prompts (the prompts on which two rankers agree
+    say nothing about which is better)."""
+    n = gained + lost
+    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2 ** n if n else 1.0
+    return min(1.0, 2 * tail)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_dir", nargs="?", default=str(SHIPPED_DRAW_MODEL), help="text-to-image export")
@@ -133,23 +143,32 @@ def main(argv: list[str] | None = None) -> int:
         write_json_atomic(drawn_by, out / "candidates.json")
     print(f"{len(frame)} decodable candidates for {frame['prompt_index'].nunique()} of {len(prompts)} prompts",
           flush=True)
-    recognizer = load_pretrained(args.recognizer, load_tokenizer=False)
     frame["tesseract_exact"] = [spells(t, p) for t, p in zip(frame["tesseract"], frame["prompt"])]
-    exact, score = read_copies(recognizer, frame["path"].tolist(), frame["prompt"].tolist(), args.votes,
-                               args.batch_size)
+    readings = out / "readings.npz"
+    saved = dict(np.load(readings)) if readings.is_file() else {}
+    if str(saved.get("recognizer", "")) == args.recognizer and saved["exact"].shape[1] >= args.votes:
+        exact, score = saved["exact"][:, :args.votes], saved["score"][:, :args.votes]
+    else:
+        recognizer = load_pretrained(args.recognizer, load_tokenizer=False)
+        exact, score = read_copies(recognizer, frame["path"].tolist(), frame["prompt"].tolist(), args.votes,
+                                   args.batch_size)
+        np.savez(readings, exact=exact, score=score, recognizer=args.recognizer)
     frame["recognizer_exact"] = exact[:, 0]
-    np.savez(out / "readings.npz", exact=exact, score=score)
 
     results = []
     counts = sorted({1, 2, 4, args.votes} & set(range(1, args.votes + 1)))
+    one = frame.loc[pick(frame, exact, score, 1)].set_index("prompt_index")["tesseract_exact"]
     for copies, first_first in [(c, False) for c in counts] + [(c, True) for c in counts if c > 1]:
         best = frame.loc[pick(frame, exact, score, copies, first_first)]
         name = f"{copies} reading{'s' if copies > 1 else ''}" + (", the first one first" if first_first else "")
+        judged = best.set_index("prompt_index")["tesseract_exact"]
+        gained, lost = int((judged & ~one).sum()), int((one & ~judged).sum())
         results.append({"ranker": name,
                         "recognizer": best["recognizer_exact"].sum() / len(prompts),
                         "tesseract": best["tesseract_exact"].sum() / len(prompts),
                         **{f"tesseract_{g}": best.loc[best["group"] == g, "tesseract_exact"].sum()
-                           / sum(p.group == g for p in prompts) for g in sorted({p.group for p in prompts})}})
+                           / sum(p.group == g for p in prompts) for g in sorted({p.group for p in prompts})},
+                        "tesseract_gained_lost": f"+{gained} -{lost}", "sign_test_p": sign_test(gained, lost)})
     ceiling = frame.groupby("prompt_index")[["recognizer_exact", "tesseract_exact"]].any().sum() / len(prompts)
     results.append({"ranker": "ceiling (any candidate)", "recognizer": ceiling["recognizer_exact"],
                     "tesseract": ceiling["tesseract_exact"]})
@@ -157,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                        "num_candidates": args.num_candidates, "seed": args.seed, "results": results},
                       out / "rerank.json")
     columns = list(results[0])
-    print_table([{k: f"{100 * v:.1f}%" if k != "ranker" else v for k, v in r.items()} for r in results], columns)
+    print_table([{k: f"{100 * v:.1f}%" if k not in ("ranker", "tesseract_gained_lost", "sign_test_p") else v
+                  for k, v in r.items()} for r in results], columns)
     return 0
 
 

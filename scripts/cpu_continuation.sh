@@ -15,7 +15,6 @@
 set -euo pipefail
 OUT=$1; N=$2; MINUTES=$3; OVERRIDES=$4; D=${5:-outputs/pretrain/data}
 PY=${PYTHON:-.venv/bin/python}
-MAX_TIME=$(printf 00:%02d:%02d:00 $((MINUTES / 60)) $((MINUTES % 60)))  # Lightning's DD:HH:MM:SS
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 SHARD=$D/shard_$(printf %03d "$N")
 if [ "$(basename "$D")" != data ]; then
@@ -45,7 +44,7 @@ fi
 # shellcheck disable=SC2086  # the overrides are words
 $PY -m gpt.train config/gpt2-pretrain.yaml data.train="$SHARD/tokens.csv" data.val="$OUT/val/tokens.csv" \
   data.base_charset="$D/charset.txt" run_dir="$OUT/run" init_from=resources/models/ocr-ko-en optim.decay_steps=null \
-  trainer.max_steps=-1 trainer.max_time="$MAX_TIME" seed=0 $OVERRIDES >> "$OUT/train.log" 2>&1
+  trainer.max_steps=-1 trainer.max_time="00:00:$MINUTES:00" seed=0 $OVERRIDES >> "$OUT/train.log" 2>&1
 [ -d "$OUT/run-export" ] || $PY -m gpt.export "$OUT/run/config.yaml" "$OUT/run/checkpoints/last.ckpt" \
   --output "$OUT/run-export" >> "$OUT/train.log" 2>&1
 PYTHON=$PY scripts/evaluate_sets.sh "$OUT/run-export" "$D" "$OUT/eval.json"

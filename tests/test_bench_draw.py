@@ -1,6 +1,8 @@
 """scripts.bench_draw: the held-out prompt set (words pretraining never rendered, 1-10 characters, mixed)."""
 from collections import Counter
 
+import pytest
+
 from scripts.bench_draw import SHARES, held_out_prompts
 from scripts.words import split_words, word_pool
 
@@ -41,3 +43,11 @@ def test_rerank_by_several_readings_picks_the_candidate_most_copies_read():
     assert pick(frame, exact, score, 2).tolist() == [1, 4, 6]
     # the first reading first: prompt 2 keeps the candidate its one reading spells
     assert pick(frame, exact, score, 3, first_first=True).tolist() == [1, 4, 5]
+
+
+def test_sign_test_weighs_only_the_prompts_two_rankers_disagree_on():
+    from scripts.bench_draw_rerank import sign_test
+
+    assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
+    assert sign_test(13, 2) == sign_test(2, 13) == pytest.approx(2 * 121 / 2 ** 15)  # 1 + 15 + 105 of 2^15
+    assert sign_test(5, 0) == pytest.approx(2 / 32)

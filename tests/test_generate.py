@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from gpt.generate import main as generate_main, write_outputs
-from gpt.drawing import Generated, PromptError, check_prompts, decode_candidates, spells
+from gpt.drawing import RERANK_READINGS, Generated, PromptError, check_prompts, decode_candidates, spells
 from gpt.legibility import legibility_summary, tesseract_status
 from gpt.pretrained import load_pretrained
 from gpt.sampling import SamplingConfig, filter_logits, pick_tokens, sample_image_parts
@@ -150,9 +150,11 @@ def test_rerank_marks_one_best_per_prompt_and_writes_legibility(models, tmp_path
         folder = out / Path(best["path"]).parent
         assert (folder / "best.png").read_bytes() == (out / best["path"]).read_bytes()
         assert (folder / "sheet.png").is_file()
-        # Ranked by (exact read-back, log p(prompt | image)): the best has the highest score among non-exact.
-        scores = decoded["score"].astype(float)
-        assert float(best["score"]) == scores.max() or str(best["exact"]) == "True"
+        # Ranked by (exact read-back, readings that spell the prompt, mean log p(prompt | image)).
+        keys = [(str(e) == "True", int(v), float(s)) for e, v, s in zip(decoded["exact"], decoded["votes"],
+                                                                          decoded["score"])]
+        assert (str(best["exact"]) == "True", int(best["votes"]), float(best["score"])) == max(keys)
+        assert all(0 <= votes <= RERANK_READINGS for _, votes, _ in keys)
     legibility = json.loads((out / "legibility.json").read_text())
     assert legibility["num_prompts"] == 2 and legibility["num_candidates"] == 4
     assert 0.0 <= legibility["recognizer"]["exact_rate"] <= 1.0
