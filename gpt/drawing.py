@@ -24,8 +24,8 @@ from gpt.pretrained import Pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
 from gpt.vocab import Vocab
 from vqvae.data import augment_pair
-from vqvae.plumbing.io import ImageReadError
 from vqvae.decode import decode_grids
+from vqvae.plumbing.io import ImageReadError
 from vqvae.templates import PAD_RGB, upright
 
 log = logging.getLogger(__name__)
@@ -225,46 +225,56 @@ def rerank(items: list[Generated], recognizer: Pretrained, generator_fingerprint
            batch_size: int = 64, readings: int = RERANK_READINGS, seed: int = 0) -> None:
     """Read every decodable candidate back with a recognition export and rank the candidates of each prompt:
     exact read-back first (spaces ignored), then the candidates more of `readings` readings spell (`votes`), then
-    log p(prompt | image) (`score`, the mean over the readings). The first reading is of the image as it is; the
-    others of copies with their borders moved and colours jittered, as `gpt.read --votes` reads (seeded by
-    `seed`, candidate and copy). Sets read_back, confidence (the first reading's), score, exact, votes, rank
-    (0 = best) and is_best on the items."""
+    log p(prompt | image) (`score`, the mean over the readings); the readings are `read_copies`'. Sets read_back,
+    confidence (the first reading's), score, exact, votes, rank (0 = best) and is_best on the items."""
+    usable = [item for item in items if item.image is not None]
+    if usable:
+        same = recognizer.fingerprint == generator_fingerprint
+        if not same:
+            log.info("the recognizer's VQ-VAE (%s) differs from the generator's (%s): re-encoding the images",
+                     recognizer.fingerprint, generator_fingerprint)
+        first, exact, score = read_copies(recognizer, [item.image for item in usable], [item.grid for item in usable],
+                                          [item.prompt for item in usable], readings, same, seed, batch_size)
+        read = ~np.isnan(score)  # the mean over the readings not skipped; -inf where none was read
+        means = np.where(read.any(1), np.nansum(score, 1) / np.maximum(read.sum(1), 1), -np.inf)
+        for item, (text, confidence), spelled, votes, mean in zip(usable, first, exact[:, 0], exact.sum(1), means):
+            item.read_back, item.confidence, item.exact, item.votes = text, confidence, bool(spelled), int(votes)
+            item.score = float(mean)
+    rank_candidates(items, by_recognizer=True)
+
+
+def read_copies(recognizer: Pretrained, images: Sequence[np.ndarray], grids: Sequence[Optional[np.ndarray]],
+                prompts: Sequence[str], readings: int, same_vqvae: bool, seed: int = 0, batch_size: int = 64
+                ) -> tuple[list[tuple[str, float]], np.ndarray, np.ndarray]:
+    """The recognizer's readings of RGB uint8 images (H, W, 3) drawn for `prompts`: each as it is, and
+    `readings - 1` times a copy with its borders moved and colours jittered (vqvae.data.augment_pair, seeded by
+    `seed`, position and copy: the copies `gpt.read --votes` reads). Returns (first, exact, score): first[i] the
+    (text, confidence) of image i as it is; exact (N, readings) whether each reading spells its prompt; score
+    (N, readings) float64 log p(prompt | copy). A reading whose copies cannot all be normalized is skipped (logged;
+    False and NaN); `grids` are laid out as they are for the first reading when `same_vqvae`."""
     recognizer.require_recognition()
     if readings < 1:
         raise ValueError(f"readings={readings}: read each candidate at least once")
-    usable = [item for item in items if item.image is not None]
-    if not usable:
-        rank_candidates(items, by_recognizer=True)
-        return
-    same = recognizer.fingerprint == generator_fingerprint
-    if not same:
-        log.info("the recognizer's VQ-VAE (%s) differs from the generator's (%s): re-encoding the images",
-                 recognizer.fingerprint, generator_fingerprint)
-    prompts, grids = [item.prompt for item in usable], [item.grid for item in usable]
-    totals, counted = np.zeros(len(usable)), 0
-    for copy in range(readings):
-        images = [item.image for item in usable]
-        if copy:
-            images = [augment_pair(image, None, np.random.default_rng([seed, index, copy]))[0]
-                      for index, image in enumerate(images)]
+    first: list[tuple[str, float]] = [("", float("nan"))] * len(images)
+    exact = np.zeros((len(images), readings), dtype=bool)
+    score = np.full((len(images), readings), np.nan)
+    for copy in range(readings if len(images) else 0):
+        copies = images if not copy else [augment_pair(image, None, np.random.default_rng([seed, index, copy]))[0]
+                                          for index, image in enumerate(images)]
         try:
-            image_ids = recognizer_image_ids(recognizer.vocab, recognizer.max_visual_length, grids, images,
-                                             same and not copy, recognizer.vqvae, recognizer.max_length, batch_size)
-        except ImageReadError as error:  # an augmented copy that cannot be normalized: rank without this reading
-            log.warning("reranking reading %d skipped: %s", copy + 1, error)
+            image_ids = recognizer_image_ids(recognizer.vocab, recognizer.max_visual_length, grids, copies,
+                                             same_vqvae and not copy, recognizer.vqvae, recognizer.max_length,
+                                             batch_size)
+        except ImageReadError as error:  # a copy that cannot be normalized: rank without this reading
+            log.warning("reading %d of the candidates skipped: %s", copy + 1, error)
             continue
         texts = read_back(recognizer.model, recognizer.vocab, image_ids, recognizer.max_text_length, batch_size)
-        totals += prompt_log_likelihood(recognizer.model, recognizer.vocab, image_ids, prompts,
-                                        recognizer.max_text_length, batch_size).double().numpy()
-        counted += 1
-        for item, (text, confidence) in zip(usable, texts):
-            spelled = spells(text, item.prompt)
-            if not copy:
-                item.read_back, item.confidence, item.exact, item.votes = text, confidence, spelled, 0
-            item.votes += spelled
-    for item, total in zip(usable, totals / max(counted, 1)):
-        item.score = float(total)
-    rank_candidates(items, by_recognizer=True)
+        score[:, copy] = prompt_log_likelihood(recognizer.model, recognizer.vocab, image_ids, prompts,
+                                               recognizer.max_text_length, batch_size).double().numpy()
+        exact[:, copy] = [spells(text, prompt) for (text, _), prompt in zip(texts, prompts)]
+        if not copy:
+            first = texts
+    return first, exact, score
 
 
 def spells(read_back: str, prompt: str) -> bool:

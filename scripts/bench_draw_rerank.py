@@ -7,12 +7,13 @@ Draws --num-candidates images for each of scripts.bench_draw's held-out prompts 
 saves every candidate (OUT/candidates/PPP_K.png) and lets Tesseract read each one: Tesseract judges, it never
 ranks. Rankers, each picking one candidate per prompt:
 
-- 1 reading: the shipped recognizer reads each candidate once; exact read-back first, then log p(prompt | image):
-  what gpt.generate and scripts.bench_draw do (gpt.drawing.rerank);
+- 1 reading: the shipped recognizer reads each candidate once; exact read-back first, then log p(prompt | image)
+  (what gpt.drawing.rerank did until 2026-12-05);
 - N readings: the recognizer reads each candidate as it is and N-1 times with its borders moved and colours
-  jittered (the copies gpt.read --votes reads); the candidate read exactly by most copies wins, then the largest
-  mean log p(prompt | copy);
-- N readings, the first one first: the same among the candidates the one reading spells, if any.
+  jittered (gpt.drawing.read_copies: the copies gpt.read --votes reads, and the very copies gpt.drawing.rerank
+  reads in bench_draw); the candidate read exactly by most copies wins, then the largest mean log p(prompt | copy);
+- N readings, the first one first: the same among the candidates the first reading spells, if any (what
+  gpt.drawing.rerank does, N = RERANK_READINGS).
 
 For each ranker: the share of prompts whose pick the recognizer reads exactly in one reading (bench_draw's
 judge) and the share Tesseract reads exactly, with the prompts Tesseract reads that the one-reading ranker's pick
@@ -30,57 +31,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, generate_for_prompts, spells
-from gpt.legibility import prompt_log_likelihood, read_back
-from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, Pretrained, load_pretrained
+from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, generate_for_prompts, read_copies, spells
+from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
 from gpt.sampling import SamplingConfig
-from gpt.vocab import GridTooLong
 from scripts.bench_draw import held_out_prompts, tesseract_judge
 from scripts.pipeline import print_table, read_json
-from vqvae.encoding import encode_paths
-from vqvae.plumbing.io import save_image, write_csv_atomic, write_json_atomic
-
-
-def read_copies(recognizer: Pretrained, paths: list[str], prompts: list[str], copies: int, batch_size: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """(exact, score), each (len(paths), copies): whether copy k of each image reads back as its prompt, and
-    log p(prompt | copy k). Copy 0 is the image as it is; a copy that cannot be encoded or laid out scores
-    (False, -inf)."""
-    exact = np.zeros((len(paths), copies), dtype=bool)
-    score = np.full((len(paths), copies), -np.inf)
-    vocab, width = recognizer.vocab, recognizer.max_visual_length
-    for copy in range(copies):
-        grids, _ = encode_paths(recognizer.vqvae, paths, recognizer.max_length, batch_size=batch_size,
-                                num_workers=0, augment=copy > 0, repeat=copy, progress=False)
-        rows, ids = [], []
-        for row, grid in enumerate(grids):
-            if grid is None:
-                continue
-            try:
-                ids.append(vocab.image_part(grid, width))
-            except GridTooLong:
-                continue
-            rows.append(row)
-        if not rows:
-            continue
-        image_ids = torch.tensor(ids, dtype=torch.long)
-        texts = read_back(recognizer.model, vocab, image_ids, recognizer.max_text_length, batch_size)
-        likelihood = prompt_log_likelihood(recognizer.model, vocab, image_ids, [prompts[r] for r in rows],
-                                           recognizer.max_text_length, batch_size).numpy()
-        for row, (text, _), value in zip(rows, texts, likelihood):
-            exact[row, copy], score[row, copy] = spells(text, prompts[row]), value
-        print(f"copy {copy + 1}/{copies}: {exact[:, copy].mean():.1%} of candidates read exactly", flush=True)
-    return exact, score
+from vqvae.plumbing.io import load_image, save_image, write_csv_atomic, write_json_atomic
 
 
 def pick(frame: pd.DataFrame, exact: np.ndarray, score: np.ndarray, copies: int, first_first: bool = False
          ) -> pd.Series:
     """Per prompt, the row of its candidate read exactly by most of the first `copies` copies, then with the
     largest mean log-likelihood over them; with `first_first`, among the candidates copy 0 reads exactly first."""
+    read = ~np.isnan(score[:, :copies])  # as gpt.drawing.rerank: the mean over the readings not skipped
+    mean = np.where(read.any(1), np.nansum(score[:, :copies], 1) / np.maximum(read.sum(1), 1), -np.inf)
     keyed = frame.assign(first=exact[:, 0] if first_first else False, votes=exact[:, :copies].sum(1),
-                         mean_score=np.where(np.isfinite(score[:, :copies]), score[:, :copies], -1e9).mean(1))
+                         mean_score=mean)
     ordered = keyed.sort_values(["prompt_index", "first", "votes", "mean_score"],
                                 ascending=[True, False, False, False], kind="stable")
     return ordered.groupby("prompt_index").head(1).index.to_series()
@@ -150,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         exact, score = saved["exact"][:, :args.votes], saved["score"][:, :args.votes]
     else:
         recognizer = load_pretrained(args.recognizer, load_tokenizer=False)
-        exact, score = read_copies(recognizer, frame["path"].tolist(), frame["prompt"].tolist(), args.votes,
-                                   args.batch_size)
+        images = [load_image(path) for path in frame["path"]]
+        # the candidates in bench_draw's order, copies seeded as gpt.drawing.rerank seeds them there (seed 0)
+        _, exact, score = read_copies(recognizer, images, [None] * len(images), frame["prompt"].tolist(),
+                                      args.votes, same_vqvae=False, batch_size=args.batch_size)
         np.savez(readings, exact=exact, score=score, recognizer=args.recognizer)
     frame["recognizer_exact"] = exact[:, 0]
 
