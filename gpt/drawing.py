@@ -235,9 +235,8 @@ def rerank(items: list[Generated], recognizer: Pretrained, generator_fingerprint
                      recognizer.fingerprint, generator_fingerprint)
         first, exact, score = read_copies(recognizer, [item.image for item in usable], [item.grid for item in usable],
                                           [item.prompt for item in usable], readings, same, seed, batch_size)
-        read = ~np.isnan(score)  # the mean over the readings not skipped; -inf where none was read
-        means = np.where(read.any(1), np.nansum(score, 1) / np.maximum(read.sum(1), 1), -np.inf)
-        for item, (text, confidence), spelled, votes, mean in zip(usable, first, exact[:, 0], exact.sum(1), means):
+        for item, (text, confidence), spelled, votes, mean in zip(usable, first, exact[:, 0], exact.sum(1),
+                                                                   mean_over_readings(score)):
             item.read_back, item.confidence, item.exact, item.votes = text, confidence, bool(spelled), int(votes)
             item.score = float(mean)
     rank_candidates(items, by_recognizer=True)
@@ -275,6 +274,13 @@ def read_copies(recognizer: Pretrained, images: Sequence[np.ndarray], grids: Seq
         if not copy:
             first = texts
     return first, exact, score
+
+
+def mean_over_readings(score: np.ndarray) -> np.ndarray:
+    """(N,) mean of `read_copies`' (N, R) log-likelihoods over the readings not skipped (NaN); -inf where none
+    was read, so such a candidate ranks last."""
+    read = ~np.isnan(score)
+    return np.where(read.any(1), np.nansum(score, 1) / np.maximum(read.sum(1), 1), -np.inf)
 
 
 def spells(read_back: str, prompt: str) -> bool:

@@ -32,22 +32,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, generate_for_prompts, read_copies, spells
+from gpt.drawing import (DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, generate_for_prompts, mean_over_readings, read_copies,
+                         spells)
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
 from gpt.sampling import SamplingConfig
 from scripts.bench_draw import held_out_prompts, tesseract_judge
 from scripts.pipeline import print_table, read_json
-from vqvae.plumbing.io import load_image, save_image, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.io import atomic_path, load_image, save_image, write_csv_atomic, write_json_atomic
 
 
 def pick(frame: pd.DataFrame, exact: np.ndarray, score: np.ndarray, copies: int, first_first: bool = False
          ) -> pd.Series:
     """Per prompt, the row of its candidate read exactly by most of the first `copies` copies, then with the
     largest mean log-likelihood over them; with `first_first`, among the candidates copy 0 reads exactly first."""
-    read = ~np.isnan(score[:, :copies])  # as gpt.drawing.rerank: the mean over the readings not skipped
-    mean = np.where(read.any(1), np.nansum(score[:, :copies], 1) / np.maximum(read.sum(1), 1), -np.inf)
     keyed = frame.assign(first=exact[:, 0] if first_first else False, votes=exact[:, :copies].sum(1),
-                         mean_score=mean)
+                         mean_score=mean_over_readings(score[:, :copies]))
     ordered = keyed.sort_values(["prompt_index", "first", "votes", "mean_score"],
                                 ascending=[True, False, False, False], kind="stable")
     return ordered.groupby("prompt_index").head(1).index.to_series()
@@ -98,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--votes {args.votes} must be >= 1")
     out = Path(args.output)
     prompts = held_out_prompts(args.num_prompts, args.seed)
-    saved, drawn_by = out / "candidates.csv", {"model": args.model_dir, "prompts": args.num_prompts,
-                                               "candidates": args.num_candidates, "seed": args.seed}
-    if saved.is_file():
+    candidates, drawn_by = out / "candidates.csv", {"model": args.model_dir, "prompts": args.num_prompts,
+                                                    "candidates": args.num_candidates, "seed": args.seed}
+    if candidates.is_file():
         if read_json(out / "candidates.json") != drawn_by:
-            parser.error(f"{saved} holds candidates drawn with {read_json(out / 'candidates.json')}, not "
+            parser.error(f"{candidates} holds candidates drawn with {read_json(out / 'candidates.json')}, not "
                          f"{drawn_by}: give another --output")
-        frame = pd.read_csv(saved, keep_default_na=False, dtype={"prompt": str, "tesseract": str})
+        frame = pd.read_csv(candidates, keep_default_na=False, dtype={"prompt": str, "tesseract": str})
     else:
         frame = draw_candidates(args, prompts, out)
         write_json_atomic(drawn_by, out / "candidates.json")
@@ -121,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         # the candidates in bench_draw's order, copies seeded as gpt.drawing.rerank seeds them there (seed 0)
         _, exact, score = read_copies(recognizer, images, [None] * len(images), frame["prompt"].tolist(),
                                       args.votes, same_vqvae=False, batch_size=args.batch_size)
-        np.savez(readings, exact=exact, score=score, recognizer=args.recognizer)
+        with atomic_path(readings) as tmp, open(tmp, "wb") as file:
+            np.savez(file, exact=exact, score=score, recognizer=args.recognizer)
     frame["recognizer_exact"] = exact[:, 0]
 
     results = []
