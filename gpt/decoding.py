@@ -9,10 +9,12 @@ over the allowed tokens.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from gpt.modeling import cached_step
+from gpt.modeling import cached_forward, cached_step
 from gpt.vocab import Vocab
 
 
@@ -61,23 +63,30 @@ def greedy_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text
     """
     _check_prompts(vocab, image_ids, max_text_length)
     device = next(model.parameters()).device
-    image_ids = image_ids.to(device=device, dtype=torch.long)
-    batch = image_ids.shape[0]
+    sequence, positions, attention = _prompt(vocab, image_ids.to(device=device, dtype=torch.long))
+    if use_cache:
+        logits, past = cached_step(model, sequence, None, positions, attention)
+    else:
+        logits, past = _uncached_step(model, sequence, positions, attention), None
+    return _greedy_from(model, vocab, logits, past, sequence, positions, attention, max_text_length, use_cache)
+
+
+def _uncached_step(model: torch.nn.Module, sequence: Tensor, positions: Tensor, attention: Tensor) -> Tensor:
+    return model(input_ids=sequence, position_ids=positions.expand(sequence.shape[0], -1), attention_mask=attention,
+                 use_cache=False).logits[:, -1]
+
+
+def _greedy_from(model: torch.nn.Module, vocab: Vocab, logits: Tensor, past: Any, sequence: Tensor,
+                 positions: Tensor, attention: Tensor, max_text_length: int, use_cache: bool) -> tuple[Tensor, Tensor]:
+    """`greedy_ids` from the prompt's last logits (B, vocab) and its cache (None without `use_cache`)."""
+    batch, device = sequence.shape[0], sequence.device
     mask = _allowed_mask(vocab, model.config.vocab_size, device)
     eos_only = torch.full_like(mask, float("-inf"))
     eos_only[vocab.eos_id] = 0.0
-    sequence, positions, attention = _prompt(vocab, image_ids)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     score = torch.zeros(batch, dtype=torch.float32, device=device)
     chosen: list[Tensor] = []
-    past = None
-    next_input, next_positions = sequence, positions
     for step in range(max_text_length - 1):
-        if use_cache:
-            logits, past = cached_step(model, next_input, past, next_positions, attention)
-        else:
-            logits = model(input_ids=sequence, position_ids=positions.expand(batch, -1), attention_mask=attention,
-                           use_cache=False).logits[:, -1]
         logprobs = _step_logprobs(logits, mask)
         # The last step may only close the text: max_text_length - 2 characters are the most that fit.
         pick_from = logprobs + eos_only if step == max_text_length - 2 else logprobs
@@ -89,11 +98,54 @@ def greedy_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text
         finished |= token == vocab.eos_id
         if bool(finished.all()):
             break
-        next_input = token[:, None]
         positions, attention = _grow(positions, attention)
-        next_positions = positions[-1:]
-        sequence = torch.cat([sequence, next_input], dim=1)
+        sequence = torch.cat([sequence, token[:, None]], dim=1)
+        if use_cache:
+            logits, past = cached_step(model, token[:, None], past, positions[-1:], attention)
+        else:
+            logits = _uncached_step(model, sequence, positions, attention)
     return torch.stack(chosen, dim=1), score
+
+
+@torch.no_grad()
+def read_and_score(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, text_ids: Tensor,
+                   max_text_length: int) -> tuple[list[tuple[str, float]], Tensor]:
+    """`recognize` (greedy) and the log-probability of given texts, in one pass over the image parts.
+
+    text_ids: (B, max_text_length) text parts as `Vocab.text_part` lays them out (<s>, characters, </s>,
+    <pad>). Returns the readings and (B,) float32 log p(text | image): the sum over each text's characters and
+    </s> of log-probabilities over the allowed tokens, as the reading's confidence is taken. The texts are fed
+    through the image's KV cache in one step, the cache is cut back to the image, and the reading goes on from
+    it: the image part, nearly all of the compute, is run once for both.
+    """
+    _check_prompts(vocab, image_ids, max_text_length)
+    if text_ids.shape != (image_ids.shape[0], max_text_length):
+        raise ValueError(f"text_ids must be (B, max_text_length) = ({image_ids.shape[0]}, {max_text_length}), "
+                         f"got {tuple(text_ids.shape)}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        sequence, positions, attention = _prompt(vocab, image_ids.to(device=device, dtype=torch.long))
+        logits, past = cached_step(model, sequence, None, positions, attention)
+        text_ids = text_ids.to(device=device, dtype=torch.long)
+        forced = text_ids[:, 1:-1]  # each position predicts the next text token; the last one predicts nothing
+        all_logits = logits[:, None]
+        if forced.shape[1]:
+            forced_positions = positions[-1] + 1 + torch.arange(forced.shape[1], device=device)
+            forced_attention = torch.cat([attention, attention.new_ones(forced.shape)], dim=1)
+            forced_logits, past = cached_forward(model, forced, past, forced.shape[1], forced_positions,
+                                                 forced_attention)
+            past.crop(-forced.shape[1])  # a negative count removes the last tokens in every transformers release
+            all_logits = torch.cat([all_logits, forced_logits], dim=1)
+        logprobs = _step_logprobs(all_logits, _allowed_mask(vocab, model.config.vocab_size, device))
+        targets = text_ids[:, 1:]
+        token = logprobs.gather(2, targets[..., None])[..., 0]
+        text_score = torch.where(targets != vocab.pad_id, token, torch.zeros_like(token)).sum(1)
+        ids, score = _greedy_from(model, vocab, logits, past, sequence, positions, attention, max_text_length, True)
+    finally:
+        model.train(was_training)
+    return _readings(vocab, ids, score), text_score.cpu()
 
 
 @torch.no_grad()
@@ -171,5 +223,8 @@ def recognize(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_
             ids, score = beam_ids(model, vocab, image_ids, max_text_length, num_beams, use_cache)
     finally:
         model.train(was_training)
-    texts = [vocab.decode_text(row) for row in ids.tolist()]
-    return list(zip(texts, score.exp().tolist()))
+    return _readings(vocab, ids, score)
+
+
+def _readings(vocab: Vocab, ids: Tensor, score: Tensor) -> list[tuple[str, float]]:
+    return list(zip([vocab.decode_text(row) for row in ids.tolist()], score.exp().tolist()))

@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from gpt.legibility import prompt_log_likelihood, read_back, recognizer_image_ids
+from gpt.legibility import read_back, read_back_and_score, recognizer_image_ids
 from gpt.metrics import normalize_for_metrics
 from gpt.pretrained import Pretrained
 from gpt.sampling import SamplingConfig, candidate_uniforms, sample_image_parts
@@ -267,9 +267,9 @@ def read_copies(recognizer: Pretrained, images: Sequence[np.ndarray], grids: Seq
         except ImageReadError as error:  # a copy that cannot be normalized: rank without this reading
             log.warning("reading %d of the candidates skipped: %s", copy + 1, error)
             continue
-        texts = read_back(recognizer.model, recognizer.vocab, image_ids, recognizer.max_text_length, batch_size)
-        score[:, copy] = prompt_log_likelihood(recognizer.model, recognizer.vocab, image_ids, prompts,
-                                               recognizer.max_text_length, batch_size).double().numpy()
+        texts, scores = read_back_and_score(recognizer.model, recognizer.vocab, image_ids, prompts,
+                                            recognizer.max_text_length, batch_size)
+        score[:, copy] = scores.double().numpy()
         exact[:, copy] = [spells(text, prompt) for (text, _), prompt in zip(texts, prompts)]
         if not copy:
             first = texts

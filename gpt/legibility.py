@@ -3,9 +3,9 @@ prompt back.
 
 - `recognizer_image_ids`: generated grids (or, for a recognizer with another VQ-VAE, the decoded images
   re-encoded by its VQ-VAE) as the recognizer's image parts.
-- `prompt_log_likelihood`: log p(prompt | image) under a recognition model, all candidates in one batched
-  forward pass per chunk; the reranking score.
-- `read_back`: greedy recognition of the same image parts (text + confidence, as `gpt.decoding` defines it).
+- `read_back`: greedy recognition of image parts (text + confidence, as `gpt.decoding` defines it).
+- `read_back_and_score`: the same readings and log p(prompt | image) under a recognition model, from one pass
+  over each image part; the reranking's readings and score.
 - `tesseract_status` / `tesseract_read`: optional second reader; skipped with a reason when `tesseract` is
   not on PATH.
 - `legibility_summary`: the numbers `python -m gpt.generate ... --evaluate` writes to legibility.json.
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gpt.decoding import recognize
+from gpt.decoding import read_and_score, recognize
 from gpt.metrics import text_metrics
 from gpt.vocab import GridTooLong, Vocab
 
@@ -59,50 +59,33 @@ def recognizer_image_ids(vocab: Vocab, max_visual_length: int, grids: Sequence[n
     return torch.tensor(ids, dtype=torch.long).view(len(grids), max_visual_length)
 
 
-@torch.no_grad()
-def prompt_log_likelihood(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, texts: Sequence[str],
-                          max_text_length: int, batch_size: int = 64) -> Tensor:
-    """(B,) float32 log p(text | image part) under an image-first model: the sum over the text's characters
-    and `</s>` of log-probabilities taken over the tokens recognition may output (as in gpt.decoding).
-
-    image_ids: (B, V) image parts. A text the recognizer cannot spell (a character outside its charset, or
-    longer than max_text_length - 2) scores -inf. One forward pass per `batch_size` rows.
+def read_back_and_score(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, texts: Sequence[str],
+                        max_text_length: int, batch_size: int = 64) -> tuple[list[tuple[str, float]], Tensor]:
+    """`read_back` of B image parts (B, V) under an image-first model, and (B,) float32 log p(text | image
+    part) of `texts`: the sum over each text's characters and `</s>` of log-probabilities taken over the tokens
+    recognition may output (as in gpt.decoding). Both from one pass over each image part
+    (`gpt.decoding.read_and_score`). A text the recognizer cannot spell (a character outside its charset, or
+    longer than max_text_length - 2) scores -inf.
     """
     if image_ids.ndim != 2 or image_ids.shape[0] != len(texts):
         raise ValueError(f"image_ids must be (B, V) with B = {len(texts)} texts, got {tuple(image_ids.shape)}")
-    device = next(model.parameters()).device
-    num, visual = image_ids.shape
-    text_ids = torch.full((num, max_text_length), vocab.pad_id, dtype=torch.long)
-    spellable = torch.ones(num, dtype=torch.bool)
+    text_ids = torch.full((len(texts), max_text_length), vocab.pad_id, dtype=torch.long)
+    spellable = torch.ones(len(texts), dtype=torch.bool)
     for row, text in enumerate(texts):
         ids, unknown = vocab.encode_text(text)
         if unknown or len(ids) > max_text_length - 2:
             spellable[row] = False  # its score is set to -inf below; the row is run as the empty text
             text = ""
         text_ids[row] = torch.tensor(vocab.text_part(text, max_text_length))
-    mask = torch.full((model.config.vocab_size,), float("-inf"), device=device)
-    mask[vocab.text_token_ids.to(device)] = 0.0
+    readings: list[tuple[str, float]] = []
     scores = []
-    was_training = model.training
-    model.eval()
-    try:
-        for start in range(0, num, batch_size):
-            images = image_ids[start:start + batch_size].to(device)
-            texts_part = text_ids[start:start + batch_size].to(device)
-            ids, positions, attention = vocab.trim_image_padding(torch.cat([images, texts_part], 1), visual)
-            logits = model(input_ids=ids, position_ids=positions.expand(ids.shape[0], -1), attention_mask=attention,
-                           use_cache=False).logits
-            # The text part is the last max_text_length columns; its position t predicts text token t + 1.
-            text_start = ids.shape[1] - max_text_length
-            logprobs = (logits[:, text_start:text_start + max_text_length - 1].float() + mask).log_softmax(-1)
-            targets = texts_part[:, 1:]
-            counted = targets != vocab.pad_id
-            token = logprobs.gather(2, targets[..., None])[..., 0]
-            scores.append(torch.where(counted, token, torch.zeros_like(token)).sum(1).cpu())
-    finally:
-        model.train(was_training)
+    for start in range(0, len(texts), batch_size):
+        read, score = read_and_score(model, vocab, image_ids[start:start + batch_size],
+                                     text_ids[start:start + batch_size], max_text_length)
+        readings += read
+        scores.append(score)
     score = torch.cat(scores) if scores else torch.zeros(0)
-    return torch.where(spellable, score, torch.full_like(score, float("-inf")))
+    return readings, torch.where(spellable, score, torch.full_like(score, float("-inf")))
 
 
 def read_back(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_length: int,

@@ -163,11 +163,21 @@ def cached_step(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any, position_
     """One decoding step with the KV cache: the last position's logits (B, vocab) and the updated cache
     (pass None on the first step, with the whole prompt as `input_ids`). `position_ids` (n,): the positions
     of `input_ids` when they are not the next ones; `attention_mask` (B, cached + n): 0 on padding."""
+    logits, cache = cached_forward(model, input_ids, cache, 1, position_ids, attention_mask)
+    return logits[:, -1], cache
+
+
+def cached_forward(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any, keep: int,
+                   position_ids: Tensor | None = None, attention_mask: Tensor | None = None) -> tuple[Tensor, Any]:
+    """`cached_step` for n new tokens at once: the logits of their last `keep` positions (B, keep, vocab), only
+    those projected onto the vocab, and the updated cache."""
+    if not 1 <= keep <= input_ids.shape[1]:
+        raise ValueError(f"keep={keep}: keep the logits of 1 to {input_ids.shape[1]} (the new tokens) positions")
     name, keeps_logits = _step_arguments(type(model))
-    extra = {"logits_to_keep": 1} if keeps_logits else {}
+    extra = {"logits_to_keep": keep} if keeps_logits else {}
     if position_ids is not None:
         extra["position_ids"] = position_ids.expand(input_ids.shape[0], -1)
     if attention_mask is not None:
         extra["attention_mask"] = attention_mask
     out = model(input_ids=input_ids, use_cache=True, **{name: cache}, **extra)
-    return out.logits[:, -1], getattr(out, name)
+    return out.logits[:, -keep:], getattr(out, name)

@@ -266,20 +266,35 @@ def test_crop_padding_removes_template_padding_only():
     assert crop_padding(np.full((8, 16, 3), PAD_RGB, np.uint8), 8).shape == (8, 8, 3)  # keeps one code
 
 
-def test_log_likelihood_of_the_read_back_equals_its_confidence(models):
-    from gpt.legibility import prompt_log_likelihood, read_back
+def test_one_pass_reading_and_score_match_separate_passes(models):
+    from gpt.decoding import _allowed_mask
+    from gpt.legibility import read_back, read_back_and_score
 
     recognizer = load_pretrained(models["recognizer"], load_tokenizer=False, load_vqvae=False)
-    vocab, rng = recognizer.vocab, np.random.default_rng(0)
-    image_ids = torch.tensor([vocab.image_part(rng.integers(0, vocab.num_codes, (2, 5)), MAX_LENGTH)
-                              for _ in range(3)])
-    readings = read_back(recognizer.model, vocab, image_ids, MAX_TEXT_LENGTH)
-    scores = prompt_log_likelihood(recognizer.model, vocab, image_ids, [text for text, _ in readings],
-                                   MAX_TEXT_LENGTH, batch_size=2)
-    for (text, confidence), score in zip(readings, scores.tolist()):
+    model, vocab, rng = recognizer.model.eval(), recognizer.vocab, np.random.default_rng(0)
+    image_ids = torch.tensor([vocab.image_part(rng.integers(0, vocab.num_codes, (2, 1 + i)), MAX_LENGTH)
+                              for i in range(5)])  # widths differ: rows of the batch hold <vpad>
+    alone = read_back(model, vocab, image_ids, MAX_TEXT_LENGTH)
+    texts = ["ab", "hello", "", "a b", "Z"]
+    readings, scores = read_back_and_score(model, vocab, image_ids, texts, MAX_TEXT_LENGTH, batch_size=2)
+    assert [text for text, _ in readings] == [text for text, _ in alone]
+    assert [c for _, c in readings] == pytest.approx([c for _, c in alone], rel=1e-4)
+    # The reference: one uncached forward pass over each untrimmed image part and its text.
+    mask = _allowed_mask(vocab, model.config.vocab_size, torch.device("cpu"))
+    for row, text in enumerate(texts[:4]):
+        text_ids = torch.tensor([vocab.text_part(text, MAX_TEXT_LENGTH)])
+        ids = torch.cat([image_ids[row:row + 1], text_ids], 1)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=(ids != vocab.vpad_id).long()).logits
+        logprobs = (logits[0, -MAX_TEXT_LENGTH:-1] + mask).log_softmax(-1)
+        targets = text_ids[0, 1:]
+        expected = logprobs.gather(1, targets[:, None])[:, 0][targets != vocab.pad_id].sum()
+        assert float(scores[row]) == pytest.approx(float(expected), abs=1e-3)
+    assert scores[4] == float("-inf")  # "Z" is outside the charset
+    _, own = read_back_and_score(model, vocab, image_ids, [text for text, _ in readings], MAX_TEXT_LENGTH)
+    for (text, confidence), score in zip(readings, own.tolist()):
         if len(text) < MAX_TEXT_LENGTH - 2:  # a reading cut at the length limit had </s> forced
             assert score == pytest.approx(float(np.log(confidence)), abs=1e-4)
-    assert prompt_log_likelihood(recognizer.model, vocab, image_ids[:1], ["Z"], MAX_TEXT_LENGTH)[0] == float("-inf")
 
 
 def test_cli_images_do_not_depend_on_the_batch_size(models, tmp_path):
