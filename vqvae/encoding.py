@@ -24,7 +24,9 @@ if TYPE_CHECKING:  # only for annotations: encoding must import without the mode
 
 
 def _autocast(device: torch.device):
-    # bf16 on CUDA only: on this CPU it was no faster for the demo encoder and changed ~3% of the codes.
+    # bf16 on CUDA only: on a CPU without native bf16 it was no faster for the demo encoder and changed ~3% of the
+    # codes; on one with it (AVX-512 BF16) the shipped encoder ran 1.3-1.4x faster, but 1.5-1.8% of its codes
+    # changed and the GPT read 0.2-0.7 points less from them (scripts/bench_encode_precision.py, BENCHMARKS.md).
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
