@@ -25,6 +25,15 @@ from vqvae.encoding import _as_conv_input
 from vqvae.plumbing.io import read_labelled_csv
 
 
+def template_batches(dataset: CropDataset) -> list[tuple[list[int], torch.Tensor]]:
+    """The encoder inputs of `dataset`, loaded once, in the template batches of 64 `vqvae.encoding` uses."""
+    batches = []
+    for batch in TemplateBatchSampler(dataset, 64, shuffle=False, num_replicas=1, rank=0):
+        images, indices = collate_crops([dataset[key] for key in batch])
+        batches.append((indices.tolist(), images))
+    return batches
+
+
 def encode(model: torch.nn.Module, batches: list[tuple[list[int], torch.Tensor]], count: int,
            bf16: bool) -> tuple[list[np.ndarray], float]:
     """Grids in crop order and the seconds model.encode took, under bf16 autocast or not."""
@@ -52,10 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if dataset.failures:
         print(f"{len(dataset.failures)} crops could not be normalized and are left out: "
               f"{[(f.path, f.reason) for f in dataset.failures[:3]]}...", file=sys.stderr)
-    batches = []
-    for batch in TemplateBatchSampler(dataset, 64, shuffle=False, num_replicas=1, rank=0):
-        images, indices = collate_crops([dataset[key] for key in batch])
-        batches.append((indices.tolist(), images))
+    batches = template_batches(dataset)
     kept = sorted(index for indices, _ in batches for index in indices)
     seconds: dict[bool, list[float]] = {False: [], True: []}
     grids = {}
