@@ -53,8 +53,8 @@ CORES = len(os.sched_getaffinity(0))
 # chunks; from the chunk-35 model a quarter dipped for a third of its 12 154 steps and read 5.0 points more after 80
 # minutes on one core (BENCHMARKS.md, session 9: not paired with half the peak on the same crops); from chunk 43,
 # three chunks of 12 000 steps dipped for one and read 4.5 points more (session 19). Raising the rate from 0.12 to
-# 0.62 of the peak at chunk 9 cost 5 points of held-out mean for two chunks, then passed the old curve; the six-chunk restart
-# of chunks 20-25 ended 5.4 points higher, the seven-chunk one of chunks 26-32 0.1. From the chunk-32 model, 24
+# 0.62 of the peak at chunk 9 cost 5 points of held-out mean for two chunks, then passed the old curve; the six-chunk
+# restart of chunks 20-25 ended 5.4 points higher, the seven-chunk one of chunks 26-32 0.1. From the chunk-32 model, 24
 # minutes of such a restart read 48.1% with the image loss at full weight, 50.1% at 0.25 and at 0 (same crops, side by
 # side; BENCHMARKS.md); full weight stays the default of a run from scratch, where it made glyphs learnable.
 CONTINUE_OVERRIDES = ["optim.lr=5.0e-4", "optim.decay_steps=12000", "loss.image_weight=0.25"]
