@@ -46,18 +46,18 @@ TEST_SETS = {  # name -> (languages, vertical share)
     "heldout_en": ("en", 0.0),
 }
 CORES = len(os.sched_getaffinity(0))
-# What a run continued from the published model changes (its cosine ended at its floor): a warm restart at a quarter
-# of the peak rate, decaying over three chunks (what one 180-minute session trains: a chunk took 30 minutes on 2 cores
-# in session 19, and a cosine cut short by the session's end leaves the rate high; it was five chunks), and the
-# image-token loss at a quarter weight. At half the peak every restart first lost 5-14 points for one to four
-# chunks; from the chunk-35 model a quarter dipped for a third of its 12 154 steps and read 5.0 points more after 80
-# minutes on one core (BENCHMARKS.md, session 9: not paired with half the peak on the same crops); from chunk 43,
-# three chunks of 12 000 steps dipped for one and read 4.5 points more (session 19). Raising the rate from 0.12 to
+# What a run continued from the published model changes (its cosine ended at its floor): a warm restart at a quarter of
+# the peak rate, decaying over four chunks (what one 180-minute session trains: a chunk took 30 minutes on 2 cores in
+# session 19, which trained four, and a cosine cut short by the session's end leaves the rate high; it was five chunks,
+# then three), and the image-token loss at a quarter weight. At half the peak every restart first lost 5-14 points for
+# one to four chunks; from the chunk-35 model a quarter dipped for a third of its 12 154 steps and read 5.0 points more
+# after 80 minutes on one core (BENCHMARKS.md, session 9: not paired with half the peak on the same crops); from chunk
+# 43, three chunks of 12 000 steps dipped for one and read 4.5 points more (session 19). Raising the rate from 0.12 to
 # 0.62 of the peak at chunk 9 cost 5 points of held-out mean for two chunks, then passed the old curve; the six-chunk
 # restart of chunks 20-25 ended 5.4 points higher, the seven-chunk one of chunks 26-32 0.1. From the chunk-32 model, 24
 # minutes of such a restart read 48.1% with the image loss at full weight, 50.1% at 0.25 and at 0 (same crops, side by
 # side; BENCHMARKS.md); full weight stays the default of a run from scratch, where it made glyphs learnable.
-CONTINUE_OVERRIDES = ["optim.lr=5.0e-4", "optim.decay_steps=12000", "loss.image_weight=0.25"]
+CONTINUE_OVERRIDES = ["optim.lr=5.0e-4", "optim.decay_steps=16000", "loss.image_weight=0.25"]
 # What a --fresh run's GPT changes, moved onto new codes from the published model: the full rate and image-token
 # loss of a run from scratch (the pair ran with both, its code embeddings then at random), decaying over three
 # chunks (an hour on 2 cores: what a session trains). The pair's 24-minute cosine ended at 49.4%; a first chunk at
