@@ -4,9 +4,11 @@ across its line (the shorter side) is H pixels, then read as a user's image woul
     python -m scripts.bench_resolution outputs/pretrain/data/heldout_*/labels.csv [--heights 0 48 32 24 16]
         [--model DIR] [--output outputs/resolution] [--json outputs/resolution/resolution.json]
 
-Height 0 reads the crops as they are. Photographed crops are small (real_en: median 32 px across its line, a tenth
-under 18 px; the rendered held-out English crops: median 39, a tenth under 28), so the slope of this curve says how
-much of the gap between rendered and real crops is resolution alone.
+Height 0 reads the crops as they are. Each set's crop sizes (median and tenth percentile across the line) are
+printed first, so `--heights 0` measures how large a set's crops are (and reads them as they are). Photographed
+crops are small (real_en: median 32 px across its line, a tenth under 18 px; the rendered held-out English crops:
+median 39, a tenth under 28), so the slope of this curve says how much of the gap between rendered and real crops is
+resolution alone.
 """
 from __future__ import annotations
 
@@ -33,11 +35,12 @@ def scale_across_line(image: np.ndarray, pixels: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def write_scaled(csv_path: Path, name: str, pixels: int, out: Path) -> Path:
-    """A copy of the labelled CSV `csv_path` with every image scaled by `scale_across_line`, under out/NAME."""
+def write_scaled(csv_path: Path, name: str, pixels: int, out: Path) -> tuple[Path, list[int]]:
+    """A copy of the labelled CSV `csv_path` with every image scaled by `scale_across_line`, under out/NAME, and
+    the original images' sizes across their line."""
     frame = read_labelled_csv(csv_path)
     (out / name / "images").mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, sizes = [], []
     for i, source in enumerate(frame["abs_path"]):
         image = cv2.imread(source, cv2.IMREAD_COLOR)
         if image is None:
@@ -45,9 +48,10 @@ def write_scaled(csv_path: Path, name: str, pixels: int, out: Path) -> Path:
         path = f"images/{i:05d}.png"
         cv2.imwrite(str(out / name / path), scale_across_line(image, pixels))
         paths.append(path)
+        sizes.append(min(image.shape[:2]))
     frame = frame.drop(columns="abs_path").assign(img_path=paths)
     write_csv_atomic(frame, out / name / "labels.csv")
-    return out / name / "labels.csv"
+    return out / name / "labels.csv", sizes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,15 +68,22 @@ def main(argv: list[str] | None = None) -> int:
     names = dataset_names(args.datasets)
     pretrained = load_pretrained(args.model)
     figures: dict[str, dict[str, float]] = {}
+    sizes: dict[str, dict[str, float]] = {}
     for pixels in args.heights:
-        csvs = [write_scaled(Path(path), name, pixels, Path(args.output) / f"h{pixels}")
-                for path, name in zip(args.datasets, names)]
-        table, _, _ = evaluate(pretrained, [str(c) for c in csvs], ignore_space=True, progress=False)
+        written = [write_scaled(Path(path), name, pixels, Path(args.output) / f"h{pixels}")
+                   for path, name in zip(args.datasets, names)]
+        if not sizes:
+            for name, (_, across) in zip(names, written):
+                sizes[name] = {"median": float(np.median(across)), "p10": float(np.percentile(across, 10))}
+                print(f"{name}: {len(across)} crops, median {sizes[name]['median']:.0f} px across the line, "
+                      f"a tenth under {sizes[name]['p10']:.0f} px", flush=True)
+        table, _, _ = evaluate(pretrained, [str(csv) for csv, _ in written], ignore_space=True, progress=False)
         figures[str(pixels)] = {row["dataset"]: round(float(row["accuracy"]), 4) for _, row in table.iterrows()}
         scores = "  ".join(f"{name} {100 * accuracy:.1f}%" for name, accuracy in figures[str(pixels)].items())
         print(f"{pixels or 'as is':>5} px: {scores}", flush=True)
     if args.json:
-        write_json_atomic({"model": args.model, "datasets": args.datasets, "accuracy": figures}, args.json)
+        write_json_atomic({"model": args.model, "datasets": args.datasets, "sizes_across_line": sizes,
+                           "accuracy": figures}, args.json)
     return 0
 
 

@@ -33,4 +33,5 @@ def test_script_reads_every_height_and_writes_scaled_copies(tmp_path, capsys):
     assert len(scaled) == 3 and all(cv2.imread(str(p)).shape[0] == 12 for p in scaled)
     assert all(cv2.imread(str(p)).shape[0] == 30 for p in out.glob("h0/*/images/*.png"))
     assert set(json.loads(figures.read_text())["accuracy"]) == {"0", "12"}
-    assert "12 px:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "12 px:" in printed and "3 crops, median 30 px across the line" in printed
