@@ -134,13 +134,6 @@ BOLT_SHARE = 0.8
 # Share of crops drawn condensed or extended along the line (plates, signs and headlines use narrow and wide
 # lettering that few installed fonts have), and the range of that scale.
 STRETCH_SHARE, STRETCH_RANGE = 0.25, (0.65, 1.2)
-# Share of augmented crops that show part of a neighbouring line of text (above or below; beside vertical text):
-# a detector's box around one line of a sign or a page takes in slivers of the next, which no label names.
-NEIGHBOUR_SHARE = 0.2
-# Shares of augmented crops blurred on the scale of the glyphs (out of focus, moving: blur that stays after the
-# crop is scaled to the codes' size, where a blur of a pixel or two at render size does not), and squeezed toward
-# one grey (haze, glare, a dim sign).
-DEFOCUS_SHARE, HAZE_SHARE = 0.15, 0.1
 
 
 def _plate(rng: np.random.Generator) -> str:
@@ -420,16 +413,10 @@ def _warp_matrix(rng: np.random.Generator, box: tuple[float, float, float, float
     return cv2.getPerspectiveTransform(corners, dst.astype(np.float32)), max(width, 2), max(height, 2)
 
 
-def _degrade(rng: np.random.Generator, image: np.ndarray, strength: float, size: int) -> np.ndarray:
-    """Photometric augmentations on a float32 (H, W, 3) image in 0..255 of text drawn at `size` px; returns
-    uint8."""
+def _degrade(rng: np.random.Generator, image: np.ndarray, strength: float) -> np.ndarray:
+    """Photometric augmentations on a float32 (H, W, 3) image in 0..255; returns uint8."""
     p = min(strength, 1.0)
     height, width = image.shape[:2]
-    if rng.random() < HAZE_SHARE * p:
-        keep = rng.uniform(0.35, 0.7)
-        image = image * keep + rng.uniform(0, 255) * (1 - keep)
-    if rng.random() < DEFOCUS_SHARE * p:
-        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.03, 0.03 + 0.05 * strength) * size)
     if rng.random() < 0.3 * p:  # contrast / brightness
         gain = rng.uniform(1 - 0.25 * strength, 1 + 0.1 * strength)
         image = (image - 128) * gain + 128 + rng.normal(0, 10 * strength)
@@ -467,47 +454,9 @@ def _draw_bolts(rng: np.random.Generator, masks: Sequence[np.ndarray], box: tupl
     return x0 - room, x1 + room
 
 
-def _paste_max(canvas: np.ndarray, piece: np.ndarray, x: int, y: int) -> None:
-    """canvas = max(canvas, piece placed with its top-left corner at (x, y)), clipped to the canvas."""
-    height, width = canvas.shape
-    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + piece.shape[1]), min(height, y + piece.shape[0])
-    if x0 < x1 and y0 < y1:
-        np.maximum(canvas[y0:y1, x0:x1], piece[y0 - y:y1 - y, x0 - x:x1 - x], out=canvas[y0:y1, x0:x1])
-
-
-def _ink_span(mask: np.ndarray, axis: int) -> tuple[int, int]:
-    """First and one past the last row (axis 0) or column (axis 1) with ink."""
-    inked = np.flatnonzero(mask.any(axis=1 - axis))
-    return int(inked[0]), int(inked[-1]) + 1
-
-
-def _add_neighbour(rng: np.random.Generator, masks: tuple[np.ndarray, np.ndarray], neighbour: tuple[np.ndarray, ...],
-                   box: tuple[float, float, float, float], vertical: bool, size: int) -> tuple[int, float]:
-    """Draw a neighbouring line's masks (full, fill) into the text's `masks` across the line from it (above or
-    below; left or right of vertical text), a gap clear of the text's ink, shifted along the line; returns the
-    side (an index into the margins: left, top, right, bottom) and the margin from the box there that shows a
-    sliver of it."""
-    across = 1 if vertical else 0  # the axis of the masks' shape across the line: rows, or columns
-    text_start, text_end = _ink_span(masks[0], across)
-    near_start, near_end = _ink_span(neighbour[0], across)
-    before = rng.random() < 0.5
-    gap, shown = rng.uniform(0.1, 0.3) * size, rng.uniform(0.1, 0.4) * size
-    offset = round(text_start - gap - near_end) if before else round(text_end + gap - near_start)
-    along_start, along_end = (box[1], box[3]) if vertical else (box[0], box[2])
-    shift = round(along_start + rng.uniform(-0.5, 0.5) * (along_end - along_start)
-                  - _ink_span(neighbour[0], 1 - across)[0])
-    for mask, piece in zip(masks, neighbour):
-        _paste_max(mask, piece, *((offset, shift) if vertical else (shift, offset)))
-    start = 0 if vertical else 1  # the box's first edge across the line: x0, or y0
-    if before:
-        return start, box[start] - text_start + gap + shown
-    return start + 2, text_end + gap - box[start + 2] + shown
-
-
 def render_image(rng: np.random.Generator, text: str, font: Font, size: int, vertical: bool,
                  strength: float = 1.0, min_aspect: float = 0.0, line_box: bool = False,
-                 frame: bool = False, with_target: bool = False,
-                 neighbour: str | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+                 frame: bool = False, with_target: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw `text` with `font` at `size` px into a tight-ish crop: RGB uint8 (H, W, 3).
 
     Vertical text stacks the characters top to bottom. `strength` (0 = clean black on white) scales the
@@ -528,23 +477,18 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     pil_font = _pil_font(font.path, font.index, size)
     stroke = max(1, round(size * rng.uniform(0.03, 0.08))) if rng.random() < 0.12 * min(strength, 1.0) else 0
     pad = size + 2 * stroke
-    spacing = rng.uniform(0.0, 0.3) if vertical else 0.0  # drawn always, so later random draws do not shift
-
-    def draw(line: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
-        if vertical:
-            return _draw_vertical(pil_font, line, stroke, pad, LINE_BOX_SPACING if line_box else spacing, line_box)
-        return _draw_horizontal(pil_font, line, stroke, pad, _cap_top(font.path, font.index, size), line_box)
-
-    full, fill, box = draw(text)
+    if vertical:
+        spacing = rng.uniform(0.0, 0.3)  # drawn always, so later random draws do not shift
+        full, fill, box = _draw_vertical(pil_font, text, stroke, pad, LINE_BOX_SPACING if line_box else spacing,
+                                         line_box)
+    else:
+        full, fill, box = _draw_horizontal(pil_font, text, stroke, pad, _cap_top(font.path, font.index, size),
+                                           line_box)
     # "A few px" of margin on each side, independently, like a text detector's loose boxes.
     margins = rng.uniform(0.02, 0.25, 4) * size + 1  # drawn always, so later random draws do not shift
     if line_box:  # across the line, the box has room for the tallest or widest glyph already
         along = LINE_BOX_MARGIN * size
         margins[:] = (0.0, along, 0.0, along) if vertical else (along, 0.0, along, 0.0)
-    if neighbour is not None:
-        full, fill = full.copy(), fill.copy()
-        side, margin = _add_neighbour(rng, (full, fill), draw(neighbour)[:2], box, vertical, size)
-        margins[side] = margin
     x0, y0, x1, y1 = box
     x0, y0, x1, y1 = x0 - margins[0], y0 - margins[1], x1 + margins[2], y1 + margins[3]
     inside = None  # with a surround: a mask of what the frame encloses, warped like the text
@@ -595,7 +539,7 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
         raise SampleError(f"font {font.name} drew no ink for {text!r} at size {size}")
     alpha = fill_alpha[..., None]
     image = image * (1 - alpha) + text_colour.astype(np.float32) * alpha
-    image = _degrade(rng, image, strength, size)
+    image = _degrade(rng, image, strength)
     if with_target:
         return image, (255.0 * (1.0 - fill_alpha) + 0.5).astype(np.uint8)
     return image
@@ -655,15 +599,6 @@ class _Renderer:
         raise SampleError(f"no renderable text after {MAX_ATTEMPTS} draws ({dict(counts)}); "
                           f"raise --max-chars or add fonts that cover the word lists")
 
-    def neighbour_text(self, rng: np.random.Generator, language: str, font: Font, vertical: bool) -> str | None:
-        """Another text of `language` that `font` draws, for a neighbouring line; None when the one drawn does not
-        fit (too long, a held-out word, a character the font lacks): then the crop has no neighbour."""
-        text = self.sampler.sample(rng, language)
-        limit = self.settings.max_vertical_chars if vertical else self.settings.max_chars
-        if len(text) > limit or self.sampler.is_excluded(text) or not (font.covers(text) and font.draws(text)):
-            return None
-        return text
-
     def _drawing_font(self, rng: np.random.Generator, text: str) -> Font | None:
         """A font drawn uniformly from those that draw `text`, or None. The cheap cmap test narrows the
         candidates first; the ink test (a glyph rendering per new character) runs only on the font drawn,
@@ -686,12 +621,8 @@ class _Renderer:
             size = int(round(math.exp(rng.uniform(log_min, log_max))))
             # Plates have a border; other texts get one now and then (not in clean renders: strength 0).
             frame = self.settings.augment > 0 and (PLATE.fullmatch(text) is not None or rng.random() < FRAME_SHARE)
-            neighbour, strength = None, min(self.settings.augment, 1.0)
-            if strength > 0 and not frame and rng.random() < NEIGHBOUR_SHARE * strength:
-                neighbour = self.neighbour_text(rng, language, font, vertical)
             image = render_image(rng, text, font, size, vertical, self.settings.augment, self.settings.min_aspect,
-                                 self.settings.line_box, frame, with_target=self.settings.clean_targets,
-                                 neighbour=neighbour)
+                                 self.settings.line_box, frame, with_target=self.settings.clean_targets)
             if self.settings.clean_targets:
                 image, target = image
                 save_image(os.path.join(os.path.dirname(self.image_dir), TARGET_DIR, self.target_name(index)), target)

@@ -326,32 +326,3 @@ def test_clean_targets_are_the_crops_glyphs_black_on_white_and_change_no_crop(tm
         assert 0 < ink.mean() < 0.6 and np.median(target) == 255  # black glyphs on white
         darker += crop[ink].mean() < crop[~ink].mean() - 40  # the crop's ink is where the target's is
     assert darker >= 22, darker  # a frame or shadow may blur one or two
-
-
-@pytest.mark.parametrize("vertical", [False, True])
-def test_a_neighbouring_line_shows_as_a_sliver_at_one_edge_across_the_line(vertical):
-    """A neighbour widens the crop across the line and puts ink at that edge, where a crop of the text alone has
-    none; the text itself stays whole (its ink is the same shape in the middle of the crop)."""
-    font = load_fonts([_noto()])[0]
-    size, edge = 40, 3
-
-    def renders(neighbour: str | None) -> list[np.ndarray]:
-        return [render_image(np.random.default_rng(seed), "가나다", font, size, vertical=vertical, strength=0.0,
-                             neighbour=neighbour).mean(axis=2) for seed in range(10)]
-
-    def inked_edge(image: np.ndarray) -> bool:
-        across = image.T if vertical else image  # rows across the line
-        return bool((across[:edge] < 128).any() or (across[-edge:] < 128).any())
-
-    alone, beside = renders(None), renders("라마바사")
-    axis = 1 if vertical else 0
-    assert not any(inked_edge(im) for im in alone)
-    assert np.mean([inked_edge(im) for im in beside]) >= 0.8
-    growth = [b.shape[axis] - a.shape[axis] for a, b in zip(alone, beside)]
-    assert min(growth) > 0 and np.mean(growth) > 0.15 * size
-
-
-def test_datasets_with_neighbours_render_every_row(tmp_path, monkeypatch):
-    monkeypatch.setattr(render_text, "NEIGHBOUR_SHARE", 1.0)
-    frame = render_dataset(tmp_path / "near", 24, seed=5, num_workers=1, vertical_share=0.5, **SMALL)
-    assert len(frame) == 24 and frame.attrs["num_failed"] == 0
