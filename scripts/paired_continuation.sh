@@ -8,6 +8,9 @@
 #
 # DATA: a make pretrain data folder (default outputs/pretrain3/data; its last $WINDOW shards train, default 3);
 # INIT: the export both start from (default the shipped model). Results: OUT/A.log, OUT/B.log, OUT/eval-{A,B}.json.
+# An arm's overrides come last, so they may name its own data (data.train=DIR/tokens.csv: a shard rendered another
+# way) or a step count for both (trainer.max_steps=N with MINUTES to spare: the time budget measures each arm's steps
+# over steps 50-100, noisy enough to give one arm a fifth more steps).
 set -euo pipefail
 OUT=$1; A=$2; B=$3; MINUTES=${4:-24}; D=${5:-outputs/pretrain3/data}; INIT=${6:-resources/models/ocr-ko-en}
 PY=${PYTHON:-.venv/bin/python}
