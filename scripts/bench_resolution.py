@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from gpt.evaluate import dataset_names, evaluate
 from gpt.pretrained import SHIPPED_MODEL, load_pretrained
@@ -35,23 +36,26 @@ def scale_across_line(image: np.ndarray, pixels: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def write_scaled(csv_path: Path, name: str, pixels: int, out: Path) -> tuple[Path, list[int]]:
-    """A copy of the labelled CSV `csv_path` with every image scaled by `scale_across_line`, under out/NAME, and
-    the original images' sizes across their line."""
+def read_images(csv_path: Path) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """The labelled CSV `csv_path` (without its absolute paths) and its images, read once for every height."""
     frame = read_labelled_csv(csv_path)
-    (out / name / "images").mkdir(parents=True, exist_ok=True)
-    paths, sizes = [], []
-    for i, source in enumerate(frame["abs_path"]):
+    images = []
+    for source in frame["abs_path"]:
         image = cv2.imread(source, cv2.IMREAD_COLOR)
         if image is None:
             raise ValueError(f"cannot read image {source!r} of {csv_path}")
-        path = f"images/{i:05d}.png"
-        cv2.imwrite(str(out / name / path), scale_across_line(image, pixels))
-        paths.append(path)
-        sizes.append(min(image.shape[:2]))
-    frame = frame.drop(columns="abs_path").assign(img_path=paths)
-    write_csv_atomic(frame, out / name / "labels.csv")
-    return out / name / "labels.csv", sizes
+        images.append(image)
+    return frame.drop(columns="abs_path"), images
+
+
+def write_scaled(frame: pd.DataFrame, images: list[np.ndarray], pixels: int, out: Path) -> Path:
+    """A copy of the labelled set (`frame`, `images`) with every image scaled by `scale_across_line`, under `out`."""
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    paths = [f"images/{i:05d}.png" for i in range(len(images))]
+    for path, image in zip(paths, images):
+        cv2.imwrite(str(out / path), scale_across_line(image, pixels))
+    write_csv_atomic(frame.assign(img_path=paths), out / "labels.csv")
+    return out / "labels.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,17 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--heights must be 0 (as they are) or positive pixel counts, got {args.heights}")
     names = dataset_names(args.datasets)
     pretrained = load_pretrained(args.model)
-    figures: dict[str, dict[str, float]] = {}
+    sets = [read_images(Path(path)) for path in args.datasets]
     sizes: dict[str, dict[str, float]] = {}
+    for name, (_, images) in zip(names, sets):
+        across = [min(image.shape[:2]) for image in images]
+        sizes[name] = {"median": float(np.median(across)), "p10": float(np.percentile(across, 10))}
+        print(f"{name}: {len(across)} crops, median {sizes[name]['median']:.0f} px across the line, "
+              f"a tenth under {sizes[name]['p10']:.0f} px", flush=True)
+    figures: dict[str, dict[str, float]] = {}
     for pixels in args.heights:
-        written = [write_scaled(Path(path), name, pixels, Path(args.output) / f"h{pixels}")
-                   for path, name in zip(args.datasets, names)]
-        if not sizes:
-            for name, (_, across) in zip(names, written):
-                sizes[name] = {"median": float(np.median(across)), "p10": float(np.percentile(across, 10))}
-                print(f"{name}: {len(across)} crops, median {sizes[name]['median']:.0f} px across the line, "
-                      f"a tenth under {sizes[name]['p10']:.0f} px", flush=True)
-        table, _, _ = evaluate(pretrained, [str(csv) for csv, _ in written], ignore_space=True, progress=False)
+        written = [write_scaled(frame, images, pixels, Path(args.output) / f"h{pixels}" / name)
+                   for name, (frame, images) in zip(names, sets)]
+        table, _, _ = evaluate(pretrained, [str(csv) for csv in written], ignore_space=True, progress=False)
         figures[str(pixels)] = {row["dataset"]: round(float(row["accuracy"]), 4) for _, row in table.iterrows()}
         scores = "  ".join(f"{name} {100 * accuracy:.1f}%" for name, accuracy in figures[str(pixels)].items())
         print(f"{pixels or 'as is':>5} px: {scores}", flush=True)
