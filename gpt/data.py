@@ -127,7 +127,8 @@ class LengthGroupedBatchSampler(ShardedBatchSampler):
     def __init__(self, lengths: np.ndarray, batch_size: int, seed: int = 0, pool_batches: int = 50,
                  num_replicas: Optional[int] = None, rank: Optional[int] = None):
         super().__init__(num_replicas, rank, pad=True)
-        self.lengths, self.batch_size, self.seed, self.pool_batches = np.asarray(lengths), batch_size, seed, pool_batches
+        self.lengths, self.batch_size = np.asarray(lengths), batch_size
+        self.seed, self.pool_batches = seed, pool_batches
 
     def num_batches(self) -> int:
         pool = self.batch_size * self.pool_batches

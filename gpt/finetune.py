@@ -64,14 +64,16 @@ def adopt_export_layout(cfg: Any, export: Pretrained) -> None:
             cfg.data[key] = value
         elif int(given) != value:
             raise ValueError(f"data.{key}={given} but init_from={str(export.directory)!r} was trained with {value}; "
-                             f"the fine-tuned model keeps the export's layout: set data.{key}={value} or leave it unset")
+                             f"the fine-tuned model keeps the export's layout: set data.{key}={value} "
+                             f"or leave it unset")
     hf = export.model.config
     cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd = hf.n_layer, hf.n_head, hf.n_embd
 
 
 class FinetuneTask(GPTTask):
     """GPTTask plus prompt dropout: each training row's text becomes the empty text (its orientation mark
-    kept) with probability `cond_dropout` (the rest of GPTTask — losses, logging, optimizer, checkpoints — is used as it is)."""
+    kept) with probability `cond_dropout` (the rest of GPTTask — losses, logging, optimizer, checkpoints — is used
+    as it is)."""
 
     def __init__(self, cfg: Any, vocab: Vocab, max_visual_length: int, max_text_length: int,
                  vqvae_meta: Optional[dict] = None, model: Any = None, cond_dropout: float = 0.0):

@@ -140,7 +140,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="let rows end where the model says (default: every row as wide as the first; "
                         "ragged grids are then repaired and the repairs reported)")
     parser.add_argument("--vertical", action="store_true",
-                        help="show the drawn strips as vertical lines (top to bottom), not turned back into horizontal ones")
+                        help="show the drawn strips as vertical lines (top to bottom), not turned back into "
+                             "horizontal ones")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same images (whatever --batch-size)")
     parser.add_argument("--rerank-with", default=None, metavar="RECOGNITION_DIR",
                         help="recognition export that reads the candidates back to rank them (default: the shipped "

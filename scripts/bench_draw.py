@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
 
     shown = list(range(0, len(prompts), max(1, len(prompts) // 48)))[:48]
     shown = [i for i in shown if i in best]
-    captions = [f"{prompts[i].text} > {frame['read_back'][i]}" + (f" | T: {frame['tesseract'][i]}" if has_tesseract else "")
-                for i in shown]
+    captions = [f"{prompts[i].text} > {frame['read_back'][i]}"
+                + (f" | T: {frame['tesseract'][i]}" if has_tesseract else "") for i in shown]
     save_image(out / "sheet.png", make_sheet([best[i].image for i in shown], captions, columns=6, tile_width=200))
 
     rows = [{"set": name, **{k: f"{100 * v:.1f}%" if k != "prompts" else v for k, v in s.items()}}

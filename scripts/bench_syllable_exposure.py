@@ -38,7 +38,8 @@ def exposure_table(counts: Counter, predictions: pd.DataFrame) -> list[dict]:
     for low, high in BINS:
         inside = rarest.notna() & (rarest >= low) & (rarest <= (high if high is not None else float("inf")))
         chosen = predictions[inside]
-        rows.append({"rarest syllable seen": f"{low}" if low == high else f"{low}+" if high is None else f"{low}-{high}",
+        seen = f"{low}" if low == high else f"{low}+" if high is None else f"{low}-{high}"
+        rows.append({"rarest syllable seen": seen,
                      "crops": len(chosen), "read": f"{100 * chosen['correct'].mean():.1f}%" if len(chosen) else "n/a"})
     return rows
 
@@ -49,7 +50,8 @@ def read_predictions(path: str) -> pd.DataFrame:
 
     frame = pd.read_csv(path, keep_default_na=False, dtype=str)
     if {"prompt", "read_back"} <= set(frame.columns):
-        return pd.DataFrame({"label": frame["prompt"], "correct": list(map(spells, frame["read_back"], frame["prompt"]))})
+        correct = list(map(spells, frame["read_back"], frame["prompt"]))
+        return pd.DataFrame({"label": frame["prompt"], "correct": correct})
     return pd.DataFrame({"label": frame["label"], "correct": frame["correct"] == "True"})
 
 

@@ -48,7 +48,8 @@ def load_codec(path: Path) -> tuple[VQVAE, int]:
     return model, cfg.data.max_length
 
 
-def derived_versions(model: VQVAE, max_length: int, images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def derived_versions(model: VQVAE, max_length: int,
+                     images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(strips, reconstructions) of RGB crops, upright, cut to their content (no padding), scaled up 2x."""
     f = model.downsample
     grids = encode_images(model, images, max_length)
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def contact_sheet(rows: list[tuple[np.ndarray, ...]], height: int = 48, gap: int = 6) -> np.ndarray:
     """Each row: the crop, its strip, its reconstruction from codes, at one height, on white."""
-    scaled = [[cv2.resize(im, (max(1, round(im.shape[1] * height / im.shape[0])), height)) for im in row] for row in rows]
+    scaled = [[cv2.resize(im, (max(1, round(im.shape[1] * height / im.shape[0])), height)) for im in row]
+              for row in rows]
     width = max(sum(im.shape[1] for im in row) + gap * (len(row) + 1) for row in scaled)
     sheet = np.full((len(scaled) * (height + gap) + gap, width, 3), 255, np.uint8)
     for r, row in enumerate(scaled):

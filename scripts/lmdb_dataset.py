@@ -25,7 +25,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from scripts.convert_common import ConversionSummary, distinct_names, image_suffix
-from vqvae.plumbing.io import ImageReadError, atomic_path, decode_image, normalize_text, read_labelled_csv, write_csv_atomic
+from vqvae.plumbing.io import (ImageReadError, atomic_path, decode_image, normalize_text, read_labelled_csv,
+                               write_csv_atomic)
 from vqvae.plumbing.cli import run_cli
 
 NUM_SAMPLES_KEY = b"num-samples"

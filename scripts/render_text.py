@@ -37,7 +37,8 @@ from tqdm import tqdm
 
 from scripts.fonts import Font, load_fonts
 from scripts.words import LANGUAGES, read_word_list, script_of, word_pool
-from vqvae.plumbing.io import BadRowReport, normalize_text, report_path_for, save_image, write_csv_atomic, write_json_atomic
+from vqvae.plumbing.io import (BadRowReport, normalize_text, report_path_for, save_image, write_csv_atomic,
+                               write_json_atomic)
 from vqvae.plumbing.cli import run_cli
 
 logger = logging.getLogger(__name__)

@@ -37,7 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from gpt.drawing import DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PromptError, generate_for_prompts, require_text_to_image, rerank
+from gpt.drawing import (DEFAULT_GUIDANCE, DEFAULT_TEMPERATURE, PromptError, generate_for_prompts,
+                         require_text_to_image, rerank)
 from gpt.pretrained import Pretrained
 from gpt.reading import read_arrays
 from gpt.sampling import SamplingConfig

@@ -22,7 +22,8 @@ def test_published_folder_is_safetensors_with_a_card(folder):
 
 @pytest.fixture(scope="module")
 def pair():
-    return load_pretrained(SHIPPED_MODEL, load_tokenizer=False), load_pretrained(SHIPPED_DRAW_MODEL, load_tokenizer=False)
+    return (load_pretrained(SHIPPED_MODEL, load_tokenizer=False),
+            load_pretrained(SHIPPED_DRAW_MODEL, load_tokenizer=False))
 
 
 def test_the_pair_reads_and_draws_each_with_its_own_vqvae(pair):

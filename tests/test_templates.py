@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vqvae.templates import (LINE_CODES, Template, choose_template, fit_to_template, image_to_tensor_array,
-                             make_templates, normalize_grey, square_waste, template_waste, tensor_array_to_image, upright)
+                             make_templates, normalize_grey, square_waste, template_waste, tensor_array_to_image,
+                             upright)
 
 LENGTHS = [16, 32, 64, 128, 256]
 

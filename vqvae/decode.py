@@ -93,7 +93,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     model, _ = load_vqvae(args.config, args.checkpoint, map_location=device)
     tokens_path = Path(args.tokens)
     if not tokens_path.is_file():
-        raise FileNotFoundError(f"token CSV {str(tokens_path)!r} does not exist; make one with `python -m vqvae.encode`")
+        raise FileNotFoundError(f"token CSV {str(tokens_path)!r} does not exist; "
+                                f"make one with `python -m vqvae.encode`")
     if sidecar_path(tokens_path).is_file():
         if not args.ignore_fingerprint:
             check_same_vqvae(fingerprint(model), read_sidecar(tokens_path), str(tokens_path))

@@ -236,12 +236,14 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     write_sidecar(args.output, {
         "fingerprint": fingerprint(model), "num_codes": model.num_codes, "downsample": model.downsample,
         "line_codes": model.line_codes, "max_length": max_length,
-        "command": shlex.join([Path(sys.executable).name, "-m", "vqvae.encode", *(sys.argv[1:] if argv is None else argv)]),
+        "command": shlex.join([Path(sys.executable).name, "-m", "vqvae.encode",
+                               *(sys.argv[1:] if argv is None else argv)]),
         "config": str(args.config), "checkpoint": str(args.checkpoint), "dataset": str(args.dataset),
         "augment": args.augment, "seed": args.seed, "counts": counts})
     seconds = time.perf_counter() - started
     print(f"wrote {len(output)} rows to {args.output} ({len(usable)} of {len(frame)} images encoded"
-          f"{f' x {num_repeats} repeats' if num_repeats > 1 else ''}{f', {num_pairs} context pairs' if num_pairs else ''}"
+          f"{f' x {num_repeats} repeats' if num_repeats > 1 else ''}"
+          f"{f', {num_pairs} context pairs' if num_pairs else ''}"
           f") in {seconds:.1f}s; encoding {len(usable) * num_repeats / max(encode_seconds, 1e-9):.0f} images/s")
     if world > 1:
         torch.distributed.barrier()
