@@ -65,7 +65,7 @@ def adopt_export_layout(cfg: Any, export: Pretrained) -> None:
         elif int(given) != value:
             raise ValueError(f"data.{key}={given} but init_from={str(export.directory)!r} was trained with {value}; "
                              f"the fine-tuned model keeps the export's layout: set data.{key}={value} "
-                             f"or leave it unset")
+                             "or leave it unset")
     hf = export.model.config
     cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd = hf.n_layer, hf.n_head, hf.n_embd
 

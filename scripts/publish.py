@@ -109,6 +109,29 @@ def recognizer_card(entry: dict, score: float, evaluation: dict, shard_size: int
     return model_card(entry, score, evaluation, run_info), metrics
 
 
+def same_tensors(a: Path, b: Path) -> bool:
+    """Whether two safetensors files hold the same tensors and metadata. Their bytes can differ where these do
+    not: safetensors writes the metadata in a hash map's order, which changes from one process to the next."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(a, "pt") as first, safe_open(b, "pt") as second:
+            return (first.metadata() == second.metadata() and set(first.keys()) == set(second.keys())
+                    and all(torch.equal(first.get_tensor(k), second.get_tensor(k)) for k in first.keys()))
+    except (SafetensorError, OSError):
+        return False
+
+
+def keep_unchanged_weights(staged: Path, target: Path) -> None:
+    """Put the published bytes back for every weights file whose tensors did not change (the VQ-VAE, when only the
+    GPT trained), so that git records no new version of it."""
+    for new in staged.rglob("*.safetensors"):
+        old = target / new.relative_to(staged)
+        if old.is_file() and same_tensors(new, old):
+            shutil.copyfile(old, new)
+
+
 def publish_if_better(export: Path, target: Path, score: float, card: str, metrics: dict,
                       baseline: float | None = None) -> bool:
     """Copy `export` to `target` with `card` (README.md) and `metrics` (metrics.json, its "held_out_score" is
@@ -125,6 +148,7 @@ def publish_if_better(export: Path, target: Path, score: float, card: str, metri
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent if target.parent.exists() else None))
     try:
         shutil.copytree(export, staging / "model")
+        keep_unchanged_weights(staging / "model", target)
         (staging / "model" / "README.md").write_text(card, encoding="utf-8")
         metrics = {**metrics, "held_out_score": score}
         (staging / "model" / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False))

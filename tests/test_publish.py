@@ -30,6 +30,40 @@ def test_publishes_only_an_improvement(tmp_path):
     assert not list(target.parent.glob(".m.*"))  # no staging folder left behind
 
 
+def reorder_metadata(path):
+    """The same tensors and metadata with the metadata's keys in the other order: what a second export writes, since
+    safetensors orders them by a hash map."""
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    header["__metadata__"] = dict(reversed(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode().ljust(size)
+    assert len(text) == size
+    path.write_bytes(data[:8] + text + data[8 + size:])
+
+
+def test_a_weights_file_with_the_same_tensors_keeps_its_published_bytes(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    target = tmp_path / "models" / "m"
+    vq = {"w": torch.arange(6.0).reshape(2, 3)}
+    exports = [fake_export(tmp_path / name, name.encode()) for name in ("a", "b", "c")]
+    for export, tensors in zip(exports, (vq, vq, {"w": torch.zeros(2, 3)})):
+        save_file(tensors, export / "vqvae" / "model.safetensors", metadata={"format": "vqvae", "fingerprint": "f"})
+    vq_files = [export / "vqvae" / "model.safetensors" for export in exports]
+    reorder_metadata(vq_files[1])
+    assert vq_files[1].read_bytes() != vq_files[0].read_bytes()
+    published = target / "vqvae" / "model.safetensors"
+    assert publish_if_better(exports[0], target, 0.30, "# one", {})
+    first = published.read_bytes()
+    assert publish_if_better(exports[1], target, 0.31, "# two", {})
+    assert published.read_bytes() == first  # same tensors: git sees no change
+    assert (target / "model.safetensors").read_bytes() == b"b"  # the GPT's new weights are published
+    assert publish_if_better(exports[2], target, 0.32, "# three", {})
+    assert published.read_bytes() == vq_files[2].read_bytes()
+
+
 def test_refuses_pickled_weights(tmp_path):
     export = fake_export(tmp_path / "a")
     (export / "pytorch_model.bin").write_bytes(b"pickle")

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     tokens_path = Path(args.tokens)
     if not tokens_path.is_file():
         raise FileNotFoundError(f"token CSV {str(tokens_path)!r} does not exist; "
-                                f"make one with `python -m vqvae.encode`")
+                                "make one with `python -m vqvae.encode`")
     if sidecar_path(tokens_path).is_file():
         if not args.ignore_fingerprint:
             check_same_vqvae(fingerprint(model), read_sidecar(tokens_path), str(tokens_path))
