@@ -56,7 +56,9 @@ CORES = len(os.sched_getaffinity(0))
 # 0.62 of the peak at chunk 9 cost 5 points of held-out mean for two chunks, then passed the old curve; the six-chunk
 # restart of chunks 20-25 ended 5.4 points higher, the seven-chunk one of chunks 26-32 0.1. From the chunk-32 model, 24
 # minutes of such a restart read 48.1% with the image loss at full weight, 50.1% at 0.25 and at 0 (same crops, side by
-# side; BENCHMARKS.md); full weight stays the default of a run from scratch, where it made glyphs learnable.
+# side; BENCHMARKS.md); full weight stays the default of a run from scratch, where it made glyphs learnable. From chunk
+# 51, a restart at 2e-4 skipped the dip and led on validation for 7 000 steps, then tied 5e-4 at 10 000 (session 22):
+# a session's chunks run 12 000 steps or more, so 5e-4 stays.
 CONTINUE_OVERRIDES = ["optim.lr=5.0e-4", "optim.decay_steps=16000", "loss.image_weight=0.25"]
 # What a --fresh run's GPT changes, moved onto new codes from the published model: the full rate and image-token
 # loss of a run from scratch (the pair ran with both, its code embeddings then at random), decaying over three
