@@ -30,10 +30,10 @@ def test_publishes_only_an_improvement(tmp_path):
     assert not list(target.parent.glob(".m.*"))  # no staging folder left behind
 
 
-def reorder_metadata(path):
-    """The same tensors and metadata with the metadata's keys in the other order: what a second export writes, since
-    safetensors orders them by a hash map."""
-    data = path.read_bytes()
+def with_metadata_reordered(source, path):
+    """`source`'s tensors and metadata written to `path` with the metadata's keys in the other order: what another
+    export of the same weights may write, since safetensors orders them by a hash map (randomly, call by call)."""
+    data = source.read_bytes()
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8:8 + size])
     header["__metadata__"] = dict(reversed(header["__metadata__"].items()))
@@ -47,12 +47,12 @@ def test_a_weights_file_with_the_same_tensors_keeps_its_published_bytes(tmp_path
     from safetensors.torch import save_file
 
     target = tmp_path / "models" / "m"
-    vq = {"w": torch.arange(6.0).reshape(2, 3)}
     exports = [fake_export(tmp_path / name, name.encode()) for name in ("a", "b", "c")]
-    for export, tensors in zip(exports, (vq, vq, {"w": torch.zeros(2, 3)})):
-        save_file(tensors, export / "vqvae" / "model.safetensors", metadata={"format": "vqvae", "fingerprint": "f"})
     vq_files = [export / "vqvae" / "model.safetensors" for export in exports]
-    reorder_metadata(vq_files[1])
+    metadata = {"format": "vqvae", "fingerprint": "f"}
+    save_file({"w": torch.arange(6.0).reshape(2, 3)}, vq_files[0], metadata=metadata)
+    with_metadata_reordered(vq_files[0], vq_files[1])
+    save_file({"w": torch.zeros(2, 3)}, vq_files[2], metadata=metadata)
     assert vq_files[1].read_bytes() != vq_files[0].read_bytes()
     published = target / "vqvae" / "model.safetensors"
     assert publish_if_better(exports[0], target, 0.30, "# one", {})
