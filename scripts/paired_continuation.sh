@@ -6,7 +6,8 @@
 #   scripts/paired_continuation.sh OUT "A_OVERRIDES" "B_OVERRIDES" [MINUTES] [DATA] [INIT]
 #   scripts/paired_continuation.sh outputs/grow "model.n_layer=4" "model.n_layer=8" 24
 #
-# DATA: a make pretrain data folder (default outputs/pretrain3/data; its last $WINDOW shards train, default 3);
+# DATA: a make pretrain data folder (default outputs/pretrain3/data; its last $WINDOW shards train, default 3, each
+# with its tokens-augmented.csv where it has one);
 # INIT: the export both start from (default the shipped model). Results: OUT/A.log, OUT/B.log, OUT/eval-{A,B}.json.
 # An arm's overrides come last, so they may name its own data (data.train=DIR/tokens.csv: a shard rendered another
 # way) or a step count for both (trainer.max_steps=N with MINUTES to spare: the time budget measures each arm's steps
@@ -15,7 +16,9 @@ set -euo pipefail
 OUT=$1; A=$2; B=$3; MINUTES=${4:-24}; D=${5:-outputs/pretrain3/data}; INIT=${6:-resources/models/ocr-ko-en}
 PY=${PYTHON:-.venv/bin/python}
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
-SHARDS=$(ls -d "$D"/shard_* | tail -"${WINDOW:-3}" | sed 's#$#/tokens.csv#' | paste -sd,)
+SHARDS=$(for S in $(ls -d "$D"/shard_* | tail -"${WINDOW:-3}"); do  # each shard's encodings, as make pretrain's
+  echo "$S/tokens.csv"; if [ -f "$S/tokens-augmented.csv" ]; then echo "$S/tokens-augmented.csv"; fi
+done | paste -sd,)
 mkdir -p "$OUT"
 for RUN in A B; do
   OVERRIDES=${!RUN}

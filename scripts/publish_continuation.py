@@ -36,6 +36,14 @@ def shard_number(shard: Path) -> int:
     return int(number)
 
 
+def trained_shards(train: str) -> list[Path]:
+    """The shard folders of a run's data.train, each once: a shard may hold more than one encoding of its crops
+    (make pretrain's tokens.csv and tokens-augmented.csv), and its crops and costs count once."""
+    from gpt.config import path_list
+
+    return list(dict.fromkeys(Path(path).parent for path in path_list(train)))
+
+
 def lineage_counts(base: dict, shards: list[Path]) -> tuple[int, int]:
     """(chunk, distinct crops) of a continuation of the published model whose metrics are `base`, trained on
     `shards`. The lineage has seen every shard up to its chunk (make pretrain's chunk N trains on shards up to
@@ -52,8 +60,10 @@ def shard_cost(pretrain: Path, shards: list[Path]) -> float:
     seconds = 0.0
     for shard in shards:
         chunk = shard_number(shard)
-        for step in (f"render-shard{chunk}", f"encode-shard{chunk}"):
+        for step in (f"render-shard{chunk}", f"encode-shard{chunk}", f"encode-shard{chunk}-augmented"):
             marker = pretrain / "logs" / f"{step}.done"
+            if not marker.is_file() and step.endswith("-augmented"):
+                continue  # a shard make pretrain encoded before it added the augmented encoding (session 23)
             if not marker.is_file():
                 raise FileNotFoundError(f"{marker} is missing: {shard} was not rendered and encoded by make pretrain")
             seconds += float(marker.read_text().split("\n")[0])
@@ -107,11 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --cores (a CPU run) or --gpu (a GPU run), one of the two")
     from omegaconf import OmegaConf
 
-    from gpt.config import path_list
-
     export = args.run.parent / f"{args.run.name}-export"
     config = OmegaConf.load(args.run / "config.yaml")
-    shards = [Path(p).parent for p in path_list(config.data.train)]
+    shards = trained_shards(config.data.train)
     base = read_json(PUBLISHED / "metrics.json")
     hours = training_hours(args.run)
     data_hours = shard_cost(args.pretrain, shards) if args.data_cpu_hours is None else args.data_cpu_hours

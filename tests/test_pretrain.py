@@ -115,3 +115,13 @@ def test_each_chunk_renders_its_own_crops_in_training_fonts_without_held_out_wor
     assert flags["--exclude-words"] == str(tmp_path / "data" / "heldout_words_all.txt")
     seeds = {pretrain.shard_render_args(tmp_path, chunk)[5] for chunk in range(40, 50)}
     assert len(seeds) == 10 and flags["--seed"] == "144"
+
+
+def test_a_shard_trains_with_its_augmented_encoding_where_it_has_one(tmp_path):
+    old, new = tmp_path / "shard_051", tmp_path / "shard_053"
+    for shard in (old, new):
+        shard.mkdir()
+        (shard / "tokens.csv").write_text("")
+    (new / pretrain.AUGMENTED_TOKENS).write_text("")
+    assert pretrain.shard_encodings(old) == [old / "tokens.csv"]
+    assert pretrain.shard_encodings(new) == [new / "tokens.csv", new / "tokens-augmented.csv"]

@@ -109,6 +109,8 @@ def test_a_continuation_counts_the_rendering_and_encoding_of_its_shards(tmp_path
         (tmp_path / "logs" / f"{step}.done").write_text(f"{seconds}\n-m scripts.render_text ...\n")
     shard = tmp_path / "data" / "shard_038"
     assert publish_continuation.shard_cost(tmp_path, [shard]) == pytest.approx(1.0)  # 1 800 s x 2 cores
+    (tmp_path / "logs" / "encode-shard38-augmented.done").write_text("900\n-m vqvae.encode ...\n")
+    assert publish_continuation.shard_cost(tmp_path, [shard]) == pytest.approx(1.5)  # its second encoding too
     with pytest.raises(FileNotFoundError, match="encode-shard39.done is missing"):
         publish_continuation.shard_cost(tmp_path, [shard, tmp_path / "data" / "shard_039"])
 
@@ -129,6 +131,18 @@ def test_a_continuation_counts_only_shards_its_lineage_has_not_seen(tmp_path):
     assert lineage_counts({"chunk": 43, "distinct_crops": 1008}, shards) == (44, 1015)
     with pytest.raises(ValueError, match="not a make pretrain shard folder"):
         lineage_counts(base, [tmp_path / "aug"])
+
+
+def test_a_shard_trained_in_two_encodings_counts_its_crops_once(tmp_path):
+    from scripts.publish_continuation import lineage_counts, trained_shards
+
+    shard = tmp_path / "shard_053"
+    shard.mkdir()
+    for name in ("tokens.csv", "tokens-augmented.csv"):
+        (shard / name).write_text("tokens,text\n" + "1 2,a\n" * 5)
+    train = f"{shard / 'tokens.csv'},{shard / 'tokens-augmented.csv'}"
+    assert trained_shards(train) == [shard]
+    assert lineage_counts({"chunk": 52, "distinct_crops": 1000}, trained_shards(train)) == (53, 1005)
 
 
 def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prompts(tmp_path, monkeypatch):
