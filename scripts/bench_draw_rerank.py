@@ -25,7 +25,6 @@ the candidates, Tesseract's readings and the recognizer's readings.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
 from gpt.sampling import SamplingConfig
 from scripts.bench_draw import held_out_prompts, tesseract_judge
 from scripts.pipeline import print_table, read_json
+from scripts.stats import sign_test
 from vqvae.plumbing.io import atomic_path, load_image, save_image, write_csv_atomic, write_json_atomic
 
 
@@ -72,14 +72,6 @@ def draw_candidates(args: argparse.Namespace, prompts: list, out: Path) -> pd.Da
     frame["tesseract"] = tesseract_judge(frame["path"].tolist(), [prompts[i] for i in frame["prompt_index"]])
     write_csv_atomic(frame, out / "candidates.csv")
     return frame
-
-
-def sign_test(gained: int, lost: int) -> float:
-    """Two-sided sign test p-value of `gained` against `lost` prompts (the prompts on which two rankers agree
-    say nothing about which is better)."""
-    n = gained + lost
-    tail = sum(math.comb(n, k) for k in range(min(gained, lost) + 1)) / 2 ** n if n else 1.0
-    return min(1.0, 2 * tail)
 
 
 def main(argv: list[str] | None = None) -> int:

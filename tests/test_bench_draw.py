@@ -46,7 +46,7 @@ def test_rerank_by_several_readings_picks_the_candidate_most_copies_read():
 
 
 def test_sign_test_weighs_only_the_prompts_two_rankers_disagree_on():
-    from scripts.bench_draw_rerank import sign_test
+    from scripts.stats import sign_test
 
     assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
     assert sign_test(13, 2) == sign_test(2, 13) == pytest.approx(2 * 121 / 2 ** 15)  # 1 + 15 + 105 of 2^15

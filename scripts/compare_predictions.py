@@ -1,0 +1,72 @@
+"""Two recognizers' readings of the same crops, crop by crop: per set, the crops only A reads exactly, those only
+B reads, and a two-sided sign test on them (the crops both or neither read say nothing about which is better).
+
+    python -m gpt.evaluate A-export SETS... --ignore-space --predictions outputs/cmp/A
+    python -m gpt.evaluate B-export SETS... --ignore-space --predictions outputs/cmp/B
+    python -m scripts.compare_predictions outputs/cmp/A outputs/cmp/B --json outputs/cmp/compare.json
+
+A and B are `gpt.evaluate --predictions` folders of the same labelled CSVs (one DATASET.csv each, `correct`
+column). Besides each set: the held-out sets pooled (heldout_*), the real ones pooled (real_*) and all.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from scripts.pipeline import print_table
+from scripts.stats import sign_test
+from vqvae.plumbing.io import write_json_atomic
+
+
+def read_pair(a_dir: Path, b_dir: Path) -> dict[str, pd.DataFrame]:
+    """Set name -> frame of the crops with columns a, b (read exactly by A, by B)."""
+    pairs = {}
+    for a_csv in sorted(a_dir.glob("*.csv")):
+        if a_csv.name.endswith(".bad.csv"):
+            continue
+        b_csv = b_dir / a_csv.name
+        if not b_csv.is_file():
+            raise FileNotFoundError(f"{b_csv} is missing: evaluate the same CSVs with both models")
+        a, b = pd.read_csv(a_csv), pd.read_csv(b_csv)
+        if list(a["img_path"]) != list(b["img_path"]):
+            raise ValueError(f"{a_csv} and {b_csv} list different crops: evaluate the same CSVs with both models")
+        pairs[a_csv.stem] = pd.DataFrame({"a": a["correct"].astype(bool), "b": b["correct"].astype(bool)})
+    if not pairs:
+        raise FileNotFoundError(f"no prediction CSVs in {a_dir}: give gpt.evaluate --predictions folders")
+    return pairs
+
+
+def compare(pairs: dict[str, pd.DataFrame]) -> list[dict]:
+    groups = dict(pairs)
+    for prefix, name in (("heldout_", "held-out pooled"), ("real_", "real pooled")):
+        members = [frame for set_name, frame in pairs.items() if set_name.startswith(prefix)]
+        if len(members) > 1:
+            groups[name] = pd.concat(members)
+    groups["all"] = pd.concat(pairs.values())
+    rows = []
+    for name, frame in groups.items():
+        only_a, only_b = int((frame.a & ~frame.b).sum()), int((frame.b & ~frame.a).sum())
+        rows.append({"set": name, "crops": len(frame), "A reads": int(frame.a.sum()), "B reads": int(frame.b.sum()),
+                     "only A": only_a, "only B": only_b, "sign test p": round(sign_test(only_b, only_a), 4)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("a", type=Path, help="gpt.evaluate --predictions folder of model A")
+    parser.add_argument("b", type=Path, help="the same for model B, same CSVs")
+    parser.add_argument("--json", type=Path, default=None, help="write the table here as JSON")
+    args = parser.parse_args(argv)
+    rows = compare(read_pair(args.a, args.b))
+    print_table(rows, list(rows[0]))
+    if args.json:
+        write_json_atomic(rows, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
