@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             # Each crop once more with its borders moved and its looks jittered (gpt.read --votes' copies): a reading
             # depends on where the code cells fall on the glyphs, and one framing per crop taught one. From chunk
             # 52, 10 000 steps over both encodings read 1.1 points more held-out mean and 11 more of 305 real crops
-            # than over the first twice (session 23, BENCHMARKS.md).
+            # than 10 000 steps over the same crops' first encoding alone (session 23, BENCHMARKS.md).
             pipe.run(f"encode-shard{chunk}-augmented", "vqvae.encode", *vq_args, "--dataset", shard / "labels.csv",
                      "--output", shard / AUGMENTED_TOKENS, "--augment", "--seed", args.seed + chunk, "--skip-bad",
                      ok=BAD_ROWS)
