@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from scripts.compare_predictions import read_pair
+
 THRESHOLDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.01)
 
 
@@ -27,16 +29,10 @@ def combined(one: pd.DataFrame, voted: pd.DataFrame, threshold: float) -> pd.Ser
 
 def table(one_dir: Path, voted_dir: Path, thresholds=THRESHOLDS) -> pd.DataFrame:
     rows = []
-    for one_csv in sorted(one_dir.glob("*.csv")):
-        if one_csv.name.endswith(".bad.csv"):
-            continue
-        one, voted = pd.read_csv(one_csv), pd.read_csv(voted_dir / one_csv.name)
-        if list(one["img_path"]) != list(voted["img_path"]):
-            raise ValueError(f"{one_csv} and {voted_dir / one_csv.name} list different crops: evaluate the same "
-                             f"CSVs with both settings")
+    for name, (one, voted) in read_pair(one_dir, voted_dir).items():
         for threshold in thresholds:
             unsure = (one["confidence"] < threshold).mean()
-            rows.append({"dataset": one_csv.stem, "below": threshold,
+            rows.append({"dataset": name, "below": threshold,
                          "accuracy %": 100 * combined(one, voted, threshold).mean(), "re-read %": 100 * unsure})
     return pd.DataFrame(rows)
 

@@ -21,31 +21,35 @@ from scripts.stats import sign_test
 from vqvae.plumbing.io import write_json_atomic
 
 
-def read_pair(a_dir: Path, b_dir: Path) -> dict[str, pd.DataFrame]:
-    """Set name -> frame of the crops with columns a, b (read exactly by A, by B)."""
+def read_pair(a_dir: Path, b_dir: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Set name -> (A's, B's) `gpt.evaluate --predictions` frames of the same crops, in the same order."""
     pairs = {}
     for a_csv in sorted(a_dir.glob("*.csv")):
         if a_csv.name.endswith(".bad.csv"):
             continue
         b_csv = b_dir / a_csv.name
         if not b_csv.is_file():
-            raise FileNotFoundError(f"{b_csv} is missing: evaluate the same CSVs with both models")
+            raise FileNotFoundError(f"{b_csv} is missing: evaluate the same CSVs in both runs")
         a, b = pd.read_csv(a_csv), pd.read_csv(b_csv)
         if list(a["img_path"]) != list(b["img_path"]):
-            raise ValueError(f"{a_csv} and {b_csv} list different crops: evaluate the same CSVs with both models")
-        pairs[a_csv.stem] = pd.DataFrame({"a": a["correct"].astype(bool), "b": b["correct"].astype(bool)})
+            raise ValueError(f"{a_csv} and {b_csv} list different crops: evaluate the same CSVs in both runs")
+        pairs[a_csv.stem] = (a, b)
     if not pairs:
         raise FileNotFoundError(f"no prediction CSVs in {a_dir}: give gpt.evaluate --predictions folders")
     return pairs
 
 
-def compare(pairs: dict[str, pd.DataFrame]) -> list[dict]:
-    groups = dict(pairs)
+def compare(pairs: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> list[dict]:
+    """One row per set, per pool of sets and for all: the crops each reads exactly, those only one reads, the
+    sign test on those."""
+    per_set = {name: pd.DataFrame({"a": a["correct"].astype(bool), "b": b["correct"].astype(bool)})
+               for name, (a, b) in pairs.items()}
+    groups = dict(per_set)
     for prefix, name in (("heldout_", "held-out pooled"), ("real_", "real pooled")):
-        members = [frame for set_name, frame in pairs.items() if set_name.startswith(prefix)]
+        members = [frame for set_name, frame in per_set.items() if set_name.startswith(prefix)]
         if len(members) > 1:
             groups[name] = pd.concat(members)
-    groups["all"] = pd.concat(pairs.values())
+    groups["all"] = pd.concat(per_set.values())
     rows = []
     for name, frame in groups.items():
         only_a, only_b = int((frame.a & ~frame.b).sum()), int((frame.b & ~frame.a).sum())
