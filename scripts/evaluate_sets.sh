@@ -1,6 +1,7 @@
 #!/bin/bash
 # A recognition export on a make pretrain data folder's held-out sets and the real crops, as the pairs and
-# continuations judge their arms: gpt.evaluate, spaces ignored, the table on stdout and JSON into JSON.
+# continuations judge their arms: gpt.evaluate, spaces ignored, the table on stdout, JSON into JSON and each crop's
+# reading into the folder JSON less .json + -predictions (what scripts.compare_predictions compares, arm with arm).
 # Exit 1 from gpt.evaluate (some crops could not be read, listed; the rest scored) counts as done.
 #
 #   scripts/evaluate_sets.sh EXPORT DATA JSON
@@ -9,4 +10,4 @@ set -euo pipefail
 EXPORT=$1; D=$2; JSON=$3; PY=${PYTHON:-.venv/bin/python}
 $PY -m gpt.evaluate "$EXPORT" "$D"/heldout_ko_horizontal/labels.csv "$D"/heldout_ko_vertical/labels.csv \
   "$D"/heldout_en/labels.csv ../shared/eval/real/{real_en,real_ko,real_ko_plates}/labels.csv --ignore-space \
-  --no-progress --json "$JSON" || [ $? -eq 1 ]
+  --no-progress --json "$JSON" --predictions "${JSON%.json}-predictions" || [ $? -eq 1 ]

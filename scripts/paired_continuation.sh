@@ -8,7 +8,8 @@
 #
 # DATA: a make pretrain data folder (default outputs/pretrain3/data; its last $WINDOW shards train, default 3, each
 # with its tokens-augmented.csv where it has one);
-# INIT: the export both start from (default the shipped model). Results: OUT/A.log, OUT/B.log, OUT/eval-{A,B}.json.
+# INIT: the export both start from (default the shipped model). Results: OUT/A.log, OUT/B.log, OUT/eval-{A,B}.json,
+# each crop's readings in OUT/eval-{A,B}-predictions and their crop-by-crop comparison in OUT/compare.{txt,json}.
 # An arm's overrides come last, so they may name its own data (data.train=DIR/tokens.csv: a shard rendered another
 # way) or a step count for both (trainer.max_steps=N with MINUTES to spare: the time budget measures each arm's steps
 # over steps 50-100, noisy enough to give one arm a fifth more steps).
@@ -30,6 +31,9 @@ for RUN in A B; do
 done
 wait
 for RUN in A B; do
-  $PY -m gpt.export "$OUT/$RUN/config.yaml" "$OUT/$RUN/checkpoints/last.ckpt" --output "$OUT/$RUN-export" >> "$OUT/$RUN.log" 2>&1
+  $PY -m gpt.export "$OUT/$RUN/config.yaml" "$OUT/$RUN/checkpoints/last.ckpt" --output "$OUT/$RUN-export" \
+    >> "$OUT/$RUN.log" 2>&1
   PYTHON=$PY scripts/evaluate_sets.sh "$OUT/$RUN-export" "$D" "$OUT/eval-$RUN.json" | tee -a "$OUT/$RUN.log"
 done
+$PY -m scripts.compare_predictions "$OUT/eval-A-predictions" "$OUT/eval-B-predictions" --json "$OUT/compare.json" \
+  | tee "$OUT/compare.txt"

@@ -113,6 +113,7 @@ def test_each_chunk_renders_its_own_crops_in_training_fonts_without_held_out_wor
     assert shard_number(tmp_path / "data" / "shard_044") == 44  # how a continuation finds the chunks it trained on
     assert flags["--fonts"] == str(tmp_path / "fonts" / "train")
     assert flags["--exclude-words"] == str(tmp_path / "data" / "heldout_words_all.txt")
+    assert flags["--augment"] == "heavy"  # the training shards only: the held-out sets stay at the default
     seeds = {pretrain.shard_render_args(tmp_path, chunk)[5] for chunk in range(40, 50)}
     assert len(seeds) == 10 and flags["--seed"] == "144"
 
