@@ -106,6 +106,7 @@ def test_a_drawing_model_of_an_older_vqvae_is_recoded_before_it_continues_on_the
 
 def test_each_chunk_renders_its_own_crops_in_training_fonts_without_held_out_words(tmp_path):
     from scripts.publish_continuation import shard_number
+    from scripts.render_text import build_parser
 
     args = [str(a) for a in pretrain.shard_render_args(tmp_path, 44)]
     flags = dict(zip(args[::2], args[1::2]))
@@ -114,6 +115,8 @@ def test_each_chunk_renders_its_own_crops_in_training_fonts_without_held_out_wor
     assert flags["--fonts"] == str(tmp_path / "fonts" / "train")
     assert flags["--exclude-words"] == str(tmp_path / "data" / "heldout_words_all.txt")
     assert flags["--augment"] == "heavy"  # the training shards only: the held-out sets stay at the default
+    parsed = build_parser().parse_args(args)  # the renderer takes every argument as make pretrain passes it
+    assert (parsed.augment, parsed.seed, parsed.num_samples) == ("heavy", 144, 40000)
     seeds = {pretrain.shard_render_args(tmp_path, chunk)[5] for chunk in range(40, 50)}
     assert len(seeds) == 10 and flags["--seed"] == "144"
 
