@@ -17,9 +17,10 @@ set -euo pipefail
 OUT=$1; A=$2; B=$3; MINUTES=${4:-24}; D=${5:-outputs/pretrain3/data}; INIT=${6:-resources/models/ocr-ko-en}
 PY=${PYTHON:-.venv/bin/python}
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
-SHARDS=$(for S in $(ls -d "$D"/shard_* | tail -"${WINDOW:-3}"); do  # each shard's encodings, as make pretrain's
-  echo "$S/tokens.csv"; if [ -f "$S/tokens-augmented.csv" ]; then echo "$S/tokens-augmented.csv"; fi
-done | paste -sd,)
+# each shard's encodings, as make pretrain trains on them
+SHARDS=$($PY -c "import sys; from pathlib import Path; from scripts.pretrain import shard_encodings
+print(','.join(str(path) for shard in sys.argv[1:] for path in shard_encodings(Path(shard))))" \
+  $(ls -d "$D"/shard_* | tail -"${WINDOW:-3}"))
 mkdir -p "$OUT"
 for RUN in A B; do
   OVERRIDES=${!RUN}
