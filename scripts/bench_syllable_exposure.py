@@ -18,7 +18,7 @@ from collections import Counter
 
 import pandas as pd
 
-from scripts.render_text import is_syllable
+from scripts.texts import is_syllable
 
 BINS = ((0, 0), (1, 9), (10, 49), (50, 199), (200, None))
 

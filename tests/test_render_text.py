@@ -12,6 +12,7 @@ import pytest
 from scripts import render_text
 from scripts.fonts import FontCoverageError, check_coverage, default_font_files, find_font_files, load_fonts
 from scripts.render_text import main, render_dataset, render_image
+from scripts.texts import LETTER_WORDS
 from scripts.words import read_word_list, script_of, split_words, word_pool, write_word_list
 from vqvae.plumbing.io import load_image, read_labelled_csv
 from vqvae.templates import normalize_grey
@@ -104,7 +105,7 @@ def test_exclude_words_are_never_rendered(tmp_path):
     frame = render_dataset(tmp_path / "train", 80, seed=0, languages="en", words=pool, exclude_words=test,
                            num_workers=1, **SMALL)
     held_out = {w.casefold() for w in test}
-    tokens = {t.casefold() for text in frame["text"] for t in render_text._LETTERS.findall(text)}
+    tokens = {t.casefold() for text in frame["text"] for t in LETTER_WORDS.findall(text)}
     assert tokens and not tokens & held_out
     assert tokens & {w.casefold() for w in train}
     # the held-out set renders exactly the test words (any case) with words_only
@@ -239,7 +240,7 @@ def test_vertical_line_box_stacks_fixed_cells_whatever_the_characters():
 
 def test_plates_come_often_horizontal_and_framed(tmp_path):
     """Korean plate numbers are a few percent of the Korean texts, never vertical, and drawn in a border."""
-    from scripts.render_text import PLATE, PLATE_SHARE, TextSampler
+    from scripts.texts import PLATE, PLATE_SHARE, TextSampler
 
     sampler = TextSampler({"ko": ["가게", "사과"], "en": ["shop"]})
     rng = np.random.default_rng(0)
@@ -260,7 +261,7 @@ def test_plates_come_often_horizontal_and_framed(tmp_path):
 def test_syllable_strings_draw_rare_syllables_as_often_as_common_ones():
     """With syllable_share, that share of Korean texts are 1-4 syllables drawn uniformly from the pool's: a
     syllable only one word holds (뵙) comes as often as one most words hold (가); without it nothing changes."""
-    from scripts.render_text import TextSampler
+    from scripts.texts import TextSampler
 
     pools = {"ko": ["가게", "가방", "가수", "가을", "뵙다"], "en": ["shop"]}
     plain, texts = TextSampler(pools), [TextSampler(pools, syllable_share=s) for s in (0.0, 1.0)]
