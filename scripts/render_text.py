@@ -35,7 +35,7 @@ from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from scripts.fonts import Font, load_fonts
-from scripts.texts import LETTER_WORDS, PLATE, TextSampler
+from scripts.texts import PLATE, TextSampler, holds_excluded
 from scripts.words import LANGUAGES, read_word_list, script_of, word_pool
 from vqvae.plumbing.io import (BadRowReport, normalize_text, report_path_for, save_image, write_csv_atomic,
                                write_json_atomic)
@@ -526,8 +526,7 @@ def build_pools(languages: tuple[str, ...] | None, fonts: Sequence[Font],
         for word in entries:
             if not word or len(word) > max_chars:
                 dropped[f"{language}_too_long"] += 1
-            elif exclude and (word.casefold() in exclude
-                              or any(t.casefold() in exclude for t in LETTER_WORDS.findall(word))):
+            elif word.casefold() in exclude or holds_excluded(word, exclude):
                 dropped[f"{language}_excluded"] += 1
             elif not any(font.draws(word + word.upper()) for font in fonts):  # UPPER is drawn too
                 dropped[f"{language}_no_font_covers"] += 1

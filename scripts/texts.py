@@ -16,6 +16,12 @@ from vqvae.plumbing.io import normalize_text
 LETTER_WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # words, "don't" as one
 
 
+def holds_excluded(text: str, exclude: frozenset[str]) -> bool:
+    """Whether a word of `text` (casefolded) is one of the `exclude` words: held-out words never drawn for training,
+    alone or inside a phrase."""
+    return bool(exclude) and any(token.casefold() in exclude for token in LETTER_WORDS.findall(text))
+
+
 def is_syllable(ch: str) -> bool:
     return "\uac00" <= ch <= "\ud7a3"  # the precomposed Hangul syllables, 가 to 힣
 
@@ -183,4 +189,4 @@ class TextSampler:
         return f"{korean} {latin}" if rng.random() < 0.5 else f"{latin} {korean}"
 
     def is_excluded(self, text: str) -> bool:
-        return bool(self.exclude) and any(token.casefold() in self.exclude for token in LETTER_WORDS.findall(text))
+        return holds_excluded(text, self.exclude)
