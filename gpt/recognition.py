@@ -42,7 +42,7 @@ def image_ids_from_grids(vocab: Vocab, grids: Sequence[np.ndarray], max_visual_l
         return torch.empty(0, max_visual_length, dtype=torch.int64)
     # The Vocab lays out whole sequences; an empty label with a 2-id text part is `<s></s>`, cut off here.
     ids, _ = vocab.sequences(grids, [""] * len(grids), "image_first", max_visual_length, 2)
-    return torch.from_numpy(ids[:, :max_visual_length])
+    return torch.from_numpy(ids[:, :max_visual_length]).long()
 
 
 def autocast_for(device: torch.device, precision: str):

@@ -249,13 +249,19 @@ class Vocab:
     # ------------------------------------------------------------------ image
     def _check_grid(self, grid: np.ndarray) -> np.ndarray:
         grid = np.asarray(grid)
-        if grid.ndim != 2 or grid.size == 0 or not np.issubdtype(grid.dtype, np.integer):
+        if grid.ndim != 2:
             raise ValueError(f"a code grid must be a non-empty 2-D integer array, got {grid.dtype} {grid.shape}")
-        low, high = int(grid.min()), int(grid.max())
+        return self._check_codes(grid).astype(np.int64)
+
+    def _check_codes(self, grids: np.ndarray) -> np.ndarray:
+        """`grids` (any shape) itself, after checking that it is non-empty and holds codes of this codebook."""
+        if grids.size == 0 or not np.issubdtype(grids.dtype, np.integer):
+            raise ValueError(f"a code grid must be a non-empty 2-D integer array, got {grids.dtype} {grids.shape}")
+        low, high = int(grids.min()), int(grids.max())
         if low < 0 or high >= self.num_codes:
             raise ValueError(f"code grid holds codes in [{low}, {high}] but the codebook has {self.num_codes} "
                              f"codes; the tokens come from another VQ-VAE than this model's")
-        return grid.astype(np.int64)
+        return grids
 
     def image_prefix(self, grid: np.ndarray) -> list[int]:
         """Per row <row> then the row's code ids; no <vpad> (rows * (cols + 1) ids)."""
@@ -276,7 +282,7 @@ class Vocab:
     # ------------------------------------------------------------------ sequences
     def sequence(self, grid: np.ndarray, text: str, order: str, max_visual_length: int,
                  max_text_length: int) -> tuple[np.ndarray, np.ndarray]:
-        """One training sequence: ids (L,) int64 and part (L,) int8, L = max_visual_length + max_text_length.
+        """One training sequence: ids (L,) int32 and part (L,) int8, L = max_visual_length + max_text_length.
 
         ``part[t]`` says which loss counts ids[t] as a next-token target: PART_IMAGE, PART_TEXT or
         PART_IGNORE. Ignored: text <pad> (never counts), every <vpad> after the first, and ids[0].
@@ -288,7 +294,7 @@ class Vocab:
 
     def sequences(self, grids: Sequence[np.ndarray], texts: Sequence[str], order: str, max_visual_length: int,
                   max_text_length: int, vertical: Sequence[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """`sequence` for many rows at once: ids (N, L) int64 and part (N, L) int8. Grids of one shape
+        """`sequence` for many rows at once: ids (N, L) int32 and part (N, L) int8. Grids of one shape
         are laid out together (one numpy op per shape, not per row). `vertical` (N,) marks the text part of
         text-first rows of vertical text with <vertical> (ignored for image_first: a reader needs no
         orientation). Raises LabelTooLong/GridTooLong naming the row index; filter rows first to skip
@@ -298,8 +304,16 @@ class Vocab:
         if len(grids) != len(texts):
             raise ValueError(f"{len(grids)} grids but {len(texts)} texts")
         num = len(texts)
-        image_ids = np.full((num, max_visual_length), self.vpad_id, dtype=np.int64)
-        image_part = np.full((num, max_visual_length), PART_IGNORE, dtype=np.int8)
+        # One int32 array written in place: int64 parts joined by np.concatenate took 4x the sequences' memory
+        # at peak (scripts/bench_data_memory.py).
+        ids = np.empty((num, max_visual_length + max_text_length), dtype=np.int32)
+        part = np.empty(ids.shape, dtype=np.int8)
+        image_first = order == "image_first"
+        image = slice(0, max_visual_length) if image_first else slice(max_text_length, None)
+        text = slice(max_visual_length, None) if image_first else slice(0, max_text_length)
+        image_ids, image_part = ids[:, image], part[:, image]
+        image_ids.fill(self.vpad_id)
+        image_part.fill(PART_IGNORE)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for index, grid in enumerate(grids):
             by_shape.setdefault(np.shape(grid), []).append(index)
@@ -315,19 +329,22 @@ class Vocab:
                     raise GridTooLong(f"row {indices[0]}: {error}") from None
             stacked = np.stack([np.asarray(grids[i]) for i in indices])
             try:
-                stacked = self._check_grid(stacked.reshape(len(indices) * rows, cols))
+                self._check_codes(stacked)
             except ValueError as error:
                 raise ValueError(f"rows with {rows}x{cols} grids (first: row {indices[0]}): {error}") from None
-            laid = np.concatenate([np.full((len(indices) * rows, 1), self.row_id), stacked + self.code_offset], 1)
+            laid = np.empty((len(indices), rows, cols + 1), dtype=np.int32)
+            laid[:, :, 0] = self.row_id
+            laid[:, :, 1:] = stacked
+            laid[:, :, 1:] += self.code_offset
             image_ids[indices, :length] = laid.reshape(len(indices), length)
             image_part[indices, :length] = PART_IMAGE
             if length < max_visual_length:
                 image_part[indices, length] = PART_IMAGE  # the first <vpad>: end of image
 
-        text_ids = np.full((num, max_text_length), self.pad_id, dtype=np.int64)
-        for index, text in enumerate(texts):
+        text_ids = ids[:, text]
+        for index, label in enumerate(texts):
             try:
-                text_ids[index] = self.text_part(text, max_text_length)
+                text_ids[index] = self.text_part(label, max_text_length)
             except LabelTooLong as error:
                 raise LabelTooLong(f"row {index}: {error}") from None
         if order == "text_first" and vertical is not None:
@@ -335,12 +352,7 @@ class Vocab:
                 raise ValueError(f"{num} texts but {len(vertical)} orientation flags")
             text_ids[np.asarray(vertical, dtype=bool), 0] = self.vertical_id
         # <s>, the characters and </s> count; <pad> never does.
-        text_part = np.where(text_ids == self.pad_id, PART_IGNORE, PART_TEXT).astype(np.int8)
-
-        if order == "image_first":
-            ids, part = np.concatenate([image_ids, text_ids], 1), np.concatenate([image_part, text_part], 1)
-        else:
-            ids, part = np.concatenate([text_ids, image_ids], 1), np.concatenate([text_part, image_part], 1)
+        part[:, text] = np.where(text_ids == self.pad_id, PART_IGNORE, PART_TEXT)
         part[:, 0] = PART_IGNORE  # nothing predicts the first token
         return ids, part
 

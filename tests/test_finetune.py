@@ -42,7 +42,7 @@ def test_prompt_dropout_empties_only_the_text_part():
                         cond_dropout=0.5)
     grids = [np.arange(6).reshape(1, 6) % 16] * 64
     ids, part = base.vocab.sequences(grids, ["hello"] * 64, "text_first", MAX_LENGTH, MAX_TEXT_LENGTH)
-    batch = {"input_ids": torch.from_numpy(ids), "loss_part": torch.from_numpy(part)}
+    batch = {"input_ids": torch.from_numpy(ids).long(), "loss_part": torch.from_numpy(part)}
     torch.manual_seed(0)
     out = task.drop_prompts(batch)
     empty = torch.tensor(base.vocab.text_part("", MAX_TEXT_LENGTH))
@@ -64,7 +64,7 @@ def test_prompt_dropout_keeps_the_orientation_mark():
     ids, part = base.vocab.sequences([np.arange(6).reshape(1, 6) % 16] * 64, ["hello"] * 64, "text_first",
                                      MAX_LENGTH, MAX_TEXT_LENGTH, vertical)
     torch.manual_seed(0)
-    out = task.drop_prompts({"input_ids": torch.from_numpy(ids), "loss_part": torch.from_numpy(part)})
+    out = task.drop_prompts({"input_ids": torch.from_numpy(ids).long(), "loss_part": torch.from_numpy(part)})
     dropped = out["input_ids"][:, 1] == base.vocab.eos_id
     assert int(dropped.sum()) > 40
     assert (out["input_ids"][:, 0] == torch.from_numpy(ids[:, 0])).all()  # every row keeps <s> or <vertical>
@@ -80,7 +80,7 @@ def test_text_first_loss_skips_trailing_padding_exactly():
     task = FinetuneTask(base.cfg, base.vocab, MAX_LENGTH, MAX_TEXT_LENGTH, base.vqvae_meta, base.model)
     grids = [np.arange(6).reshape(1, 6) % 16, np.arange(8).reshape(2, 4) % 16]
     ids, part = base.vocab.sequences(grids, ["hello", "abc"], "text_first", MAX_LENGTH, MAX_TEXT_LENGTH)
-    ids, part = torch.from_numpy(ids), torch.from_numpy(part)
+    ids, part = torch.from_numpy(ids).long(), torch.from_numpy(part)
     assert ids.shape[1] > MAX_TEXT_LENGTH + 11  # there is trailing padding to drop
     task.eval()
     with torch.no_grad():

@@ -29,7 +29,7 @@ def task_for(order: str, image_weight: float = 1.0, text_weight: float = 1.0) ->
 def batch_for(order: str) -> dict:
     grids = [np.array([[1, 2, 3], [4, 5, 6]]), np.array([[7, 8, 9, 10]])]
     ids, part = VOCAB.sequences(grids, ["hello", "ow"], order, V, T)
-    return {"input_ids": torch.from_numpy(ids), "loss_part": torch.from_numpy(part), "index": torch.arange(2)}
+    return {"input_ids": torch.from_numpy(ids).long(), "loss_part": torch.from_numpy(part), "index": torch.arange(2)}
 
 
 def test_training_on_cpu_switches_to_eager_attention_with_the_same_losses():

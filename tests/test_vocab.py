@@ -103,7 +103,7 @@ def test_grid_round_trip_and_too_long(vocab):
 def test_sequence_round_trip_both_orders(vocab, order):
     grid = np.array([[1, 2, 3], [4, 5, 6]])
     ids, part = vocab.sequence(grid, "한글 ok", order, V, T)
-    assert ids.shape == part.shape == (V + T,) and ids.dtype == np.int64
+    assert ids.shape == part.shape == (V + T,) and ids.dtype == np.int32
     image, text = vocab.split(ids, order, V, T)
     assert vocab.decode_text(text) == "한글 ok"
     np.testing.assert_array_equal(vocab.parse_grid(image)[0], grid)

@@ -31,7 +31,7 @@ def string_to_grid(text: str) -> np.ndarray:
     if len(widths) != 1:
         raise ValueError(f"ragged code grid: row lengths {sorted(widths)} in {text[:60]!r}...")
     try:
-        return np.array(rows, dtype=np.int64)
+        return np.array(rows, dtype=np.int32)  # int32: gpt.train holds hundreds of thousands of these at once
     except ValueError:
         raise ValueError(f"code grid {text[:60]!r} holds a value that is not an integer") from None
 
