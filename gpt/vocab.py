@@ -305,7 +305,7 @@ class Vocab:
             raise ValueError(f"{len(grids)} grids but {len(texts)} texts")
         num = len(texts)
         # One int32 array written in place (every text row is written below): int64 parts joined by np.concatenate
-        # doubled gpt.train's peak while building its data (scripts/bench_data_memory.py: 3.6 GB, now 1.76).
+        # doubled gpt.train's peak while building its data (scripts/bench_data_memory.py: 3 617 MB, now 1 756).
         ids = np.empty((num, max_visual_length + max_text_length), dtype=np.int32)
         part = np.empty(ids.shape, dtype=np.int8)
         image_first = order == "image_first"

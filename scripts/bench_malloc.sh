@@ -1,7 +1,7 @@
 #!/bin/bash
 # gpt.train's speed and peak memory with and without the Makefile's malloc settings (MALLOC_MMAP_MAX_=0
-# MALLOC_TRIM_THRESHOLD_=2147483647: up to 2.4x on VQ-VAE conv batches, but a pair arm's heap grew to 10 GB while
-# 2 GB were live). Continues the shipped model on one make pretrain shard for STEPS steps, validating every 100,
+# MALLOC_TRIM_THRESHOLD_=2147483647: up to 2.4x on VQ-VAE conv batches, but a pair arm's heap grew to 10 GiB while
+# 2 GiB were live). Continues the shipped model on one make pretrain shard for STEPS steps, validating every 100,
 # alternating the two settings ROUNDS times on the whole machine; prints per run the seconds per step over
 # steps 50-100 (gpt.train's time-budget line) and the peak resident memory (GNU time).
 #
