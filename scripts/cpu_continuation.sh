@@ -21,13 +21,9 @@ if [ "$(basename "$D")" != data ]; then
   echo "DATA must be a make pretrain run's data folder (RUN/data), not $D" >&2; exit 2
 fi
 render_shard() {  # RUN N: make pretrain's shard N of run folder RUN, by its own rule
-  $PY - "$1" "$2" <<'EOF'
-import sys
-from pathlib import Path
-from scripts.pretrain import shard_render_args
+  $PY -c "import sys; from pathlib import Path; from scripts.pretrain import shard_render_args
 from scripts.render_text import main
-sys.exit(main([str(arg) for arg in shard_render_args(Path(sys.argv[1]), int(sys.argv[2]))]))
-EOF
+sys.exit(main([str(arg) for arg in shard_render_args(Path(sys.argv[1]), int(sys.argv[2]))]))" "$1" "$2"
 }
 mkdir -p "$OUT"
 $PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config; published_vq_config(Path('$OUT'))"
