@@ -44,6 +44,13 @@ def exposure_table(counts: Counter, predictions: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def unseen_syllables(counts: Counter, labels: pd.Series) -> list[str]:
+    """The labels' Hangul syllables that training never drew, sorted: a crop holding one cannot be read, whatever the
+    training length (the syllable sampler draws from the training words' syllables, and a few come only in held-out
+    words)."""
+    return sorted({ch for label in labels for ch in label if is_syllable(ch) and not counts[ch]})
+
+
 def read_predictions(path: str) -> pd.DataFrame:
     """(label, correct) rows of a gpt.evaluate predictions CSV or a bench_draw prompts.csv."""
     from gpt.drawing import spells
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     predictions = pd.concat(frames, ignore_index=True)
     print(f"{sum(counts.values())} syllables, {len(counts)} distinct, in {len(args.train)} training CSVs")
     print_table(exposure_table(counts, predictions), ["rarest syllable seen", "crops", "read"])
+    unseen = unseen_syllables(counts, predictions["label"])
+    print(f"syllables of the labels never in training: {len(unseen)} {''.join(unseen)}")
     if args.by_length:
         lengths = predictions["label"].str.len().clip(upper=4)
         for length, group in predictions.groupby(lengths):

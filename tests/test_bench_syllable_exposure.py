@@ -3,7 +3,7 @@ from collections import Counter
 
 import pandas as pd
 
-from scripts.bench_syllable_exposure import exposure_table, syllable_counts
+from scripts.bench_syllable_exposure import exposure_table, syllable_counts, unseen_syllables
 
 
 def test_crops_are_binned_by_their_rarest_syllable(tmp_path):
@@ -17,6 +17,7 @@ def test_crops_are_binned_by_their_rarest_syllable(tmp_path):
     # 라 never seen, 나다 by 다 (1), 가나 by 나 (20), 가 alone 200+; "shop" holds no syllable and is left out.
     assert rows == {"0": (1, "0.0%"), "1-9": (1, "100.0%"), "10-49": (1, "0.0%"), "50-199": (0, "n/a"),
                     "200+": (1, "100.0%")}
+    assert unseen_syllables(counts, predictions["label"]) == ["라"]
 
 
 def test_drawing_prompts_count_as_read_when_read_back_spaces_ignored(tmp_path):
