@@ -45,9 +45,8 @@ def exposure_table(counts: Counter, predictions: pd.DataFrame) -> list[dict]:
 
 
 def unseen_syllables(counts: Counter, labels: pd.Series) -> list[str]:
-    """The labels' Hangul syllables that training never drew, sorted: a crop holding one cannot be read, whatever the
-    training length (the syllable sampler draws from the training words' syllables, and a few come only in held-out
-    words)."""
+    """The labels' Hangul syllables that the training CSVs never hold, sorted: the model was never shown them, so more
+    steps on such data cannot teach them (make pretrain's syllable sampler draws only the training words' syllables)."""
     return sorted({ch for label in labels for ch in label if is_syllable(ch) and not counts[ch]})
 
 
