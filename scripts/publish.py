@@ -79,8 +79,8 @@ Held-out mean (what publishing compares): {100 * score:.1f}%.
 - One line of text per crop; no detection. A crop far longer than 10:1 is squashed, beyond 30:1 refused.
 - Real photographs differ from rendered text (lighting, blur, clutter); see the `real_*` rows.
 - It writes only its charset: printable ASCII, a few signs and the Hangul syllables of make pretrain's Korean word
-  pool, fixed at chunk 0. A word with another syllable cannot be read exactly; `python -m scripts.bench_charset_coverage`
-  counts them and how much running text they are (BENCHMARKS.md).
+  pool, fixed at chunk 0. A word with another syllable cannot be read exactly;
+  `python -m scripts.bench_charset_coverage` counts them and how much running text they are (BENCHMARKS.md).
 
 ## Use
 ```bash
