@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from scripts.bench_syllable_exposure import unseen_syllables
 from scripts.texts import is_syllable
 
 DEFAULT_MODEL = "resources/models/ocr-ko-en"
@@ -60,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wordfreq's Korean list: {100 * share:.3f}% of the syllables in running text are outside the charset "
           f"({len(missing)} distinct)")
     print(f"commonest missing: {''.join(ch for ch, _ in missing.most_common(args.show))}")
+    writable = Counter(charset)
     for path in args.labels:
         texts = pd.read_csv(path, keep_default_na=False, dtype=str)["text"]
         found = {ch for text in texts for ch in text if is_syllable(ch)}
-        outside = sorted(found - set(charset))
+        outside = unseen_syllables(writable, texts)
         print(f"{path}: {len(found)} distinct syllables, {len(outside)} outside the charset {''.join(outside)}")
     return 0
 

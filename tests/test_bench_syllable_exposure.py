@@ -27,13 +27,3 @@ def test_drawing_prompts_count_as_read_when_read_back_spaces_ignored(tmp_path):
     pd.DataFrame({"prompt": ["가 나", "다", "OPEN"], "read_back": ["가나", "라", ""]}).to_csv(prompts, index=False)
     frame = read_predictions(str(prompts))
     assert frame["label"].tolist() == ["가 나", "다", "OPEN"] and frame["correct"].tolist() == [True, False, False]
-
-
-def test_charset_coverage_weighs_missing_syllables_by_word_frequency():
-    from scripts.bench_charset_coverage import ks_x_1001_syllables, missing_syllables
-
-    # 가나 (0.6) holds two syllables and 다 (0.2) one, "OPEN" none: 다 is 0.2 of 1.4 syllable-weight.
-    share, missing = missing_syllables("가나", {"가나": 0.6, "다": 0.2, "OPEN": 0.5})
-    assert abs(share - 0.2 / 1.4) < 1e-9 and missing == {"다": 0.2}
-    standard = ks_x_1001_syllables()
-    assert len(standard) == 2350 and {"가", "힝", "깎"} <= standard and "똠" not in standard
