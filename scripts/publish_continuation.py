@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from scripts.bench import trained_steps
@@ -36,26 +37,30 @@ def shard_number(shard: Path) -> int:
     return int(number)
 
 
-def trained_shards(train: str) -> list[Path]:
-    """The shard folders of a run's data.train, each once: a shard may hold more than one encoding of its crops
-    (make pretrain's tokens.csv and tokens-augmented.csv), and its crops and costs count once."""
+def trained_shards(train: str) -> dict[Path, Path]:
+    """The shard folders of a run's data.train, each once, with the first of its token CSVs: a shard may hold more
+    than one encoding of its crops (make pretrain's tokens.csv and tokens-augmented.csv, or only one of them), and
+    its crops and costs count once."""
     from gpt.config import path_list
 
-    return list(dict.fromkeys(Path(path).parent for path in path_list(train)))
+    shards: dict[Path, Path] = {}
+    for path in map(Path, path_list(train)):
+        shards.setdefault(path.parent, path)
+    return shards
 
 
-def lineage_counts(base: dict, shards: list[Path]) -> tuple[int, int]:
+def lineage_counts(base: dict, shards: dict[Path, Path]) -> tuple[int, int]:
     """(chunk, distinct crops) of a continuation of the published model whose metrics are `base`, trained on
-    `shards`. The lineage has seen every shard up to its chunk (make pretrain's chunk N trains on shards up to
-    N), so only later shards add crops, and the new chunk is the last shard trained on: the next make pretrain
-    chunk then renders a new seed. (A continuation on shards 042-043 once counted as chunk 42, so the next chunk
-    would have rendered shard 043's crops again.)"""
+    `shards` (folder -> a token CSV of its crops). The lineage has seen every shard up to its chunk (make
+    pretrain's chunk N trains on shards up to N), so only later shards add crops, and the new chunk is the last
+    shard trained on: the next make pretrain chunk then renders a new seed. (A continuation on shards 042-043 once
+    counted as chunk 42, so the next chunk would have rendered shard 043's crops again.)"""
     numbers = [shard_number(s) for s in shards]
-    new = [s for s, n in zip(shards, numbers) if n > base["chunk"]]
-    return max([base["chunk"] + 1, *numbers]), base["distinct_crops"] + csv_rows([s / "tokens.csv" for s in new])
+    new = [tokens for (s, tokens), n in zip(shards.items(), numbers) if n > base["chunk"]]
+    return max([base["chunk"] + 1, *numbers]), base["distinct_crops"] + csv_rows(new)
 
 
-def shard_cost(pretrain: Path, shards: list[Path]) -> float:
+def shard_cost(pretrain: Path, shards: Iterable[Path]) -> float:
     """CPU-hours of rendering and encoding `shards` (make pretrain's step markers in pretrain/logs)."""
     seconds = 0.0
     for shard in shards:

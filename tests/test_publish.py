@@ -123,14 +123,16 @@ def test_a_continuation_counts_only_shards_its_lineage_has_not_seen(tmp_path):
         shards.append(tmp_path / f"shard_{number:03d}")
         shards[-1].mkdir()
         (shards[-1] / "tokens.csv").write_text("tokens,text\n" + "1 2,a\n" * rows)
+    shards = {shard: shard / "tokens.csv" for shard in shards}
     base = {"chunk": 41, "distinct_crops": 1000}
     # Shards 042-043 on chunk 41: both new, and the next make pretrain chunk (44) renders a new seed.
-    assert lineage_counts(base, shards[:2]) == (43, 1008)
+    first_two = dict(list(shards.items())[:2])
+    assert lineage_counts(base, first_two) == (43, 1008)
     # The same shards again on the model they made: no new crops; the chunk still moves on.
-    assert lineage_counts({"chunk": 43, "distinct_crops": 1008}, shards[:2]) == (44, 1008)
+    assert lineage_counts({"chunk": 43, "distinct_crops": 1008}, first_two) == (44, 1008)
     assert lineage_counts({"chunk": 43, "distinct_crops": 1008}, shards) == (44, 1015)
     with pytest.raises(ValueError, match="not a make pretrain shard folder"):
-        lineage_counts(base, [tmp_path / "aug"])
+        lineage_counts(base, {tmp_path / "aug": tmp_path / "aug" / "tokens.csv"})
 
 
 def test_a_shard_trained_in_two_encodings_counts_its_crops_once(tmp_path):
@@ -141,8 +143,18 @@ def test_a_shard_trained_in_two_encodings_counts_its_crops_once(tmp_path):
     for name in ("tokens.csv", "tokens-augmented.csv"):
         (shard / name).write_text("tokens,text\n" + "1 2,a\n" * 5)
     train = f"{shard / 'tokens.csv'},{shard / 'tokens-augmented.csv'}"
-    assert trained_shards(train) == [shard]
+    assert trained_shards(train) == {shard: shard / "tokens.csv"}
     assert lineage_counts({"chunk": 52, "distinct_crops": 1000}, trained_shards(train)) == (53, 1005)
+
+
+def test_a_shard_trained_only_in_its_augmented_encoding_counts_its_crops(tmp_path):
+    from scripts.publish_continuation import lineage_counts, trained_shards
+
+    shard = tmp_path / "shard_065"
+    shard.mkdir()
+    (shard / "tokens-augmented.csv").write_text("tokens,text\n" + "1 2,a\n" * 4)
+    counted = lineage_counts({"chunk": 62, "distinct_crops": 1000}, trained_shards(str(shard / "tokens-augmented.csv")))
+    assert counted == (65, 1004)
 
 
 def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prompts(tmp_path, monkeypatch):
