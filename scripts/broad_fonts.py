@@ -5,6 +5,9 @@ Sources, all free licences (OFL-1.1 or Apache-2.0, recorded in each package):
   weights (`cvttf-notosanscjk-*`) and Noto Serif KR (`pylopdf-fonts-ko`);
 - Debian: fonts-alee, fonts-lexi-gulim, fonts-lexi-saebom, fonts-naver-d2coding, fonts-woowa-bm,
   fonts-wqy-microhei (Hangul). `scripts/install_pretrain_fonts.sh` installs both kinds.
+- Not used: `canvas-fonts` (its .ttf files are HTML pages, in 0.1.0 and 0.2.0: checked 2026-12-06). Debian's
+  Korean font packages (`apt-cache search hangul`, `korean`) are the ones above and the reserved ones below; Noto
+  Serif CJK (fonts-noto-cjk) has Noto Serif KR's Hangul in more weights, and Latin from Source Serif, held out.
 
 Families the project keeps out for evaluation by others (Nanum, Un, Baekmuk, Liberation, GNU FreeFont, URW
 base35, Arimo/Tinos/Cousine) are refused by name even when a folder holds them. Held-out families are
