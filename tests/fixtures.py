@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -30,6 +31,19 @@ def text_to_image_export(directory: Path, seed: int = 0) -> Path:
     vqvae, task = build_parts(seed)
     return write_export(directory, task.model, task.vocab, "text_first", MAX_LENGTH, MAX_TEXT_LENGTH, vqvae,
                         TINY_VQVAE, MAX_LENGTH, {"train": ["train.csv"], "global_step": 0})
+
+
+def labelled_crops(folder: Path, count: int = 3) -> Path:
+    """`count` crops of a dark bar on light grey, each 10 px wider than the last, labelled "ab" in
+    folder/labels.csv (img_path,text), which this returns."""
+    rows = []
+    for index in range(count):
+        image = np.full((30, 90 + 10 * index, 3), 230, np.uint8)
+        image[8:22, 6:70] = 20
+        cv2.imwrite(str(folder / f"{index}.png"), image)
+        rows.append({"img_path": f"{index}.png", "text": "ab"})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder / "labels.csv"
 
 
 def token_csv(path: Path, export_dir: Path, num_rows: int = 16, seed: int = 0,

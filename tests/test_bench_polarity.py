@@ -1,12 +1,11 @@
 """scripts.bench_polarity: the two readings compared crop by crop, and the script runs end to end."""
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 import vqvae.templates as templates
 from scripts.bench_polarity import compare, main
-from tests.fixtures import recognition_export
+from tests.fixtures import labelled_crops, recognition_export
 
 
 def test_compare_keeps_the_more_confident_reading_per_crop():
@@ -24,18 +23,12 @@ def test_compare_keeps_the_more_confident_reading_per_crop():
 
 
 def test_script_reads_every_set_both_ways(tmp_path, capsys, monkeypatch):
-    rows = []
-    for index in range(3):
-        image = np.full((30, 90 + 10 * index, 3), 230, np.uint8)
-        image[8:22, 6:70] = 20
-        cv2.imwrite(str(tmp_path / f"{index}.png"), image)
-        rows.append({"img_path": f"{index}.png", "text": "ab"})
-    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    labels = labelled_crops(tmp_path)
     export = recognition_export(tmp_path / "export")
     seen = []  # the median grey of every normalized crop the encoder gets, in order
     fit = templates.fit_grey_to_template
     monkeypatch.setattr(templates, "fit_grey_to_template",
                         lambda grey, *args: seen.append(np.median(grey)) or fit(grey, *args))
-    assert main([str(tmp_path / "labels.csv"), "--model", str(export)]) == 0
+    assert main([str(labels), "--model", str(export)]) == 0
     assert len(seen) == 6 and min(seen[:3]) > 127 and max(seen[3:]) < 128  # as is: light ground; then flipped
     assert " 3 crops  as is " in capsys.readouterr().out

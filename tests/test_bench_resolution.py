@@ -3,10 +3,9 @@ import json
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from scripts.bench_resolution import main, scale_across_line
-from tests.fixtures import recognition_export
+from tests.fixtures import labelled_crops, recognition_export
 
 
 def test_scaling_sets_the_shorter_side_keeps_the_aspect_and_never_enlarges():
@@ -18,16 +17,10 @@ def test_scaling_sets_the_shorter_side_keeps_the_aspect_and_never_enlarges():
 
 
 def test_script_reads_every_height_and_writes_scaled_copies(tmp_path, capsys):
-    rows = []
-    for index in range(3):
-        image = np.full((30, 90 + 10 * index, 3), 230, np.uint8)
-        image[8:22, 6:70] = 20
-        cv2.imwrite(str(tmp_path / f"{index}.png"), image)
-        rows.append({"img_path": f"{index}.png", "text": "ab"})
-    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    labels = labelled_crops(tmp_path)
     export = recognition_export(tmp_path / "export")
     out, figures = tmp_path / "scaled", tmp_path / "figures.json"
-    assert main([str(tmp_path / "labels.csv"), "--model", str(export), "--heights", "0", "12",
+    assert main([str(labels), "--model", str(export), "--heights", "0", "12",
                  "--output", str(out), "--json", str(figures)]) == 0
     scaled = sorted(out.glob("h12/*/images/*.png"))
     assert len(scaled) == 3 and all(cv2.imread(str(p)).shape[0] == 12 for p in scaled)
