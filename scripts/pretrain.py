@@ -113,7 +113,8 @@ def shard_render_args(out: Path, chunk: int, size: int = 40000, seed: int = 0) -
     augmentation (session 24's pair: a heavy shard beside a medium one read 9 more of 305 real crops and 7 more of
     900 held-out ones than two medium shards; the held-out and validation sets stay medium), and a fifth of the
     Korean texts 1-4 syllables drawn uniformly (session 26's pair: a shard at 0.4 beside a plain one, the same share
-    over the two, read 38 more of 900 held-out crops than two plain shards, p 0.0001). The one place this rule lives:
+    over the two, read 38 more of 900 held-out crops than two plain shards, p 0.0001; session 31's, 0.5 against 0.2,
+    only 4 more, noise). The one place this rule lives:
     scripts/cpu_continuation.sh renders its shards with it too."""
     data = out / "data"
     return ["--output", data / f"shard_{chunk:03d}", "--num-samples", size, "--seed", seed + 100 + chunk,
