@@ -1,0 +1,41 @@
+#!/bin/bash
+# The shipped drawer continued on crops rendered clean: make pretrain's fonts, texts and held-out words, but no
+# augmentation (black on white: no colours, blur, noise, JPEG or rotation), encoded by the drawer's own 4-code
+# VQ-VAE; then gpt.finetune from the published drawer at make pretrain-draw's continuation rate for MINUTES, and
+# scripts.bench_draw on the same 200 prompts and seed. What made the published drawer of 2026-12-06 (session 32;
+# BENCHMARKS.md). Resumable: every step skips what it finds done. Then, to publish when it reads back better:
+#   python -m scripts.publish_draw_continuation OUT/run --cores 2 --history "..."   (OUT/bench-published: the
+#   published drawer's bench_draw folder on the same prompts, judged by today's recognizer)
+#
+#   scripts/pretrain_draw_clean.sh OUT [MINUTES] [CROPS] [PRETRAIN]
+#   scripts/pretrain_draw_clean.sh outputs/drawclean 55 30000 outputs/pretrain
+set -euo pipefail
+if [ $# -lt 1 ]; then sed -n 2,11p "$0"; exit 2; fi
+OUT=$1; MINUTES=${2:-55}; CROPS=${3:-30000}; P=${4:-outputs/pretrain}
+PY=${PYTHON:-.venv/bin/python}; DRAWER=resources/models/ocr-ko-en-draw
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
+mkdir -p "$OUT"
+# vqvae.encode's config for the drawer's VQ-VAE: make pretrain's, with that folder's model block and max_length
+$PY - "$DRAWER/vqvae" "$OUT/draw-vqvae.yaml" <<'PYEOF'
+import sys
+from omegaconf import OmegaConf
+from scripts.pretrain import VQ_CONFIG
+from vqvae.checkpoint import read_vqvae_dir_config
+saved = read_vqvae_dir_config(sys.argv[1])
+model = {"line_codes": 4, "encoder_channels": None, **saved["model"]}  # keys a 4-code VQ-VAE's folder leaves out
+OmegaConf.save(OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": model, "data": {"max_length": saved["max_length"]}}),
+               sys.argv[2])
+PYEOF
+for PART in "train $CROPS 9001" "val 1000 9002"; do
+  read -r NAME SIZE SEED <<< "$PART"
+  # exit 1: some samples failed, listed in labels.csv.bad.csv; the rest were written
+  [ -f "$OUT/$NAME/labels.csv" ] || $PY -m scripts.render_text --output "$OUT/$NAME" --num-samples "$SIZE" \
+    --seed "$SEED" --fonts "$P/fonts/train" --exclude-words "$P/data/heldout_words_all.txt" --augment none \
+    --syllable-share 0.2 || [ $? -eq 1 ]
+  [ -f "$OUT/$NAME/tokens.csv" ] || $PY -m vqvae.encode "$OUT/draw-vqvae.yaml" "$DRAWER/vqvae" \
+    --dataset "$OUT/$NAME/labels.csv" --output "$OUT/$NAME/tokens.csv" --skip-bad
+done
+[ -d "$OUT/run/export" ] || $PY -m gpt.finetune config/gpt2-pretrain-finetune.yaml init_from=$DRAWER optim.lr=7.5e-4 \
+  data.train="$OUT/train/tokens.csv" data.val="$OUT/val/tokens.csv" run_dir="$OUT/run" \
+  trainer.max_time="00:00:$MINUTES:00" seed=0
+[ -f "$OUT/bench-run/legibility.json" ] || $PY -m scripts.bench_draw "$OUT/run/export" --output "$OUT/bench-run" --seed 0
