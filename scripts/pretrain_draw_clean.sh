@@ -7,11 +7,12 @@
 #   python -m scripts.publish_draw_continuation OUT/run --cores 2 --history "..."   (OUT/bench-published: the
 #   published drawer's bench_draw folder on the same prompts, judged by today's recognizer)
 #
-#   scripts/pretrain_draw_clean.sh OUT [MINUTES] [CROPS] [PRETRAIN]
-#   scripts/pretrain_draw_clean.sh outputs/drawclean 55 30000 outputs/pretrain
+#   scripts/pretrain_draw_clean.sh OUT [MINUTES] [CROPS] [PRETRAIN] [SEED]
+#   scripts/pretrain_draw_clean.sh outputs/drawclean 55 30000 outputs/pretrain 9001   (SEED: the crops' render seed,
+#   validation's SEED + 1; another seed draws other crops for a further continuation)
 set -euo pipefail
-if [ $# -lt 1 ]; then sed -n 2,11p "$0"; exit 2; fi
-OUT=$1; MINUTES=${2:-55}; CROPS=${3:-30000}; P=${4:-outputs/pretrain}
+if [ $# -lt 1 ]; then sed -n 2,12p "$0"; exit 2; fi
+OUT=$1; MINUTES=${2:-55}; CROPS=${3:-30000}; P=${4:-outputs/pretrain}; SEED=${5:-9001}
 PY=${PYTHON:-.venv/bin/python}; DRAWER=resources/models/ocr-ko-en-draw
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 mkdir -p "$OUT"
@@ -26,7 +27,7 @@ model = {"line_codes": 4, "encoder_channels": None, **saved["model"]}  # keys a 
 OmegaConf.save(OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": model, "data": {"max_length": saved["max_length"]}}),
                sys.argv[2])
 PYEOF
-for PART in "train $CROPS 9001" "val 1000 9002"; do
+for PART in "train $CROPS $SEED" "val 1000 $((SEED + 1))"; do
   read -r NAME SIZE SEED <<< "$PART"
   # exit 1: some samples failed, listed in labels.csv.bad.csv; the rest were written
   [ -f "$OUT/$NAME/labels.csv" ] || $PY -m scripts.render_text --output "$OUT/$NAME" --num-samples "$SIZE" \
