@@ -66,11 +66,12 @@ The default model of `python -m gpt.generate "text" --output DIR`. The shipped r
 `vqvae/`. Candidates are reranked by the recognizer reading them back.
 
 ## Training (`make pretrain-draw`, scripts/pretrain_draw.py)
-- data: the {rows:,} rendered crops of `make pretrain`'s shards (broad fonts, colours, noise, 30% vertical),
+- data: {f"the {rows:,} crops its last {steps - base_steps:,} steps trained on; the earlier steps on earlier crops"
+  if base_steps else
+  f"the {rows:,} rendered crops of `make pretrain`'s shards (broad fonts, colours, noise, 30% vertical)"},
   as text-then-image sequences; 10% of prompts dropped to the empty text (classifier-free guidance)
 - {steps:,} optimizer steps (batch 32) from the recognizer's weights, image loss weighted 4x{
-  f" (the last {steps - base_steps:,} continuing the published drawing model on these shards, {how};"
-  f" the earlier ones on earlier shards)" if base_steps else ""}
+  f" (the last {steps - base_steps:,} continuing the published drawing model {how})" if base_steps else ""}
 - compute: {cpu_hours} CPU-hours (training wall hours x 2 cores), no GPU
 
 ## Legibility (`python -m scripts.bench_draw`)
@@ -92,7 +93,8 @@ Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranki
   {100 * summary['overall'].get('tesseract_exact', float('nan')):.0f}%; phrases (two words) and Hangul read back worst.
 - The recognizer that reranks is the one that judges, so its figure is optimistic; the
   Tesseract column is the independent one.
-- Styles come from the training mixture (fonts, blur, noise), grey only: the crop normalization keeps no colour.
+- Styles (fonts, and the blur or noise its crops had) come from its training crops, grey only: the crop
+  normalization keeps no colour.
 """
 
 

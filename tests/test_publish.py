@@ -194,8 +194,8 @@ def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prom
     metrics = json.loads((published / "metrics.json").read_text())
     assert metrics["steps"] == 1500 and metrics["cpu_hours"] == 2.5 and metrics["held_out_score"] == 0.62
     card = (published / "README.md").read_text()
-    assert "the 7 rendered crops" in card and "the last 500 continuing the published drawing model on these " \
-        "shards, at a quarter of the peak rate" in card
+    assert "the 7 crops its last 500 steps trained on" in card
+    assert "the last 500 continuing the published drawing model at a quarter of the peak rate" in card
 
 
 def test_averaging_exports_takes_the_weighted_mean_and_refuses_other_tensors(tmp_path):
