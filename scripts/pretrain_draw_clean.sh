@@ -24,8 +24,8 @@ from scripts.pretrain import VQ_CONFIG
 from vqvae.checkpoint import read_vqvae_dir_config
 saved = read_vqvae_dir_config(sys.argv[1])
 model = {"line_codes": 4, "encoder_channels": None, **saved["model"]}  # keys a 4-code VQ-VAE's folder leaves out
-OmegaConf.save(OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": model, "data": {"max_length": saved["max_length"]}}),
-               sys.argv[2])
+config = OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": model, "data": {"max_length": saved["max_length"]}})
+OmegaConf.save(config, sys.argv[2])
 PYEOF
 for PART in "train $CROPS $SEED" "val 1000 $((SEED + 1))"; do
   read -r NAME SIZE SEED <<< "$PART"
@@ -39,4 +39,5 @@ done
 [ -d "$OUT/run/export" ] || $PY -m gpt.finetune config/gpt2-pretrain-finetune.yaml init_from=$DRAWER optim.lr=7.5e-4 \
   data.train="$OUT/train/tokens.csv" data.val="$OUT/val/tokens.csv" run_dir="$OUT/run" \
   trainer.max_time="00:00:$MINUTES:00" seed=0
-[ -f "$OUT/bench-run/legibility.json" ] || $PY -m scripts.bench_draw "$OUT/run/export" --output "$OUT/bench-run" --seed 0
+[ -f "$OUT/bench-run/legibility.json" ] || \
+  $PY -m scripts.bench_draw "$OUT/run/export" --output "$OUT/bench-run" --seed 0
