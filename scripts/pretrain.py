@@ -158,20 +158,25 @@ def fresh_run(out: Path, fresh: bool) -> bool:
     return marker.is_file()
 
 
-def published_vq_config(out: Path) -> Path:
-    """A training config that loads the published VQ-VAE, for `vqvae.encode`: config/vqvae-pretrain.yaml with the
-    model block and max_length recorded in the published folder, so a new recipe in that file (for --fresh runs)
-    does not stop continuations of the published model. Written to OUT/published-vqvae.yaml."""
+def published_vq_config(out: Path, vqvae_dir: Path | None = None, name: str = "published-vqvae.yaml") -> Path:
+    """A training config that loads a published VQ-VAE folder (default the recognizer's), for `vqvae.encode`:
+    config/vqvae-pretrain.yaml with the model block and max_length recorded in the folder, so a new recipe in that
+    file (for --fresh runs) does not stop continuations of the published model. Keys the folder leaves out (an older
+    folder, such as the drawer's, has no line_codes) take ModelConfig's defaults, as loading the folder does, never
+    the recipe's. Written to OUT/NAME."""
+    from dataclasses import asdict
+
     from omegaconf import OmegaConf
 
     from vqvae.checkpoint import read_vqvae_dir_config
+    from vqvae.config import ModelConfig
     from vqvae.plumbing.config import save_config
 
-    saved = read_vqvae_dir_config(PUBLISHED / "vqvae")
-    config = OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": saved["model"],
-                                                          "data": {"max_length": saved["max_length"]}})
-    save_config(config, out / "published-vqvae.yaml")
-    return out / "published-vqvae.yaml"
+    saved = read_vqvae_dir_config(vqvae_dir or PUBLISHED / "vqvae")
+    model = {**asdict(ModelConfig()), **saved["model"]}
+    config = OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": model, "data": {"max_length": saved["max_length"]}})
+    save_config(config, out / name)
+    return out / name
 
 
 def chunks_done(out: Path) -> int:

@@ -17,21 +17,13 @@ PY=${PYTHON:-.venv/bin/python}; DRAWER=resources/models/ocr-ko-en-draw
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 mkdir -p "$OUT"
 # vqvae.encode's config for the drawer's VQ-VAE: make pretrain's, with that folder's model block and max_length
-$PY - "$DRAWER/vqvae" "$OUT/draw-vqvae.yaml" <<'PYEOF'
-import sys
-from omegaconf import OmegaConf
-from scripts.pretrain import VQ_CONFIG
-from vqvae.checkpoint import read_vqvae_dir_config
-saved = read_vqvae_dir_config(sys.argv[1])
-model = {"line_codes": 4, "encoder_channels": None, **saved["model"]}  # keys a 4-code VQ-VAE's folder leaves out
-config = OmegaConf.merge(OmegaConf.load(VQ_CONFIG), {"model": model, "data": {"max_length": saved["max_length"]}})
-OmegaConf.save(config, sys.argv[2])
-PYEOF
+$PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config
+published_vq_config(Path('$OUT'), Path('$DRAWER/vqvae'), 'draw-vqvae.yaml')"
 for PART in "train $CROPS $SEED" "val 1000 $((SEED + 1))"; do
-  read -r NAME SIZE SEED <<< "$PART"
+  read -r NAME SIZE PART_SEED <<< "$PART"
   # exit 1: some samples failed, listed in labels.csv.bad.csv; the rest were written
   [ -f "$OUT/$NAME/labels.csv" ] || $PY -m scripts.render_text --output "$OUT/$NAME" --num-samples "$SIZE" \
-    --seed "$SEED" --fonts "$P/fonts/train" --exclude-words "$P/data/heldout_words_all.txt" --augment none \
+    --seed "$PART_SEED" --fonts "$P/fonts/train" --exclude-words "$P/data/heldout_words_all.txt" --augment none \
     --syllable-share 0.2 || [ $? -eq 1 ]
   [ -f "$OUT/$NAME/tokens.csv" ] || $PY -m vqvae.encode "$OUT/draw-vqvae.yaml" "$DRAWER/vqvae" \
     --dataset "$OUT/$NAME/labels.csv" --output "$OUT/$NAME/tokens.csv" --skip-bad

@@ -80,6 +80,29 @@ def test_continuations_encode_with_the_published_vqvae_whatever_the_recipe_now_s
     assert model.num_codes == 64 and cfg.data.max_length == 120
 
 
+def test_keys_an_older_vqvae_folder_leaves_out_take_the_model_defaults_not_the_recipes(tmp_path):
+    from omegaconf import OmegaConf
+
+    from vqvae.checkpoint import load_vqvae, save_vqvae_dir
+    from vqvae.config import ModelConfig
+    from vqvae.modeling import VQVAE
+    from vqvae.templates import LINE_CODES
+
+    model_cfg = ModelConfig(num_codes=64, code_dim=8, downsample=8, hidden_channels=8,
+                            channel_multipliers=[1, 2, 2, 2], num_res_blocks=1, norm_groups=4)
+    folder = tmp_path / "older" / "vqvae"
+    save_vqvae_dir(VQVAE(model_cfg), model_cfg, folder, meta={"max_length": 200})
+    config = json.loads((folder / "config.json").read_text())
+    del config["model"]["line_codes"], config["model"]["encoder_channels"]  # saved before those keys existed
+    (folder / "config.json").write_text(json.dumps(config))
+    assert OmegaConf.load(pretrain.VQ_CONFIG).model.line_codes != LINE_CODES  # the recipe's is not the default
+
+    path = pretrain.published_vq_config(tmp_path, folder, "older-vqvae.yaml")
+    assert path == tmp_path / "older-vqvae.yaml"
+    model, cfg = load_vqvae(path, folder)
+    assert cfg.model.line_codes == LINE_CODES and cfg.model.encoder_channels is None and cfg.data.max_length == 200
+
+
 def test_a_drawing_model_of_an_older_vqvae_is_recoded_before_it_continues_on_the_recognizers_shards(
         tmp_path, monkeypatch):
     from scripts import pretrain_draw
