@@ -7,27 +7,21 @@
 #   python -m scripts.publish_draw_continuation OUT/run --cores 2 --history "..."   (OUT/bench-published: the
 #   published drawer's bench_draw folder on the same prompts, judged by today's recognizer)
 #
-#   scripts/pretrain_draw_clean.sh OUT [MINUTES] [CROPS] [PRETRAIN] [SEED]
-#   scripts/pretrain_draw_clean.sh outputs/drawclean 55 30000 outputs/pretrain 9001   (SEED: the crops' render seed,
-#   validation's SEED + 1; another seed draws other crops for a further continuation)
+#   scripts/pretrain_draw_clean.sh OUT [MINUTES] [CROPS] [PRETRAIN] [SEED] [SYLLABLE_SHARE]
+#   scripts/pretrain_draw_clean.sh outputs/drawclean 55 30000 outputs/pretrain 9001 0.2  (SEED: the crops' render
+#   seed, validation's SEED + 1; another seed draws other crops for a further continuation. SYLLABLE_SHARE: the
+#   share of Korean texts drawn as 1-4 syllables uniform over the pool's, scripts/render_clean.sh)
 set -euo pipefail
-if [ $# -lt 1 ]; then sed -n 2,12p "$0"; exit 2; fi
-OUT=$1; MINUTES=${2:-55}; CROPS=${3:-30000}; P=${4:-outputs/pretrain}; SEED=${5:-9001}
+if [ $# -lt 1 ]; then sed -n 2,13p "$0"; exit 2; fi
+OUT=$1; MINUTES=${2:-55}; CROPS=${3:-30000}; P=${4:-outputs/pretrain}; SEED=${5:-9001}; SHARE=${6:-0.2}
 PY=${PYTHON:-.venv/bin/python}; DRAWER=resources/models/ocr-ko-en-draw
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 mkdir -p "$OUT"
 # vqvae.encode's config for the drawer's VQ-VAE: make pretrain's, with that folder's model block and max_length
 $PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config
 published_vq_config(Path('$OUT'), Path('$DRAWER/vqvae'), 'draw-vqvae.yaml')"
-for PART in "train $CROPS $SEED" "val 1000 $((SEED + 1))"; do
-  read -r NAME SIZE PART_SEED <<< "$PART"
-  # exit 1: some samples failed, listed in labels.csv.bad.csv; the rest were written
-  [ -f "$OUT/$NAME/labels.csv" ] || $PY -m scripts.render_text --output "$OUT/$NAME" --num-samples "$SIZE" \
-    --seed "$PART_SEED" --fonts "$P/fonts/train" --exclude-words "$P/data/heldout_words_all.txt" --augment none \
-    --syllable-share 0.2 || [ $? -eq 1 ]
-  [ -f "$OUT/$NAME/tokens.csv" ] || $PY -m vqvae.encode "$OUT/draw-vqvae.yaml" "$DRAWER/vqvae" \
-    --dataset "$OUT/$NAME/labels.csv" --output "$OUT/$NAME/tokens.csv" --skip-bad
-done
+scripts/render_clean.sh "$OUT/train" "$CROPS" "$SEED" "$SHARE" "$OUT/draw-vqvae.yaml" "$P"
+scripts/render_clean.sh "$OUT/val" 1000 $((SEED + 1)) 0.2 "$OUT/draw-vqvae.yaml" "$P"
 [ -d "$OUT/run/export" ] || $PY -m gpt.finetune config/gpt2-pretrain-finetune.yaml init_from=$DRAWER optim.lr=7.5e-4 \
   data.train="$OUT/train/tokens.csv" data.val="$OUT/val/tokens.csv" run_dir="$OUT/run" \
   trainer.max_time="00:00:$MINUTES:00" seed=0
