@@ -1,12 +1,17 @@
 """Two recognizers' readings of the same crops, crop by crop: per set, the crops only A reads exactly, those only
 B reads, and a two-sided sign test on them (the crops both or neither read say nothing about which is better).
+The same for two drawing models' best drawings of the same prompts, judge by judge.
 
     python -m gpt.evaluate A-export SETS... --ignore-space --predictions outputs/cmp/A
     python -m gpt.evaluate B-export SETS... --ignore-space --predictions outputs/cmp/B
     python -m scripts.compare_predictions outputs/cmp/A outputs/cmp/B --json outputs/cmp/compare.json
+    python -m scripts.compare_predictions outputs/bench_draw_A outputs/bench_draw_B    # scripts.bench_draw folders
 
 A and B are `gpt.evaluate --predictions` folders of the same labelled CSVs (one DATASET.csv each, `correct`
-column). Besides each set: the held-out sets pooled (heldout_*), the real ones pooled (real_*) and all.
+column); besides each set: the held-out sets pooled (heldout_*), the real ones pooled (real_*) and all. Or both
+are `scripts.bench_draw` folders of the same prompts (prompts.csv): a drawing counts as read when the judge (the
+recognizer's read-back, Tesseract) spells its prompt, spaces ignored; per judge and prompt group, and per judge
+over all prompts.
 """
 from __future__ import annotations
 
@@ -21,8 +26,15 @@ from scripts.stats import sign_test
 from vqvae.plumbing.io import write_json_atomic
 
 
+JUDGES = {"recognizer": "read_back", "tesseract": "tesseract"}
+DRAWING_POOLS = tuple((f"{judge}_", f"{judge}: all prompts") for judge in JUDGES)
+READING_POOLS = (("heldout_", "held-out pooled"), ("real_", "real pooled"))
+
+
 def read_pair(a_dir: Path, b_dir: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """Set name -> (A's, B's) `gpt.evaluate --predictions` frames of the same crops, in the same order."""
+    if (a_dir / "prompts.csv").is_file():
+        return read_drawing_pair(a_dir / "prompts.csv", b_dir / "prompts.csv")
     pairs = {}
     for a_csv in sorted(a_dir.glob("*.csv")):
         if a_csv.name.endswith(".bad.csv"):
@@ -39,17 +51,40 @@ def read_pair(a_dir: Path, b_dir: Path) -> dict[str, tuple[pd.DataFrame, pd.Data
     return pairs
 
 
+def read_drawing_pair(a_csv: Path, b_csv: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """'JUDGE_GROUP' -> (A's, B's) frames with `correct`: whether the judge read each prompt's best drawing."""
+    from gpt.drawing import spells
+
+    if not b_csv.is_file():
+        raise FileNotFoundError(f"{b_csv} is missing: give two scripts.bench_draw folders")
+    a, b = (pd.read_csv(path, keep_default_na=False, dtype=str) for path in (a_csv, b_csv))
+    if list(a["prompt"]) != list(b["prompt"]):
+        raise ValueError(f"{a_csv} and {b_csv} hold different prompts: run scripts.bench_draw with the same seed")
+    pairs = {}
+    for judge, column in JUDGES.items():
+        if not (a[column].str.len().any() and b[column].str.len().any()):
+            continue  # a bench run without Tesseract
+        for group in sorted(set(a["group"])):
+            inside = a["group"] == group
+            pairs[f"{judge}_{group}"] = tuple(
+                pd.DataFrame({"correct": list(map(spells, frame[column][inside], frame["prompt"][inside]))})
+                for frame in (a, b))
+    return pairs
+
+
 def compare(pairs: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> list[dict]:
-    """One row per set, per pool of sets and for all: the crops each reads exactly, those only one reads, the
-    sign test on those."""
+    """One row per set, per pool of sets and for all (a judge's pool, for drawings): the crops each reads exactly,
+    those only one reads, the sign test on those."""
     per_set = {name: pd.DataFrame({"a": a["correct"].astype(bool), "b": b["correct"].astype(bool)})
                for name, (a, b) in pairs.items()}
     groups = dict(per_set)
-    for prefix, name in (("heldout_", "held-out pooled"), ("real_", "real pooled")):
+    drawings = all(name.startswith(tuple(JUDGES)) for name in per_set)
+    for prefix, name in DRAWING_POOLS if drawings else READING_POOLS:
         members = [frame for set_name, frame in per_set.items() if set_name.startswith(prefix)]
         if len(members) > 1:
             groups[name] = pd.concat(members)
-    groups["all"] = pd.concat(per_set.values())
+    if not drawings:  # two judges' verdicts on the same drawings are not two samples
+        groups["all"] = pd.concat(per_set.values())
     rows = []
     for name, frame in groups.items():
         only_a, only_b = int((frame.a & ~frame.b).sum()), int((frame.b & ~frame.a).sum())
@@ -61,8 +96,8 @@ def compare(pairs: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("a", type=Path, help="gpt.evaluate --predictions folder of model A")
-    parser.add_argument("b", type=Path, help="the same for model B, same CSVs")
+    parser.add_argument("a", type=Path, help="gpt.evaluate --predictions folder of model A (or its bench_draw folder)")
+    parser.add_argument("b", type=Path, help="the same for model B, same CSVs (or prompts)")
     parser.add_argument("--json", type=Path, default=None, help="write the table here as JSON")
     args = parser.parse_args(argv)
     rows = compare(read_pair(args.a, args.b))

@@ -33,3 +33,23 @@ def test_folders_of_different_crops_are_refused(tmp_path):
         read_pair(tmp_path / "A", tmp_path / "B")
     with pytest.raises(FileNotFoundError, match="no prediction CSVs"):
         read_pair(tmp_path / "empty", tmp_path / "B")
+
+
+def write_drawings(folder, read_back, tesseract, prompts=("학교", "OPEN 24H", "hello")):
+    folder.mkdir(parents=True, exist_ok=True)
+    groups = ["ko_horizontal", "phrase", "en"][:len(prompts)]
+    pd.DataFrame({"prompt": prompts, "group": groups, "length": 2, "path": "best/x.png", "read_back": read_back,
+                  "any_exact": False, "tesseract": tesseract}).to_csv(folder / "prompts.csv", index=False)
+
+
+def test_two_drawing_models_are_compared_judge_by_judge_spaces_ignored(tmp_path):
+    write_drawings(tmp_path / "A", ["학교", "OPEN 24H", "hallo"], ["학고", "", "hello"])
+    write_drawings(tmp_path / "B", ["학고", "OPEN24H", "hello"], ["학교", "OPEN 24H", "hello"])
+    rows = {row["set"]: row for row in compare(read_pair(tmp_path / "A", tmp_path / "B"))}
+    assert rows["recognizer: all prompts"]["A reads"] == 2 and rows["recognizer: all prompts"]["B reads"] == 2
+    assert rows["recognizer_ko_horizontal"]["only A"] == 1 and rows["recognizer_en"]["only B"] == 1
+    assert rows["tesseract: all prompts"]["only B"] == 2 and rows["tesseract: all prompts"]["only A"] == 0
+    assert "all" not in rows  # the two judges' verdicts on the same drawings are not pooled
+    write_drawings(tmp_path / "C", ["학교", "hello"], ["", ""], prompts=("학교", "hello"))
+    with pytest.raises(ValueError, match="different prompts"):
+        read_pair(tmp_path / "A", tmp_path / "C")
