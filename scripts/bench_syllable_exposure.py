@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = syllable_counts(args.train)
     frames = [read_predictions(path) for path in args.predictions]
     predictions = pd.concat(frames, ignore_index=True)
-    print(f"{sum(counts.values())} syllables, {len(counts)} distinct, in {len(args.train)} training CSVs")
+    seen = sorted(counts.values())
+    print(f"{sum(counts.values())} syllables, {len(counts)} distinct, in {len(args.train)} training CSVs; each distinct "
+          f"one seen at least {seen[0] if seen else 0} times, median {seen[len(seen) // 2] if seen else 0}")
     print_table(exposure_table(counts, predictions), ["rarest syllable seen", "crops", "read"])
     unseen = unseen_syllables(counts, predictions["label"])
     print(f"syllables of the labels never in training: {len(unseen)} {''.join(unseen)}")

@@ -27,3 +27,15 @@ def test_drawing_prompts_count_as_read_when_read_back_spaces_ignored(tmp_path):
     pd.DataFrame({"prompt": ["가 나", "다", "OPEN"], "read_back": ["가나", "라", ""]}).to_csv(prompts, index=False)
     frame = read_predictions(str(prompts))
     assert frame["label"].tolist() == ["가 나", "다", "OPEN"] and frame["correct"].tolist() == [True, False, False]
+
+
+def test_the_command_prints_how_often_the_rarest_and_the_median_syllable_were_seen(tmp_path, capsys):
+    from scripts.bench_syllable_exposure import main
+
+    train, prompts = tmp_path / "labels.csv", tmp_path / "prompts.csv"
+    pd.DataFrame({"text": ["가" * 30, "나" * 2, "다 OPEN"]}).to_csv(train, index=False)
+    pd.DataFrame({"prompt": ["가나", "라"], "read_back": ["가나", "마"]}).to_csv(prompts, index=False)
+    assert main(["--train", str(train), "--predictions", str(prompts)]) == 0
+    out = capsys.readouterr().out
+    assert "33 syllables, 3 distinct, in 1 training CSVs; each distinct one seen at least 1 times, median 2" in out
+    assert "never in training: 1 라" in out
