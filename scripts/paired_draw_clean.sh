@@ -4,14 +4,16 @@
 # the same fonts, English texts and word draws where the share does not intervene; the same validation crops,
 # rate, schedule and wall minutes. Then both judged by scripts.bench_draw on the same 200 prompts, one after the
 # other on the whole machine. The steps of scripts/pretrain_draw_clean.sh, paired; resumable (each step skips
-# what it finds done). Publish an arm that beats the shipped drawer with scripts.publish_draw_continuation.
+# what it finds done). Publish an arm that beats the shipped drawer with scripts.publish_draw_continuation. The
+# mean of the two arms' weights read back better than either in session 33 and was published (BENCHMARKS.md):
+#   python -m scripts.average_exports OUT/A/run/export OUT/B/run/export --output OUT/soup/run/export
 #
 #   scripts/paired_draw_clean.sh OUT SHARE_A SHARE_B [MINUTES] [CROPS] [SEED]
 #   scripts/paired_draw_clean.sh outputs/syllables 0.2 0.6 75 60000 9005
 #
 # Results: OUT/A.log, OUT/B.log, OUT/{A,B}/run/export, OUT/{A,B}/bench-run/{legibility.json,prompts.csv}.
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n 2,12p "$0"; exit 2; fi
+if [ $# -lt 3 ]; then sed -n 2,14p "$0"; exit 2; fi
 OUT=$1; SHARE_A=$2; SHARE_B=$3; MINUTES=${4:-75}; CROPS=${5:-60000}; SEED=${6:-9005}
 P=outputs/pretrain; PY=${PYTHON:-.venv/bin/python}; DRAWER=resources/models/ocr-ko-en-draw
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
@@ -19,15 +21,9 @@ mkdir -p "$OUT"
 $PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config
 published_vq_config(Path('$OUT'), Path('$DRAWER/vqvae'), 'draw-vqvae.yaml')"
 # Render and encode on the whole machine first, so the two trainings start together.
-for PART in "A/train $CROPS $SEED $SHARE_A" "B/train $CROPS $SEED $SHARE_B" "val 1000 $((SEED + 1)) 0.2"; do
-  read -r NAME SIZE PART_SEED SHARE <<< "$PART"
-  # exit 1: some samples failed, listed in labels.csv.bad.csv; the rest were written
-  [ -f "$OUT/$NAME/labels.csv" ] || $PY -m scripts.render_text --output "$OUT/$NAME" --num-samples "$SIZE" \
-    --seed "$PART_SEED" --fonts "$P/fonts/train" --exclude-words "$P/data/heldout_words_all.txt" --augment none \
-    --syllable-share "$SHARE" || [ $? -eq 1 ]
-  [ -f "$OUT/$NAME/tokens.csv" ] || $PY -m vqvae.encode "$OUT/draw-vqvae.yaml" "$DRAWER/vqvae" \
-    --dataset "$OUT/$NAME/labels.csv" --output "$OUT/$NAME/tokens.csv" --skip-bad
-done
+scripts/render_clean.sh "$OUT/A/train" "$CROPS" "$SEED" "$SHARE_A" "$OUT/draw-vqvae.yaml" "$P"
+scripts/render_clean.sh "$OUT/B/train" "$CROPS" "$SEED" "$SHARE_B" "$OUT/draw-vqvae.yaml" "$P"
+scripts/render_clean.sh "$OUT/val" 1000 $((SEED + 1)) 0.2 "$OUT/draw-vqvae.yaml" "$P"
 for ARM in A B; do
   [ -d "$OUT/$ARM/run/export" ] || OMP_NUM_THREADS=1 $PY -m gpt.finetune config/gpt2-pretrain-finetune.yaml \
     init_from=$DRAWER optim.lr=7.5e-4 data.train="$OUT/$ARM/train/tokens.csv" data.val="$OUT/val/tokens.csv" \
