@@ -2,8 +2,9 @@
 # The shipped drawer continued on crops rendered clean: make pretrain's fonts, texts and held-out words, but no
 # augmentation (black on white: no colours, blur, noise, JPEG or rotation), encoded by the drawer's own 4-code
 # VQ-VAE; then gpt.finetune from the published drawer at make pretrain-draw's continuation rate for MINUTES, and
-# scripts.bench_draw on the same 200 prompts and seed. What made the published drawer of 2026-12-06 (session 32;
-# BENCHMARKS.md). Resumable: every step skips what it finds done. Then, to publish when it reads back better:
+# scripts.bench_draw on the same 200 prompts and seed. What made the drawers published in session 32 (session 33:
+# two such runs side by side, scripts/paired_draw_clean.sh, averaged; BENCHMARKS.md). Resumable: every step
+# skips what it finds done. Then, to publish when it reads back better:
 #   python -m scripts.publish_draw_continuation OUT/run --cores 2 --history "..."   (OUT/bench-published: the
 #   published drawer's bench_draw folder on the same prompts, judged by today's recognizer)
 #
@@ -12,7 +13,7 @@
 #   seed, validation's SEED + 1; another seed draws other crops for a further continuation. SYLLABLE_SHARE: the
 #   share of Korean texts drawn as 1-4 syllables uniform over the pool's, scripts/render_clean.sh)
 set -euo pipefail
-if [ $# -lt 1 ]; then sed -n 2,13p "$0"; exit 2; fi
+if [ $# -lt 1 ]; then sed -n 2,14p "$0"; exit 2; fi
 OUT=$1; MINUTES=${2:-55}; CROPS=${3:-30000}; P=${4:-outputs/pretrain}; SEED=${5:-9001}; SHARE=${6:-0.2}
 PY=${PYTHON:-.venv/bin/python}; DRAWER=resources/models/ocr-ko-en-draw
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
