@@ -157,9 +157,8 @@ def test_a_shard_trained_only_in_its_augmented_encoding_counts_its_crops(tmp_pat
     assert counted == (65, 1004)
 
 
-def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prompts(tmp_path, monkeypatch):
-    import torch
-
+def published_drawer(tmp_path, monkeypatch):
+    """A published drawing model (card score 0.60, 1 000 steps, 2 CPU-hours) that publish_draw_continuation sees."""
     from scripts import publish_draw_continuation
 
     published = tmp_path / "models" / "draw"
@@ -167,28 +166,43 @@ def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prom
                       {"steps": 1000, "cpu_hours": 2.0})
     (published / "layout.json").write_text(json.dumps({"vqvae_fingerprint": "f1"}))
     monkeypatch.setattr(publish_draw_continuation, "SHIPPED_DRAW_MODEL", published)
-    pair = tmp_path / "pair"
-    run = pair / "B"
-    fake_export(run / "export", b"new")
-    (run / "export" / "layout.json").write_text(json.dumps({"vqvae_fingerprint": "f1", "global_step": 500}))
+    return published
+
+
+def drawing_run(run, steps, seconds, crops, weights=b"new"):
+    """A gpt.finetune run folder: export, last.ckpt's training time, a config naming its one shard of `crops`."""
+    import torch
+
+    fake_export(run / "export", weights)
+    (run / "export" / "layout.json").write_text(json.dumps({"vqvae_fingerprint": "f1", "global_step": steps}))
     (run / "checkpoints").mkdir()
-    torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": 1800.0}}}}, run / "checkpoints" / "last.ckpt")
-    shard = tmp_path / "tokens.csv"
-    shard.write_text("header\n" + "row\n" * 7)
+    torch.save({"callbacks": {"Timer": {"time_elapsed": {"train": seconds}}}}, run / "checkpoints" / "last.ckpt")
+    shard = run / "tokens.csv"
+    shard.write_text("header\n" + "row\n" * crops)
     (run / "config.yaml").write_text(f"data:\n  train: {shard}\n")
+    return run
 
-    def judged(name, exact):
-        (pair / f"bench-{name}").mkdir(parents=True, exist_ok=True)
-        group = {"prompts": 200, "recognizer_exact": exact, "any_candidate_exact": exact, "tesseract_exact": 0.4}
-        (pair / f"bench-{name}" / "legibility.json").write_text(json.dumps(
-            {"overall": group, "by_group": {"en": group}, "by_length": {"1-2": group}, "num_candidates": 8,
-             "sampling": {"temperature": 0.7, "guidance_scale": 2.0}, "images_per_s": 20.0}))
 
-    judged("published", 0.55)  # today's recognizer judges the published model lower than its card (0.60)
-    judged("B", 0.58)
+def judged(pair, name, exact):
+    """scripts.bench_draw's legibility.json for pair/bench-NAME, every group at `exact`."""
+    (pair / f"bench-{name}").mkdir(parents=True, exist_ok=True)
+    group = {"prompts": 200, "recognizer_exact": exact, "any_candidate_exact": exact, "tesseract_exact": 0.4}
+    (pair / f"bench-{name}" / "legibility.json").write_text(json.dumps(
+        {"overall": group, "by_group": {"en": group}, "by_length": {"1-2": group}, "num_candidates": 8,
+         "sampling": {"temperature": 0.7, "guidance_scale": 2.0}, "images_per_s": 20.0}))
+
+
+def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prompts(tmp_path, monkeypatch):
+    from scripts import publish_draw_continuation
+
+    published = published_drawer(tmp_path, monkeypatch)
+    pair = tmp_path / "pair"
+    run = drawing_run(pair / "B", steps=500, seconds=1800.0, crops=7)
+    judged(pair, "published", 0.55)  # today's recognizer judges the published model lower than its card (0.60)
+    judged(pair, "B", 0.58)
     publish_draw_continuation.main([str(run), "--cores", "1", "--history", "at a quarter of the peak rate"])
     assert (published / "model.safetensors").read_bytes() == b"old"  # 0.58 beats 0.55, not the card's 0.60
-    judged("B", 0.62)
+    judged(pair, "B", 0.62)
     publish_draw_continuation.main([str(run), "--cores", "1", "--history", "at a quarter of the peak rate"])
     assert (published / "model.safetensors").read_bytes() == b"new"
     metrics = json.loads((published / "metrics.json").read_text())
@@ -196,6 +210,24 @@ def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prom
     card = (published / "README.md").read_text()
     assert "the 7 crops its last 500 steps trained on" in card
     assert "the last 500 continuing the published drawing model at a quarter of the peak rate" in card
+
+
+def test_the_mean_of_a_pairs_arms_counts_the_steps_hours_and_crops_of_both(tmp_path, monkeypatch):
+    from scripts import publish_draw_continuation
+
+    published = published_drawer(tmp_path, monkeypatch)
+    arms = [drawing_run(tmp_path / "pair" / arm / "run", steps, 3600.0, crops, b"arm")
+            for arm, steps, crops in (("A", 700, 5), ("B", 740, 6))]
+    soup = tmp_path / "pair" / "soup" / "run"
+    fake_export(soup / "export", b"mean")
+    (soup / "export" / "layout.json").write_text(json.dumps({"vqvae_fingerprint": "f1", "global_step": 700}))
+    judged(soup.parent, "published", 0.55)
+    judged(soup.parent, "run", 0.70)
+    publish_draw_continuation.main([str(soup), "--arms", *map(str, arms), "--cores", "1", "--history", "averaged"])
+    assert (published / "model.safetensors").read_bytes() == b"mean"
+    metrics = json.loads((published / "metrics.json").read_text())
+    assert metrics["steps"] == 1740 and metrics["cpu_hours"] == 4.0  # the longer arm; both arms' hours
+    assert "the 11 crops its last 740 steps trained on" in (published / "README.md").read_text()
 
 
 def test_averaging_exports_takes_the_weighted_mean_and_refuses_other_tensors(tmp_path):
