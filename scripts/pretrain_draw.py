@@ -72,7 +72,7 @@ The default model of `python -m gpt.generate "text" --output DIR`. The shipped r
   as text-then-image sequences; 10% of prompts dropped to the empty text (classifier-free guidance)
 - {steps:,} optimizer steps (batch 32) from the recognizer's weights, image loss weighted 4x{
   f" (the last {steps - base_steps:,} continuing the published drawing model {how})" if base_steps else ""}
-- compute: {cpu_hours} CPU-hours (training wall hours x 2 cores), no GPU
+- compute: {cpu_hours} CPU-hours (each run's training wall hours x the cores it used), no GPU
 
 ## Legibility (`python -m scripts.bench_draw`)
 {summary['overall']['prompts']} prompts of held-out words (never rendered for training), 1-10 characters, Korean
@@ -88,7 +88,7 @@ best by the recognizer's rerank judged by the recognizer and by Tesseract (`kor`
 Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranking included.
 
 ## Known limits
-- Trained for {cpu_hours / 2:.1f} hours on 2 CPU cores: the recognizer reads back
+- Trained for {cpu_hours} CPU-hours: the recognizer reads back
   {100 * summary['overall']['recognizer_exact']:.0f}% of the best drawings exactly, Tesseract
   {100 * summary['overall'].get('tesseract_exact', float('nan')):.0f}%; phrases (two words) and Hangul read back worst.
 - The recognizer that reranks is the one that judges, so its figure is optimistic; the
