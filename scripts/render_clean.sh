@@ -2,7 +2,7 @@
 # One set of clean crops for the drawer's continuations: rendered by make pretrain's rule (its training fonts, its
 # held-out words left out) with no augmentation (black on white: no colours, blur, noise, JPEG or rotation), then
 # encoded by the shipped drawer's VQ-VAE. Skips what it finds done (DIR/labels.csv, DIR/tokens.csv). Used by
-# scripts/pretrain_draw_clean.sh and scripts/paired_draw_clean.sh.
+# scripts/pretrain_draw_clean.sh.
 #
 #   scripts/render_clean.sh DIR CROPS SEED SYLLABLE_SHARE VQ_CONFIG [PRETRAIN]
 #   scripts/render_clean.sh outputs/drawclean/train 30000 9001 0.2 outputs/drawclean/draw-vqvae.yaml outputs/pretrain

@@ -46,3 +46,13 @@ def test_clean_crops_are_rendered_unaugmented_without_held_out_words_and_encoded
 
 def _failed(bad_csv: Path) -> int:
     return len(pd.read_csv(bad_csv)) if bad_csv.exists() else 0
+
+
+def test_a_pair_whose_arm_fails_stops_before_averaging_and_says_so(tmp_path):
+    # PYTHON=false: each arm's first step fails at once, so no training runs
+    env = {**os.environ, "PYTHON": "false"}
+    command = ["bash", "scripts/paired_draw_clean.sh", str(tmp_path / "pair"), "0.2", "0.6", "1", "10", "3"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "an arm failed" in done.stderr and str(tmp_path / "pair" / "A.log") in done.stderr
+    assert not (tmp_path / "pair" / "soup").exists()
