@@ -8,13 +8,15 @@
 `read_back`: a drawing counts as read when the recognizer read its prompt back, spaces ignored). Each Korean
 crop or prompt is binned by the training count of its rarest Hangul syllable; the table gives how many fall in
 each bin and the share read exactly; --by-length repeats it per label length (1, 2, 3, 4+ characters), since
-rarer syllables come in rarer words.
+rarer syllables come in rarer words. --charset MODEL_DIR also lists the syllables of that model's charset.json
+that the training CSVs never hold: a drawer trained on them cannot draw those (it does not compose jamo).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", nargs="+", required=True, help="labels.csv files of training crops")
     parser.add_argument("--predictions", nargs="+", required=True, help="gpt.evaluate --predictions CSVs")
     parser.add_argument("--by-length", action="store_true", help="also one table per label length")
+    parser.add_argument("--charset", default=None, help="a model folder: list its charset's unseen syllables too")
     args = parser.parse_args(argv)
     from scripts.pipeline import print_table
 
@@ -78,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     print_table(exposure_table(counts, predictions), ["rarest syllable seen", "crops", "read"])
     unseen = unseen_syllables(counts, predictions["label"])
     print(f"syllables of the labels never in training: {len(unseen)} {''.join(unseen)}")
+    if args.charset:
+        from gpt.vocab import Vocab
+
+        chars = Vocab.load(Path(args.charset) / "charset.json").chars
+        unseen = unseen_syllables(counts, pd.Series(chars))
+        print(f"syllables of {args.charset}'s charset ({sum(map(is_syllable, chars))}) never in training: "
+              f"{len(unseen)} {''.join(unseen)}")
     if args.by_length:
         lengths = predictions["label"].str.len().clip(upper=4)
         for length, group in predictions.groupby(lengths):

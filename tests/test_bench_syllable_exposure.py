@@ -39,3 +39,16 @@ def test_the_command_prints_how_often_the_rarest_and_the_median_syllable_were_se
     out = capsys.readouterr().out
     assert "33 syllables, 3 distinct, in 1 training CSVs; each distinct one seen at least 1 times, median 2" in out
     assert "never in training: 1 라" in out
+
+
+def test_the_charset_syllables_never_in_training_are_listed(tmp_path, capsys):
+    from gpt.vocab import Vocab
+    from scripts.bench_syllable_exposure import main
+
+    train, prompts, model = tmp_path / "labels.csv", tmp_path / "prompts.csv", tmp_path / "model"
+    pd.DataFrame({"text": ["가나 OK"]}).to_csv(train, index=False)
+    pd.DataFrame({"prompt": ["가나"], "read_back": ["가나"]}).to_csv(prompts, index=False)
+    model.mkdir()
+    Vocab(tuple("OK가나다라"), 8).save(model / "charset.json")
+    assert main(["--train", str(train), "--predictions", str(prompts), "--charset", str(model)]) == 0
+    assert f"syllables of {model}'s charset (4) never in training: 2 다라" in capsys.readouterr().out
