@@ -3,7 +3,7 @@
 # differ only in the share of Korean texts drawn as 1-4 syllables uniform over the pool's (render_text
 # --syllable-share): the same seed, so the same fonts, English texts and word draws where the share does not
 # intervene; the same validation crops, rate, schedule and wall minutes. Then the mean of the two arms' weights
-# (scripts.average_exports: it read back better than either arm in session 33, BENCHMARKS.md) and the published
+# (scripts.average_exports: better than either arm in session 33, in one of session 34's two pairs) and the published
 # drawer, judged by scripts.bench_draw on the same 200 prompts as the arms. Resumable: each step skips what it
 # finds done (link OUT/soup/bench-published to an earlier bench of the published drawer to skip that one). Then:
 #   python -m scripts.publish_draw_continuation OUT/soup/run --arms OUT/A/run OUT/B/run --cores 1 --history "..."
