@@ -11,7 +11,7 @@ import math
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Collection, Optional, Sequence
 
 import numpy as np
 import torch
@@ -70,21 +70,23 @@ class Generated:
 
 
 # ---------------------------------------------------------------------------------------------- prompts
-def check_prompts(prompts: Sequence[str], vocab: Vocab, max_text_length: int, where: str = "the model") -> list[str]:
-    """NFC prompts, or PromptError naming every character outside the charset (with the prompts holding
-    them), every prompt longer than max_text_length - 2 characters, and empty prompts."""
+def check_prompts(prompts: Sequence[str], vocab: Vocab, max_text_length: int, where: str = "the model",
+                  undrawn: Collection[str] = frozenset()) -> list[str]:
+    """NFC prompts, or PromptError naming every character outside the charset and every one of `undrawn`
+    (characters the model never saw drawn: Pretrained.undrawn_chars), each with the prompts holding it, every
+    prompt longer than max_text_length - 2 characters, and empty prompts."""
     prompts = [unicodedata.normalize("NFC", p) for p in prompts]
     known = set(vocab.chars)
     problems = []
-    unknown: dict[str, list[int]] = {}
-    for index, prompt in enumerate(prompts):
-        for char in sorted(set(prompt) - known):
-            unknown.setdefault(char, []).append(index)
+    unknown = _characters_in(prompts, lambda char: char not in known)
     if unknown:
-        shown = ", ".join(f"{c!r} (U+{ord(c):04X}, prompt {', '.join(map(str, rows[:3]))})"
-                          for c, rows in list(unknown.items())[:20])
-        problems.append(f"{len(unknown)} character(s) are not in the charset of {where}: {shown}; "
+        problems.append(f"{len(unknown)} character(s) are not in the charset of {where}: {_shown(unknown)}; "
                         f"remove or replace them (the charset is its charset.json)")
+    never_drawn = _characters_in(prompts, lambda char: char in known and char in undrawn)
+    if never_drawn:
+        problems.append(f"{len(never_drawn)} character(s) never came in the training of {where}, so it cannot draw "
+                        f"them (it does not compose a syllable from its letters): {_shown(never_drawn)}; replace "
+                        f"them, or fine-tune on text holding them (the list is `undrawn_chars` in its layout.json)")
     too_long = [(i, len(p)) for i, p in enumerate(prompts) if len(p) > max_text_length - 2]
     if too_long:
         problems.append(f"prompt(s) {too_long[:10]} (index, characters) are longer than the "
@@ -96,6 +98,20 @@ def check_prompts(prompts: Sequence[str], vocab: Vocab, max_text_length: int, wh
     if problems:
         raise PromptError("; ".join(problems))
     return prompts
+
+
+def _characters_in(prompts: Sequence[str], wanted: Callable[[str], bool]) -> dict[str, list[int]]:
+    """{character: indices of the prompts holding it} for the `wanted` characters, in sorted order."""
+    found: dict[str, list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        for char in sorted(filter(wanted, set(prompt))):
+            found.setdefault(char, []).append(index)
+    return found
+
+
+def _shown(found: dict[str, list[int]]) -> str:
+    return ", ".join(f"{c!r} (U+{ord(c):04X}, prompt {', '.join(map(str, rows[:3]))})"
+                     for c, rows in list(found.items())[:20])
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -179,7 +195,7 @@ def generate_for_prompts(generator: Pretrained, prompts: Sequence[str], num_cand
     if num_candidates < 1:
         raise ValueError(f"--num-candidates {num_candidates} must be >= 1")
     vocab, text_length = generator.vocab, generator.max_text_length
-    prompts = check_prompts(prompts, vocab, text_length, str(generator.directory))
+    prompts = check_prompts(prompts, vocab, text_length, str(generator.directory), generator.undrawn_chars)
     text_parts = torch.tensor([vocab.text_part(p, text_length, vertical) for p in prompts], dtype=torch.long)
     prompt_ids = text_parts.repeat_interleave(num_candidates, dim=0)  # (P*N, T), prompt-major
     uncond = None

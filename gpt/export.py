@@ -24,9 +24,11 @@ import os
 import shutil
 import sys
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import pandas as pd
 import torch
 from transformers import GenerationConfig, GPT2LMHeadModel
 
@@ -58,6 +60,14 @@ def _format_metrics(metrics: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _undrawn_line(layout: dict[str, Any]) -> str:
+    undrawn = layout.get("undrawn_chars")
+    if not undrawn:
+        return ""
+    return (f"\n- never drawn in training, so refused in prompts ({len(undrawn)} characters, layout.json's "
+            f"`undrawn_chars`): `{undrawn}`")
+
+
 def model_card(layout: dict[str, Any], vocab: Vocab, model: GPT2LMHeadModel, info: dict[str, Any]) -> str:
     """README.md text: what the model is, its data, training steps and validation metrics, and usage."""
     config = model.config
@@ -77,7 +87,7 @@ over VQ-VAE image tokens and characters. Sequence layout (`{layout['order']}`): 
   {layout['max_length']} tokens per image
 - training data: {train}
 - validation data: {val}
-- training steps: {info.get('global_step', '(not recorded)')}
+- training steps: {info.get('global_step', '(not recorded)')}{_undrawn_line(layout)}
 
 ## Validation metrics
 
@@ -149,9 +159,11 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
                  max_length: int, info: Optional[dict[str, Any]] = None, vqvae_bf16: bool = False) -> Path:
     """Write the export folder atomically (built beside `output`, then renamed onto it, replacing an
     older export). `max_length` is the tokens-per-image budget the VQ-VAE encodes to; `info` feeds the model
-    card (train/val paths, global_step, metrics). `vqvae_bf16` stores the VQ-VAE's weights rounded to bfloat16
-    (half the size; the export's codes are then the rounded weights', so evaluate the export, not the run); a
-    VQ-VAE whose weights are bfloat16 already (loaded from such an export) stays so. Returns the folder's path."""
+    card (train/val paths, global_step, metrics) and, for a text-to-image model, its layout.json's
+    `undrawn_chars` (`info["undrawn_chars"]` if given, else worked out from the train CSVs and `info["init_from"]`).
+    `vqvae_bf16` stores the VQ-VAE's weights rounded to bfloat16 (half the size; the export's codes are then the
+    rounded weights', so evaluate the export, not the run); a VQ-VAE whose weights are bfloat16 already (loaded from
+    such an export) stays so. Returns the folder's path."""
     from vqvae.checkpoint import fingerprint, save_vqvae_dir
 
     output = Path(output)
@@ -163,6 +175,10 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
         raise ValueError(f"max_visual_length={max_visual_length} is shorter than the VQ-VAE's max_length="
                          f"{max_length}: some images would not fit the image part")
     info = dict(info or {})
+    if "undrawn_chars" in info:  # carried over from the export this one moves (None: unknown)
+        undrawn = info["undrawn_chars"]
+    else:
+        undrawn = undrawn_chars(vocab, info.get("train", []), info.get("init_from")) if order == "text_first" else None
     full, rounded = fingerprint(vqvae), fingerprint(vqvae, torch.bfloat16)
     bf16 = vqvae_bf16 or rounded == full  # asked for, or the weights are bfloat16 already (kept so)
     vqvae_dtype, vqvae_fingerprint = (torch.bfloat16, rounded) if bf16 else (torch.float32, full)
@@ -172,6 +188,8 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
               "downsample": int(vqvae.downsample), "line_codes": int(vqvae.line_codes),
               "vocab_size": int(vocab.size),
               "global_step": info.get("global_step"), "source_checkpoint": info.get("checkpoint")}
+    if undrawn is not None:
+        layout["undrawn_chars"] = undrawn
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent))
     try:
@@ -199,6 +217,29 @@ def write_export(output: str | os.PathLike, model: GPT2LMHeadModel, vocab: Vocab
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return output
+
+
+def undrawn_chars(vocab: Vocab, train_csvs: Sequence[str | os.PathLike], init_from: Optional[str]) -> Optional[str]:
+    """The charset characters a text-to-image run's model never saw drawn, sorted: those no text of its training
+    CSVs holds, less those its init_from drawer saw (a recognizer, or no export, saw none drawn). None (unknown,
+    and logged) when a training CSV is gone or the init_from drawer's export predates the key."""
+    from gpt.pretrained import read_layout
+
+    undrawn = set(vocab.chars)
+    if init_from:
+        layout = read_layout(init_from)
+        if layout["order"] == "text_first":
+            if "undrawn_chars" not in layout:
+                log.warning("%s records no undrawn_chars (an older export): the new one records none either", init_from)
+                return None
+            undrawn = set(layout["undrawn_chars"])
+    for path in train_csvs:
+        if not Path(path).is_file():
+            log.warning("training CSV %s is gone: the export records no undrawn_chars", path)
+            return None
+        texts = pd.read_csv(path, usecols=["text"], keep_default_na=False, dtype=str)["text"]
+        undrawn -= set(unicodedata.normalize("NFC", "".join(texts)))
+    return "".join(sorted(undrawn))
 
 
 def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path: str | os.PathLike,
@@ -238,7 +279,7 @@ def export_checkpoint(config_path: Optional[str | os.PathLike], checkpoint_path:
 
     info = {"train": path_list(saved_cfg.get("data", {}).get("train")),
             "val": path_list(saved_cfg.get("data", {}).get("val")),
-            "global_step": checkpoint.get("global_step"), "checkpoint": str(checkpoint_path),
+            "global_step": checkpoint.get("global_step"), "checkpoint": str(checkpoint_path), "init_from": init_from,
             "metrics": _checkpoint_metrics(checkpoint, run_dir)}
     return write_export(output, task.model, task.vocab, task.cfg.order, task.max_visual_length,
                         task.max_text_length, vqvae, vqvae_model_cfg, max_length, info, vqvae_bf16)

@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
         return _finish(items, report, output)
     # Check everything a user can get wrong before any sampling.
     require_text_to_image(generator)
-    prompts = check_prompts(prompts, generator.vocab, generator.max_text_length, str(generator.directory))
+    prompts = check_prompts(prompts, generator.vocab, generator.max_text_length, str(generator.directory),
+                            generator.undrawn_chars)
     recognizer = None
     if args.rerank_with:
         recognizer = load_pretrained(args.rerank_with, device=device, load_tokenizer=False)

@@ -129,6 +129,13 @@ class Pretrained:
         return str(self.layout["vqvae_fingerprint"])
 
     @property
+    def undrawn_chars(self) -> frozenset[str]:
+        """Charset characters this text-to-image model never saw drawn in training (layout.json's `undrawn_chars`,
+        written at export): it cannot draw them, since it does not compose a syllable from its letters. Empty for
+        recognizers and for exports made before the key."""
+        return frozenset(self.layout.get("undrawn_chars", ""))
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

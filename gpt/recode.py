@@ -149,7 +149,8 @@ def recode_export(export_dir: str | Path, target_dir: str | Path, crops_csv: Opt
         vocab, seen = Vocab(source.vocab.chars, target_vqvae.num_codes), 0
         model = with_new_codebook(source.model.train(), source.vocab, vocab)
     info = {"global_step": source.layout.get("global_step"),
-            "checkpoint": f"{source.directory}, moved onto {target_dir}'s VQ-VAE"}
+            "checkpoint": f"{source.directory}, moved onto {target_dir}'s VQ-VAE",
+            "undrawn_chars": source.layout.get("undrawn_chars")}  # a move draws nothing new
     folder = write_export(output, model, vocab, source.order, visual, int(source.layout["max_text_length"]),
                           target_vqvae.cpu(), target_config, target_length, info, vqvae_bf16)
     return folder, seen

@@ -19,6 +19,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from gpt.pretrained import LAYOUT_NAME, read_layout
+from vqvae.plumbing.io import write_json_atomic
+
 WEIGHTS = "model.safetensors"
 
 
@@ -40,6 +43,16 @@ def average_state_dicts(states: list[dict[str, torch.Tensor]], weights: list[flo
             for name, tensor in first.items()}
 
 
+def averaged_layout(layouts: list[dict]) -> dict:
+    """The first export's layout, its `undrawn_chars` (drawers: characters never seen drawn) those no export saw
+    drawn, since the mean holds what each learnt; without the key when any export lacks it (unknown)."""
+    layout = dict(layouts[0])
+    layout.pop("undrawn_chars", None)
+    if all("undrawn_chars" in other for other in layouts):
+        layout["undrawn_chars"] = "".join(sorted(set.intersection(*(set(other["undrawn_chars"]) for other in layouts))))
+    return layout
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exports", nargs="+", type=Path, help="export folders of one lineage (the first is copied)")
@@ -57,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(args.exports[0], staging)
     save_file(averaged, staging / WEIGHTS, metadata={"format": "pt"})
+    write_json_atomic(averaged_layout([read_layout(e) for e in args.exports]), staging / LAYOUT_NAME)
     staging.rename(args.output)
     print(f"{args.output}: the mean of {len(states)} exports' weights ({', '.join(map(str, args.exports))})")
     return 0

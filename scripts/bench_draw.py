@@ -9,6 +9,9 @@ by the recognizer; the best one is judged by the recognizer (its read-back) and 
 `eng`, `--psm 7`; vertical Korean `kor_vert --psm 5`) when it is installed. Exact match, case-sensitive,
 spaces ignored. Speed is images per second, every candidate and the reranking included.
 
+A prompt holding a character the drawer never saw drawn (its layout.json's `undrawn_chars`) is refused, as
+gpt.generate refuses it, and counts as unread.
+
 Writes OUT/legibility.json (overall, by orientation and language, by length), OUT/prompts.csv (each
 prompt's best read-backs) and OUT/sheet.png (a contact sheet of best candidates), and prints a Markdown
 table. MODEL_DIR defaults to the shipped drawing model.
@@ -118,8 +121,13 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     items: list[Generated] = []
+    # A prompt with a character the drawer never saw drawn is refused (gpt.drawing.check_prompts) and counts unread.
+    refused = [not generator.undrawn_chars.isdisjoint(p.text) for p in prompts]
+    never_drawn = "".join(sorted({c for p in prompts for c in p.text} & generator.undrawn_chars))
     for vertical in (False, True):
-        rows = [i for i, p in enumerate(prompts) if p.vertical == vertical]
+        rows = [i for i, p in enumerate(prompts) if p.vertical == vertical and not refused[i]]
+        if not rows:
+            continue
         drawn = generate_for_prompts(generator, [prompts[i].text for i in rows], args.num_candidates, sampling,
                                      args.batch_size, vertical=vertical)
         for item in drawn:
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     tesseract = None if args.no_tesseract else tesseract_judge(paths, prompts)
     frame = pd.DataFrame({
         "prompt": [p.text for p in prompts], "group": [p.group for p in prompts],
-        "length": [len(p.text) for p in prompts], "path": paths,
+        "length": [len(p.text) for p in prompts], "refused": refused, "path": paths,
         "read_back": [best[i].read_back if i in best else "" for i in range(len(prompts))],
         "any_exact": [any(it.exact for it in items if it.prompt_index == i) for i in range(len(prompts))],
         "tesseract": tesseract if tesseract is not None else [""] * len(prompts)})
@@ -151,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "num_candidates": args.num_candidates,
         "sampling": {"temperature": args.temperature, "top_k": args.top_k, "guidance_scale": args.guidance_scale,
                      "seed": args.seed},
-        "images_per_s": round(len(items) / seconds, 2), "seconds": round(seconds, 1),
+        "refused_prompts": sum(refused), "never_drawn": never_drawn, "images_per_s": round(len(items) / seconds, 2),
+        "seconds": round(seconds, 1),
         "overall": scores(frame, has_tesseract),
         "by_group": {g: scores(f, has_tesseract) for g, f in frame.groupby("group")},
         "by_length": {name: scores(f, has_tesseract) for name, f in bins.items() if len(f)}}
@@ -169,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     columns += ["tesseract_exact", "tesseract_1_ned"] if has_tesseract else []
     print_table(rows, columns)
     print(f"\n{len(items)} images ({args.num_candidates} per prompt, reranked) in {seconds:.1f} s: "
-          f"{summary['images_per_s']} images/s")
+          f"{summary['images_per_s']} images/s; {sum(refused)} prompt(s) refused, unread (never drawn in training: "
+          f"{never_drawn or 'none'})")
     return 0
 
 

@@ -219,3 +219,26 @@ def test_a_bf16_vqvae_export_is_half_the_size_loads_under_its_own_fingerprint_an
     # Re-exported (as gpt.finetune does from such an export), rounded weights stay bfloat16 without being asked.
     again = write_export(tmp_path / "again", *args[:5], loaded.vqvae, TINY_VQVAE, MAX_LENGTH)
     assert (again / "vqvae" / "model.safetensors").stat().st_size == weights["bf16"].stat().st_size
+
+
+def test_undrawn_chars_are_the_charset_less_what_the_lineage_drew(tmp_path):
+    """A drawer refuses what it never saw drawn: its training texts and its init drawer's remove characters from the
+    charset; a recognizer drew none; an init drawer or training CSV that cannot say makes the list unknown (None)."""
+    import pandas as pd
+
+    from gpt.export import undrawn_chars
+    from tests.fixtures import recognition_export, text_to_image_export
+
+    vocab = Vocab.build(TEXTS, TINY_VQVAE.num_codes)
+    train = tmp_path / "train.csv"
+    pd.DataFrame({"text": ["hello", "abc 1"]}).to_csv(train, index=False)
+    expected = "".join(sorted(set(vocab.chars) - set("helloabc 1")))
+    assert undrawn_chars(vocab, [train], None) == expected
+    assert undrawn_chars(vocab, [train], str(recognition_export(tmp_path / "recognizer"))) == expected
+    drawer = text_to_image_export(tmp_path / "drawer")  # its fixture's train.csv does not exist: unknown
+    assert "undrawn_chars" not in json.loads((drawer / "layout.json").read_text(encoding="utf-8"))
+    assert undrawn_chars(vocab, [train], str(drawer)) is None
+    layout = json.loads((drawer / "layout.json").read_text(encoding="utf-8"))
+    (drawer / "layout.json").write_text(json.dumps({**layout, "undrawn_chars": "lw한"}), encoding="utf-8")
+    assert undrawn_chars(vocab, [train], str(drawer)) == "w한"
+    assert undrawn_chars(vocab, [train, tmp_path / "gone.csv"], None) is None

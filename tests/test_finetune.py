@@ -118,6 +118,9 @@ def test_finetune_writes_losses_samples_and_a_text_first_export(finetuned):
     assert (export.max_visual_length, export.max_text_length) == (MAX_LENGTH, MAX_TEXT_LENGTH)
     changed = [not torch.equal(a, b) for a, b in zip(export.model.parameters(), init.model.parameters())]
     assert any(changed)  # it trained
+    # What it never saw drawn: the charset less its training texts (a recognizer had drawn nothing), refused in prompts.
+    texts = set("".join(pd.read_csv(finetuned["train"], keep_default_na=False)["text"]))
+    assert export.undrawn_chars == set(init.vocab.chars) - texts and export.undrawn_chars
     sheet = Image.open(run_dir / "samples" / "step_000004.png")
     assert sheet.width > 100 and sheet.height > 30
 
@@ -170,4 +173,6 @@ def test_gpt_export_takes_a_finetune_run(finetuned, tmp_path):
     status = export_main([str(run_dir / "config.yaml"), str(run_dir / "checkpoints" / "last.ckpt"), "--output",
                           str(tmp_path / "export")])  # the VQ-VAE comes from the run's init_from
     assert status == 0
-    assert load_pretrained(tmp_path / "export", load_tokenizer=False).order == "text_first"
+    export = load_pretrained(tmp_path / "export", load_tokenizer=False)
+    assert export.order == "text_first"
+    assert export.undrawn_chars == load_pretrained(run_dir / "export", load_tokenizer=False).undrawn_chars

@@ -1,6 +1,7 @@
 """gpt.generate / gpt.sampling / gpt.legibility on random tiny exports: grid handling of generations, seeds,
 prompt errors, unconditional self-captions, reranking and legibility.json."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,22 @@ def test_unknown_prompt_characters_are_named(models, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'é' (U+00E9, prompt 1)" in err and "charset" in err
     assert not (tmp_path / "out").exists()  # checked before any sampling
+
+
+def test_characters_never_drawn_are_refused_before_any_work(models, tmp_path, capsys):
+    vocab = models["loaded"].vocab
+    with pytest.raises(PromptError, match=r"never came in the training.*'o' \(U\+006F, prompt 0, 1\)"):
+        check_prompts(["hello", "ok", "abc"], vocab, MAX_TEXT_LENGTH, undrawn=frozenset("oz"))
+    assert check_prompts(["abc"], vocab, MAX_TEXT_LENGTH, undrawn=frozenset("oz")) == ["abc"]
+    copy = tmp_path / "t2i"
+    shutil.copytree(models["generator"], copy)
+    layout = json.loads((copy / "layout.json").read_text(encoding="utf-8"))
+    (copy / "layout.json").write_text(json.dumps({**layout, "undrawn_chars": "o"}), encoding="utf-8")
+    assert load_pretrained(copy, load_tokenizer=False).undrawn_chars == {"o"}
+    status = generate_main([str(copy), "abc", "hello", "--output", str(tmp_path / "out"), "--no-progress"])
+    assert status == 2
+    assert "'o' (U+006F, prompt 1)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_unconditional_samples_with_self_captions(models, tmp_path):

@@ -258,3 +258,25 @@ def test_averaging_exports_takes_the_weighted_mean_and_refuses_other_tensors(tmp
     assert torch.allclose(weights[2][name], (weights[0][name] + weights[1][name]) / 2)
     with pytest.raises(SystemExit):
         main([str(first), "--output", str(tmp_path / "soup")])  # exists
+
+
+def test_a_mean_of_drawers_refuses_what_none_of_them_saw_drawn():
+    from scripts.average_exports import averaged_layout
+
+    a, b = {"order": "text_first", "undrawn_chars": "abz"}, {"order": "text_first", "undrawn_chars": "bcz"}
+    assert averaged_layout([a, b]) == {"order": "text_first", "undrawn_chars": "bz"}
+    assert "undrawn_chars" not in averaged_layout([a, {"order": "text_first"}])  # one unknown: unknown
+
+
+def test_undrawn_chars_script_records_what_the_text_rule_never_emits(tmp_path, capsys):
+    from scripts.undrawn_chars import emitted_chars, main
+    from tests.fixtures import recognition_export, text_to_image_export
+
+    emitted = emitted_chars(3000)
+    assert set("abcXYZ0189 한국어.%") <= emitted and "₩" not in emitted  # prices in Korean end in 원, never ₩
+    drawer = text_to_image_export(tmp_path / "drawer")  # its tiny charset is all common letters: none undrawn
+    assert main([str(drawer), "--texts", "3000", "--write"]) == 0
+    assert json.loads((drawer / "layout.json").read_text(encoding="utf-8"))["undrawn_chars"] == ""
+    assert "0 of the charset's 17 characters come in none of 3000 texts" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(recognition_export(tmp_path / "recognizer")), "--texts", "10", "--write"])
