@@ -35,8 +35,9 @@ pretrain: $(STAMP)
 	scripts/install_tesseract.sh
 	$(PY) -m scripts.pretrain $(or $(ARGS),--chunks 2 --publish)
 
-# make pretrain-draw ARGS="--minutes 85 --publish": the shipped drawing model, from make pretrain's shards (scripts/pretrain_draw.py)
+# make pretrain-draw ARGS="--minutes 85 --publish": the shipped drawing model, on crops it renders clean (scripts/pretrain_draw.py)
 pretrain-draw: $(STAMP)
+	scripts/install_pretrain_fonts.sh
 	scripts/install_tesseract.sh
 	$(PY) -m scripts.pretrain_draw $(or $(ARGS),--publish)
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Two clean continuations of the shipped drawer side by side (scripts/pretrain_draw_clean.sh, one core each) that
+# Two continuations of the shipped drawer on clean crops side by side (scripts.pretrain_draw, one core each) that
 # differ only in the share of Korean texts drawn as 1-4 syllables uniform over the pool's (render_text
 # --syllable-share): the same seed, so the same fonts, English texts and word draws where the share does not
 # intervene; the same validation crops, rate, schedule and wall minutes. Then the mean of the two arms' weights
@@ -17,15 +17,14 @@ set -euo pipefail
 if [ $# -lt 3 ]; then sed -n 2,15p "$0"; exit 2; fi
 OUT=$1; SHARE_A=$2; SHARE_B=$3; MINUTES=${4:-75}; CROPS=${5:-60000}; SEED=${6:-9005}
 PY=${PYTHON:-.venv/bin/python}
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 mkdir -p "$OUT"
-OMP_NUM_THREADS=1 scripts/pretrain_draw_clean.sh "$OUT/A" "$MINUTES" "$CROPS" outputs/pretrain "$SEED" "$SHARE_A" \
-  >> "$OUT/A.log" 2>&1 &
-ARM_A=$!
-OMP_NUM_THREADS=1 scripts/pretrain_draw_clean.sh "$OUT/B" "$MINUTES" "$CROPS" outputs/pretrain "$SEED" "$SHARE_B" \
-  >> "$OUT/B.log" 2>&1 &
-ARM_B=$!
-STATUS=0; wait $ARM_A || STATUS=$?; wait $ARM_B || STATUS=$?
+for ARM in A B; do
+  SHARE=$([ $ARM = A ] && echo "$SHARE_A" || echo "$SHARE_B")
+  OMP_NUM_THREADS=1 $PY -m scripts.pretrain_draw --output "$OUT/$ARM" --minutes "$MINUTES" --crops "$CROPS" \
+    --seed "$SEED" --syllable-share "$SHARE" >> "$OUT/$ARM.log" 2>&1 &
+  eval "PID_$ARM=$!"
+done
+STATUS=0; wait "$PID_A" || STATUS=$?; wait "$PID_B" || STATUS=$?
 [ $STATUS -eq 0 ] || { echo "an arm failed (exit $STATUS): see $OUT/A.log and $OUT/B.log" >&2; exit $STATUS; }
 [ -d "$OUT/soup/run/export" ] || \
   $PY -m scripts.average_exports "$OUT/A/run/export" "$OUT/B/run/export" --output "$OUT/soup/run/export"

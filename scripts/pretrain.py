@@ -129,6 +129,18 @@ def shard_encodings(shard: Path) -> list[Path]:
     return [shard / "tokens.csv", *([augmented] if augmented.is_file() else [])]
 
 
+def write_held_out_words(data: Path, seed: int = 0) -> Path:
+    """The words never rendered for training, 5% of each language's wordfreq top 20 000 (split by `seed`): written to
+    DATA/heldout_words_{ko,en}.txt, which the held-out sets draw from, and DATA/heldout_words_all.txt, which every
+    training render leaves out (`render_text --exclude-words`) and this returns."""
+    data.mkdir(parents=True, exist_ok=True)
+    held_words = {language: split_words(word_pool(language, 20000), 0.05, seed)[1] for language in ("ko", "en")}
+    for language, words in held_words.items():
+        write_word_list(data / f"heldout_words_{language}.txt", words)
+    write_word_list(data / "heldout_words_all.txt", held_words["ko"] + held_words["en"])
+    return data / "heldout_words_all.txt"
+
+
 def write_charset(path: Path, words: list[str]) -> None:
     """Every character the renderer can draw from the pools, plus printable ASCII: a charset fixed before
     the first chunk, so later shards never change the model's ids."""
@@ -229,11 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     try:
         train_fonts, held_fonts = link_fonts(out / "fonts")
-        held_words = {}
-        for language in ("ko", "en"):
-            train_words, held_words[language] = split_words(word_pool(language, 20000), 0.05, args.seed)
-            write_word_list(data / f"heldout_words_{language}.txt", held_words[language])
-        write_word_list(data / "heldout_words_all.txt", held_words["ko"] + held_words["en"])
+        write_held_out_words(data, args.seed)
         write_charset(data / "charset.txt", word_pool("ko", 20000) + word_pool("en", 20000))
         exclude = ["--exclude-words", data / "heldout_words_all.txt"]
 

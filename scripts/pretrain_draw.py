@@ -1,22 +1,25 @@
-"""`make pretrain-draw`: the drawing model, reverse fine-tuned from the shipped recognizer, judged and published.
+"""`make pretrain-draw`: the drawing model, fine-tuned on crops rendered clean, judged and published.
 
-    python -m scripts.pretrain_draw [--output outputs/pretrain] [--minutes 85] [--publish]
+    python -m scripts.pretrain_draw [--output outputs/pretrain-draw] [--minutes 85] [--crops 60000] [--seed 9001]
+        [--syllable-share 0.2] [--publish]
 
-Fine-tunes config/gpt2-pretrain-finetune.yaml from the shipped recognizer (resources/models/ocr-ko-en) to draw text:
-text first, then the image tokens, on every token shard `make pretrain` left in OUT/data (run that first: it
-renders the shards and encodes them with the shipped VQ-VAE). The time budget becomes a step count once
-(the learning rate decays to it); running the command again resumes from OUT/runs/draw, and a larger
---minutes trains on to the new total (the budget counts the earlier calls' time) and judges anew. Then
-scripts.bench_draw draws 8 candidates for each of 200 held-out prompts and judges the best by the recognizer
-and Tesseract (OUT/draw-bench). With --publish the export goes to resources/models/ocr-ko-en-draw (with a
-model card) when its best-of-8 legibility by the recognizer beats the published one's.
+Renders --crops crops by `make pretrain`'s rule (its training fonts and texts, its held-out words left out) with no
+augmentation, black on white, and 1 000 validation crops (seed + 1), and encodes them with the VQ-VAE of the model
+training starts from: the published drawing model when there is one, continued at half the rate
+(CONTINUE_OPTIM; its steps and CPU-hours count on from it, OUT/draw-continues.json), else the shipped recognizer
+(resources/models/ocr-ko-en). Then gpt.finetune config/gpt2-pretrain-finetune.yaml, text first, then the image
+tokens; the time budget becomes a step count once (the learning rate decays to it); running the command again
+resumes from OUT/run, and a larger --minutes trains on to the new total (the budget counts the earlier calls'
+time). scripts.bench_draw draws 8 candidates for each of 200 held-out prompts and judges the best by the
+recognizer and Tesseract (OUT/bench-run). With --publish the published drawer is judged on the same prompts by
+today's recognizer (OUT/bench-published) and the export goes to resources/models/ocr-ko-en-draw (with a model card)
+when its best-of-8 legibility by the recognizer beats both that and the published card's figure.
 
-When a drawing model is published and OUT holds no drawing run, the folder continues the published model
-instead of starting from the recognizer (at half the rate: CONTINUE_OPTIM); its steps and CPU-hours count on
-from the published model's (OUT/draw-continues.json), and it is published only if it beats the published
-model judged first on the same prompts by today's recognizer (OUT/draw-bench-published). When the recognizer's
-VQ-VAE changed since the drawing model was published, the drawing model is first moved onto the new codes
-(gpt.recode, into OUT/runs/draw-recoded), each new code's embedding translated from the old codes it covers.
+Why clean crops: the published drawer continued on them read back 61.0% -> 72.5% (Tesseract 46.0% -> 55.0%) where
+its continuations on make pretrain's augmented shards had stalled (session 32, BENCHMARKS.md); a drawer learns the
+glyphs, and the rerank wants crisp ones. Another --seed renders other crops for a further continuation;
+scripts/paired_draw_clean.sh runs two such continuations side by side and averages them. From the recognizer (no
+drawer published), clean crops are unmeasured: the first drawers learnt from augmented shards.
 """
 from __future__ import annotations
 
@@ -27,8 +30,9 @@ from pathlib import Path
 
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL
 from scripts.pipeline import Pipeline, StepFailed, csv_rows, read_json
-from scripts.pretrain import CORES
+from scripts.pretrain import BAD_ROWS, CORES, link_fonts, published_vq_config, write_held_out_words
 from vqvae.plumbing.cli import run_cli
+from vqvae.plumbing.hardware import cpu_has_native_bf16
 
 DRAW_CONFIG = "config/gpt2-pretrain-finetune.yaml"
 # A warm restart of a published model whose rate ended at its floor: half the peak, as make pretrain does.
@@ -56,6 +60,7 @@ def draw_card(summary: dict, steps: int, cpu_hours: float, rows: int, base_steps
         tess = f"{100 * s['tesseract_exact']:.1f}%" if "tesseract_exact" in s else "n/a"
         return (f"| {name} | {s['prompts']} | {100 * s['recognizer_exact']:.1f}% | "
                 f"{100 * s['any_candidate_exact']:.1f}% | {tess} |")
+    precision = "bfloat16" if cpu_has_native_bf16() else "float32: this CPU has no native bf16"
     table = "\n".join([row("all", summary["overall"]), *(row(k, v) for k, v in summary["by_group"].items()),
                        *(row(k, v) for k, v in summary["by_length"].items())])
     return f"""# ocr-ko-en-draw: draws Korean + English text from a prompt (Inverse DALL-E)
@@ -68,7 +73,7 @@ The default model of `python -m gpt.generate "text" --output DIR`. The shipped r
 ## Training (`make pretrain-draw`, scripts/pretrain_draw.py)
 - data: {f"the {rows:,} crops its last {steps - base_steps:,} steps trained on; the earlier steps on earlier crops"
   if base_steps else
-  f"the {rows:,} rendered crops of `make pretrain`'s shards (broad fonts, colours, noise, 30% vertical)"},
+  f"the {rows:,} crops rendered clean for it (`make pretrain`'s fonts and texts, black on white, 30% vertical)"},
   as text-then-image sequences; 10% of prompts dropped to the empty text (classifier-free guidance)
 - {steps:,} optimizer steps (batch 32) from the recognizer's weights, image loss weighted 4x{
   f" (the last {steps - base_steps:,} continuing the published drawing model {how})" if base_steps else ""}
@@ -85,7 +90,7 @@ best by the recognizer's rerank judged by the recognizer and by Tesseract (`kor`
 |---|---|---|---|---|
 {table}
 
-Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranking included.
+Speed: {summary['images_per_s']} images/s on {CORES} CPU cores ({precision}), candidates and reranking included.
 
 ## Known limits
 - Trained for {cpu_hours} CPU-hours: the recognizer reads back
@@ -99,79 +104,79 @@ Speed: {summary['images_per_s']} images/s on 2 CPU cores, candidates and reranki
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: 0 ok, 1 a step failed (its log named), 2 no shards to train on."""
+    """CLI entry: 0 ok, 1 a step failed (its log named), 2 a bad argument (fonts missing)."""
     return run_cli(parse_args, run, argv)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default="outputs/pretrain", help="make pretrain's folder (default: %(default)s)")
+    parser.add_argument("--output", default="outputs/pretrain-draw", help="run folder (default: %(default)s)")
     parser.add_argument("--minutes", type=float, default=85, help="training time budget (default: %(default)s)")
+    parser.add_argument("--crops", type=int, default=60000, help="clean crops rendered to train on")
+    parser.add_argument("--seed", type=int, default=9001, help="the crops' render seed (validation's: seed + 1)")
+    parser.add_argument("--syllable-share", type=float, default=0.2,
+                        help="share of Korean texts drawn as 1-4 syllables uniform over the word pool's")
     parser.add_argument("--num-prompts", type=int, default=200, help="held-out prompts judged")
     parser.add_argument("--publish", action="store_true", help=f"publish an improved model to {SHIPPED_DRAW_MODEL}")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
+
+
+def render_clean(pipe: Pipeline, folder: Path, crops: int, seed: int, syllable_share: float, fonts: Path,
+                 held_out_words: Path, vq_args: tuple) -> Path:
+    """FOLDER/labels.csv: `crops` crops rendered by make pretrain's rule in `fonts`, `held_out_words` left out, with no
+    augmentation; then FOLDER/tokens.csv, encoded by `vq_args` (vqvae.encode's config and checkpoint), which this
+    returns. Steps are named after the folder, so a second call skips them."""
+    pipe.run(f"render-{folder.name}", "scripts.render_text", "--output", folder, "--num-samples", crops,
+             "--seed", seed, "--fonts", fonts, "--exclude-words", held_out_words, "--augment", "none",
+             "--syllable-share", syllable_share, ok=BAD_ROWS)
+    pipe.run(f"encode-{folder.name}", "vqvae.encode", *vq_args, "--dataset", folder / "labels.csv",
+             "--output", folder / "tokens.csv", "--skip-bad", ok=BAD_ROWS, after=[f"render-{folder.name}"])
+    return folder / "tokens.csv"
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     out = Path(args.output)
-    shards = sorted((out / "data").glob("shard_*/tokens.csv"))
-    if not shards:
-        raise FileNotFoundError(f"no token shards in {out / 'data'}: run make pretrain first (it renders and "
-                                f"encodes them)")
     pipe = Pipeline(out, resume=True)
-    run_dir, bench = out / "runs" / "draw", out / "draw-bench"
+    run_dir, bench = out / "run", out / "bench-run"
     base = continued_draw_row(out, run_dir)
     init, optim = (SHIPPED_DRAW_MODEL, CONTINUE_OPTIM) if base["steps"] else (SHIPPED_MODEL, [])
-    recoded = bool(base["steps"]) and draws_other_codes(shards[0])
     try:
-        if recoded:
-            # The recognizer moved to a new VQ-VAE since the drawing model was published: the drawing model is
-            # moved onto its codes first, each new code's embedding translated from the old codes it covers
-            # (gpt.recode; it then drew 46.9% of 64 prompts legibly before any training, 0.0% with new codes
-            # drawn at random); onto the same VQ-VAE on thicker strips (vqvae.restrip) every code is kept as it is.
-            init = run_dir.with_name("draw-recoded")
-            pipe.run("draw-recode", "gpt.recode", SHIPPED_DRAW_MODEL, "--vqvae-of", SHIPPED_MODEL, "--crops",
-                     out / "data" / "val" / "labels.csv", "--output", init, "--seed", args.seed)
-        if base["steps"]:
-            pipe.run("draw-bench-published", "scripts.bench_draw", SHIPPED_DRAW_MODEL, "--output",
-                     out / "draw-bench-published", "--num-prompts", args.num_prompts, "--seed", args.seed)
-        pipe.run("draw-train", "gpt.finetune", DRAW_CONFIG, f"init_from={init}", *optim,
-                 "data.train=" + ",".join(map(str, shards)), f"data.val={out / 'data' / 'val' / 'tokens.csv'}",
-                 f"run_dir={run_dir}", f"trainer.max_time={minutes_as_max_time(args.minutes)}", f"seed={args.seed}")
-        pipe.run("draw-bench", "scripts.bench_draw", run_dir / "export", "--output", bench, "--num-prompts",
-                 args.num_prompts, "--seed", args.seed, after=["draw-train"])
+        train_fonts, _ = link_fonts(out / "fonts")
+        held_out_words = write_held_out_words(out / "data")
+        # The drawer draws the codes of the VQ-VAE it was trained with (its strips may differ from the recognizer's:
+        # the rerank encodes each drawing anew with the recognizer's).
+        vq_args = (published_vq_config(out, init / "vqvae", "init-vqvae.yaml"), init / "vqvae")
+        train = render_clean(pipe, out / "data" / "train", args.crops, args.seed, args.syllable_share, train_fonts,
+                             held_out_words, vq_args)
+        val = render_clean(pipe, out / "data" / "val", 1000, args.seed + 1, 0.2, train_fonts, held_out_words, vq_args)
+        pipe.run("train", "gpt.finetune", DRAW_CONFIG, f"init_from={init}", *optim, f"data.train={train}",
+                 f"data.val={val}", f"run_dir={run_dir}", f"trainer.max_time={minutes_as_max_time(args.minutes)}",
+                 "seed=0", after=["encode-train", "encode-val"])
+        pipe.run("bench-run", "scripts.bench_draw", run_dir / "export", "--output", bench, "--num-prompts",
+                 args.num_prompts, "--seed", 0, after=["train"])
+        if args.publish and base["steps"]:
+            pipe.run("bench-published", "scripts.bench_draw", SHIPPED_DRAW_MODEL, "--output", out / "bench-published",
+                     "--num-prompts", args.num_prompts, "--seed", 0)
     except StepFailed as error:
         print(f"\npretrain-draw stopped: {error}", file=sys.stderr)
         return 1
-    print((out / "logs" / "draw-bench.log").read_text(encoding="utf-8").split("\n", 1)[1])
+    print((out / "logs" / "bench-run.log").read_text(encoding="utf-8").split("\n", 1)[1])
     if args.publish:
         from scripts.publish import publish_if_better
 
         summary = read_json(bench / "legibility.json")
         steps = base["steps"] + json.loads((run_dir / "export" / "layout.json").read_text())["global_step"]
         cpu_hours = round(base["cpu_hours"] + training_hours(run_dir) * CORES, 2)
-        rows = csv_rows(shards)
         score = summary["overall"]["recognizer_exact"]
-        # The published model's own figure came from another judge unless this folder published it.
-        published_here = not base["steps"] or read_json(SHIPPED_DRAW_MODEL / "metrics.json")["steps"] > base["steps"]
-        baseline = None if published_here else \
-            read_json(out / "draw-bench-published" / "legibility.json")["overall"]["recognizer_exact"]
-        moved = ", after its codes were translated onto the recognizer's new VQ-VAE (gpt.recode)" if recoded else ""
-        card = draw_card(summary, steps, cpu_hours, rows, base["steps"], f"at half the rate{moved}")
+        # Unless this folder published it, the published model must be beaten on its card and judged anew here.
+        published = read_json(SHIPPED_DRAW_MODEL / "metrics.json") if base["steps"] else {}
+        published_here = not base["steps"] or published["steps"] > base["steps"]
+        baseline = None if published_here else max(published["held_out_score"], read_json(
+            out / "bench-published" / "legibility.json")["overall"]["recognizer_exact"])
+        card = draw_card(summary, steps, cpu_hours, csv_rows([train]), base["steps"], "at half the rate")
         publish_if_better(run_dir / "export", SHIPPED_DRAW_MODEL, score, card,
                           {"steps": steps, "cpu_hours": cpu_hours, **summary}, baseline=baseline)
     return 0
-
-
-def draws_other_codes(shard: Path) -> bool:
-    """Whether the published drawing model draws the codes of another VQ-VAE than the shipped recognizer's, which
-    encoded `shard` (a make pretrain folder continuing the published recognizer)."""
-    from gpt.pretrained import read_layout
-    from vqvae.tokens import read_sidecar
-
-    drawer, recognizer = (read_layout(model)["vqvae_fingerprint"] for model in (SHIPPED_DRAW_MODEL, SHIPPED_MODEL))
-    return drawer != recognizer and read_sidecar(shard).get("fingerprint") == recognizer
 
 
 def continued_draw_row(out: Path, run_dir: Path) -> dict:

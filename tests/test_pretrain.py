@@ -41,14 +41,14 @@ def test_drawing_continuation_counts_on_from_the_published_drawing_model(tmp_pat
     published.mkdir()
     (published / "metrics.json").write_text(json.dumps({"steps": 40621, "cpu_hours": 3.67, "held_out_score": 0.5}))
     monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", published)
-    run_dir = tmp_path / "out" / "runs" / "draw"
+    run_dir = tmp_path / "out" / "run"
     assert pretrain_draw.continued_draw_row(tmp_path / "out", run_dir) == {"steps": 40621, "cpu_hours": 3.67}
     (published / "metrics.json").write_text(json.dumps({"steps": 50000, "cpu_hours": 4.5, "held_out_score": 0.6}))
     assert pretrain_draw.continued_draw_row(tmp_path / "out", run_dir)["steps"] == 40621
     # A folder that already trains its own drawing run (from the recognizer) counts from zero.
-    (tmp_path / "fresh" / "runs" / "draw" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "fresh" / "runs" / "draw" / "checkpoints" / "last.ckpt").write_bytes(b"")
-    assert pretrain_draw.continued_draw_row(tmp_path / "fresh", tmp_path / "fresh" / "runs" / "draw")["steps"] == 0
+    (tmp_path / "fresh" / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "fresh" / "run" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert pretrain_draw.continued_draw_row(tmp_path / "fresh", tmp_path / "fresh" / "run")["steps"] == 0
 
 
 def test_a_fresh_run_is_remembered_and_never_mixed_with_a_continuation(tmp_path):
@@ -101,30 +101,6 @@ def test_keys_an_older_vqvae_folder_leaves_out_take_the_model_defaults_not_the_r
     assert path == tmp_path / "older-vqvae.yaml"
     model, cfg = load_vqvae(path, folder)
     assert cfg.model.line_codes == LINE_CODES and cfg.model.encoder_channels is None and cfg.data.max_length == 200
-
-
-def test_a_drawing_model_of_an_older_vqvae_is_recoded_before_it_continues_on_the_recognizers_shards(
-        tmp_path, monkeypatch):
-    from scripts import pretrain_draw
-    from vqvae.tokens import write_sidecar
-
-    def export(name: str, fingerprint: str):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "layout.json").write_text(json.dumps(
-            {"order": "text_first", "max_visual_length": 8, "max_text_length": 4, "vqvae_fingerprint": fingerprint,
-             "max_length": 8}))
-        return tmp_path / name
-
-    monkeypatch.setattr(pretrain_draw, "SHIPPED_MODEL", export("recognizer", "new"))
-    monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", export("draw", "old"))
-    shard = tmp_path / "tokens.csv"
-    write_sidecar(shard, {"fingerprint": "new"})
-    assert pretrain_draw.draws_other_codes(shard)
-    write_sidecar(shard, {"fingerprint": "old"})  # shards of the drawing model's own VQ-VAE: nothing to move
-    assert not pretrain_draw.draws_other_codes(shard)
-    monkeypatch.setattr(pretrain_draw, "SHIPPED_DRAW_MODEL", export("draw-new", "new"))
-    write_sidecar(shard, {"fingerprint": "new"})
-    assert not pretrain_draw.draws_other_codes(shard)
 
 
 def test_each_chunk_renders_its_own_crops_in_training_fonts_without_held_out_words(tmp_path):

@@ -1,33 +1,32 @@
-"""scripts/render_clean.sh: the clean crops of the drawer's continuations, rendered and encoded, run for real."""
+"""scripts.pretrain_draw's clean crops, rendered and encoded for real, and the pair of its runs side by side."""
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from scripts.fonts import default_font_files
+from scripts.pipeline import Pipeline
 from scripts.pretrain import published_vq_config
+from scripts.pretrain_draw import render_clean
 
 ROOT = Path(__file__).resolve().parents[1]
 DRAWER_VQVAE = ROOT / "resources/models/ocr-ko-en-draw/vqvae"
 
 
 def test_clean_crops_are_rendered_unaugmented_without_held_out_words_and_encoded_once(tmp_path):
-    pretrain = tmp_path / "pretrain"
-    (pretrain / "fonts/train").mkdir(parents=True)
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
     for font in default_font_files():
         if font.name == "DejaVuSans.ttf" or font.name.startswith("NotoSansCJK"):
-            (pretrain / "fonts/train" / font.name).symlink_to(font)
-    (pretrain / "data").mkdir()
-    (pretrain / "data/heldout_words_all.txt").write_text("the\n있다\n")
-    config = published_vq_config(tmp_path, DRAWER_VQVAE, "draw-vqvae.yaml")
-    out = tmp_path / "train"
-    command = ["bash", "scripts/render_clean.sh", str(out), "12", "3", "0.5", str(config), str(pretrain)]
-    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+            (fonts / font.name).symlink_to(font)
+    held_out = tmp_path / "heldout_words_all.txt"
+    held_out.write_text("the\n있다\n")
+    vq_args = (published_vq_config(tmp_path, DRAWER_VQVAE, "draw-vqvae.yaml"), DRAWER_VQVAE)
+    out = tmp_path / "data" / "train"
+    pipe = Pipeline(tmp_path, resume=True)
+    assert render_clean(pipe, out, 12, 3, 0.5, fonts, held_out, vq_args) == out / "tokens.csv"
 
     settings = json.loads((out / "render.json").read_text())["settings"]
     assert settings["augment"] == 0.0 and settings["syllable_share"] == 0.5 and settings["seed"] == 3
@@ -37,10 +36,9 @@ def test_clean_crops_are_rendered_unaugmented_without_held_out_words_and_encoded
     assert list(tokens["text"]) == list(labels["text"])  # every crop encoded, none dropped
     assert not any(word in text.casefold().split() for text in labels["text"] for word in ("the", "있다"))
 
-    # a second call finds both steps done and rewrites nothing
+    # a second call (a resumed run) finds both steps done and rewrites nothing
     stamps = [(out / name).stat().st_mtime_ns for name in ("labels.csv", "tokens.csv")]
-    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-2000:]
+    render_clean(Pipeline(tmp_path, resume=True), out, 12, 3, 0.5, fonts, held_out, vq_args)
     assert [(out / name).stat().st_mtime_ns for name in ("labels.csv", "tokens.csv")] == stamps
 
 
