@@ -33,7 +33,7 @@ READING_POOLS = (("heldout_", "held-out pooled"), ("real_", "real pooled"))
 
 def read_pair(a_dir: Path, b_dir: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """Set name -> (A's, B's) `gpt.evaluate --predictions` frames of the same crops, in the same order."""
-    if (a_dir / "prompts.csv").is_file():
+    if is_drawing_folder(a_dir):
         return read_drawing_pair(a_dir / "prompts.csv", b_dir / "prompts.csv")
     pairs = {}
     for a_csv in sorted(a_dir.glob("*.csv")):
@@ -72,13 +72,17 @@ def read_drawing_pair(a_csv: Path, b_csv: Path) -> dict[str, tuple[pd.DataFrame,
     return pairs
 
 
-def compare(pairs: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> list[dict]:
-    """One row per set, per pool of sets and for all (a judge's pool, for drawings): the crops each reads exactly,
-    those only one reads, the sign test on those."""
+def is_drawing_folder(folder: Path) -> bool:
+    """Whether `folder` is a scripts.bench_draw folder (its prompts.csv), not gpt.evaluate --predictions'."""
+    return (folder / "prompts.csv").is_file()
+
+
+def compare(pairs: dict[str, tuple[pd.DataFrame, pd.DataFrame]], drawings: bool = False) -> list[dict]:
+    """One row per set, per pool of sets and for all (a judge's pool, for `drawings`: read_drawing_pair's sets): the
+    crops each reads exactly, those only one reads, the sign test on those."""
     per_set = {name: pd.DataFrame({"a": a["correct"].astype(bool), "b": b["correct"].astype(bool)})
                for name, (a, b) in pairs.items()}
     groups = dict(per_set)
-    drawings = all(name.startswith(tuple(JUDGES)) for name in per_set)
     for prefix, name in DRAWING_POOLS if drawings else READING_POOLS:
         members = [frame for set_name, frame in per_set.items() if set_name.startswith(prefix)]
         if len(members) > 1:
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("b", type=Path, help="the same for model B, same CSVs (or prompts)")
     parser.add_argument("--json", type=Path, default=None, help="write the table here as JSON")
     args = parser.parse_args(argv)
-    rows = compare(read_pair(args.a, args.b))
+    rows = compare(read_pair(args.a, args.b), drawings=is_drawing_folder(args.a))
     print_table(rows, list(rows[0]))
     if args.json:
         write_json_atomic(rows, args.json)

@@ -45,7 +45,7 @@ def write_drawings(folder, read_back, tesseract, prompts=("학교", "OPEN 24H", 
 def test_two_drawing_models_are_compared_judge_by_judge_spaces_ignored(tmp_path):
     write_drawings(tmp_path / "A", ["학교", "OPEN 24H", "hallo"], ["학고", "", "hello"])
     write_drawings(tmp_path / "B", ["학고", "OPEN24H", "hello"], ["학교", "OPEN 24H", "hello"])
-    rows = {row["set"]: row for row in compare(read_pair(tmp_path / "A", tmp_path / "B"))}
+    rows = {row["set"]: row for row in compare(read_pair(tmp_path / "A", tmp_path / "B"), drawings=True)}
     assert rows["recognizer: all prompts"]["A reads"] == 2 and rows["recognizer: all prompts"]["B reads"] == 2
     assert rows["recognizer_ko_horizontal"]["only A"] == 1 and rows["recognizer_en"]["only B"] == 1
     assert rows["tesseract: all prompts"]["only B"] == 2 and rows["tesseract: all prompts"]["only A"] == 0
