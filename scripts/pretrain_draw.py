@@ -104,7 +104,7 @@ Speed: {summary['images_per_s']} images/s on {CORES} CPU cores ({precision}), ca
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: 0 ok, 1 a step failed (its log named), 2 a bad argument (fonts missing)."""
+    """CLI entry: 0 ok, 1 a step failed (its log named) or the training fonts are not installed (the fix named)."""
     return run_cli(parse_args, run, argv)
 
 
