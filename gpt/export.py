@@ -65,7 +65,7 @@ def _undrawn_line(layout: dict[str, Any]) -> str:
     if not undrawn:
         return ""
     return (f"\n- never drawn in training, so refused in prompts ({len(undrawn)} characters, layout.json's "
-            f"`undrawn_chars`): `{undrawn}`")
+            f"`undrawn_chars`): `` {undrawn} ``")  # doubled: the list may hold a backtick
 
 
 def model_card(layout: dict[str, Any], vocab: Vocab, model: GPT2LMHeadModel, info: dict[str, Any]) -> str:
