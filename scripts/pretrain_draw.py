@@ -61,6 +61,9 @@ def draw_card(summary: dict, steps: int, cpu_hours: float, rows: int, base_steps
         return (f"| {name} | {s['prompts']} | {100 * s['recognizer_exact']:.1f}% | "
                 f"{100 * s['any_candidate_exact']:.1f}% | {tess} |")
     precision = "bfloat16" if cpu_has_native_bf16() else "float32: this CPU has no native bf16"
+    never_drawn = summary.get("never_drawn", "")
+    refused = (f" {summary['refused_prompts']} prompts hold a character it never saw drawn ({never_drawn}): refused,"
+               f" as gpt.generate refuses them, and counted unread." if summary.get("refused_prompts") else "")
     table = "\n".join([row("all", summary["overall"]), *(row(k, v) for k, v in summary["by_group"].items()),
                        *(row(k, v) for k, v in summary["by_length"].items())])
     return f"""# ocr-ko-en-draw: draws Korean + English text from a prompt (Inverse DALL-E)
@@ -84,7 +87,7 @@ The default model of `python -m gpt.generate "text" --output DIR`. The shipped r
 horizontal and vertical, English in three cases, two-word phrases; {summary['num_candidates']} candidates
 each (temperature {summary['sampling']['temperature']}, guidance {summary['sampling']['guidance_scale']}), the
 best by the recognizer's rerank judged by the recognizer and by Tesseract (`kor`/`eng --psm 7`, vertical
-`kor_vert --psm 5`). Exact match, case-sensitive, spaces ignored.
+`kor_vert --psm 5`). Exact match, case-sensitive, spaces ignored.{refused}
 
 | prompts | n | recognizer reads best | any of {summary['num_candidates']} read | Tesseract reads best |
 |---|---|---|---|---|
