@@ -183,13 +183,14 @@ def drawing_run(run, steps, seconds, crops, weights=b"new"):
     return run
 
 
-def judged(pair, name, exact):
-    """scripts.bench_draw's legibility.json for pair/bench-NAME, every group at `exact`."""
+def judged(pair, name, exact, refused=0):
+    """scripts.bench_draw's legibility.json for pair/bench-NAME, every group at `exact`, `refused` prompts refused."""
     (pair / f"bench-{name}").mkdir(parents=True, exist_ok=True)
     group = {"prompts": 200, "recognizer_exact": exact, "any_candidate_exact": exact, "tesseract_exact": 0.4}
     (pair / f"bench-{name}" / "legibility.json").write_text(json.dumps(
         {"overall": group, "by_group": {"en": group}, "by_length": {"1-2": group}, "num_candidates": 8,
-         "sampling": {"temperature": 0.7, "guidance_scale": 2.0}, "images_per_s": 20.0}))
+         "sampling": {"temperature": 0.7, "guidance_scale": 2.0}, "images_per_s": 20.0,
+         "refused_prompts": refused, "never_drawn": "잤춥" if refused else ""}))
 
 
 def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prompts(tmp_path, monkeypatch):
@@ -202,7 +203,7 @@ def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prom
     judged(pair, "B", 0.58)
     publish_draw_continuation.main([str(run), "--cores", "1", "--history", "at a quarter of the peak rate"])
     assert (published / "model.safetensors").read_bytes() == b"old"  # 0.58 beats 0.55, not the card's 0.60
-    judged(pair, "B", 0.62)
+    judged(pair, "B", 0.62, refused=3)
     publish_draw_continuation.main([str(run), "--cores", "1", "--history", "at a quarter of the peak rate"])
     assert (published / "model.safetensors").read_bytes() == b"new"
     metrics = json.loads((published / "metrics.json").read_text())
@@ -210,6 +211,7 @@ def test_a_drawing_continuation_must_beat_the_published_model_judged_on_its_prom
     card = (published / "README.md").read_text()
     assert "the 7 crops its last 500 steps trained on" in card
     assert "the last 500 continuing the published drawing model at a quarter of the peak rate" in card
+    assert "3 prompts hold a character it never saw drawn (잤춥): refused" in card
 
 
 def test_the_mean_of_a_pairs_arms_counts_the_steps_hours_and_crops_of_both(tmp_path, monkeypatch):
