@@ -97,7 +97,7 @@ def test_time_budget_becomes_steps_once_and_a_resume_keeps_them(dataset, tmp_pat
                                        "trainer.val_check_interval=100"]
     first = run(monkeypatch, dataset, run_dir, *args, stop_at=12)
     state = budget_state(checkpoint(run_dir))
-    assert state == {"max_time": "00:00:10:00", "max_steps": 14, "budget": 14, "measured_at": 10}
+    assert state == {"max_time": "00:00:10:00", "max_steps": 14, "budget": 14, "measured_at": 10, "decay_from": 10}
     lrs = [s["lr"] for s in first.steps]
     assert lrs[2:11] == [pytest.approx(3e-3)] * 9  # the peak rate until the budget is known ...
     assert lrs[11] < lrs[10]  # ... then the cosine toward step 14
@@ -110,6 +110,25 @@ def test_time_budget_becomes_steps_once_and_a_resume_keeps_them(dataset, tmp_pat
     final = checkpoint(run_dir)
     assert final["global_step"] == 13 and budget_state(final)["budget"] == 13
     assert final["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(3e-4)  # lr * min_lr_ratio
+
+
+def test_a_longer_budget_extends_the_cosine_it_began_not_a_new_one(dataset, tmp_path, monkeypatch):
+    """A resume under a larger budget keeps the old curve while it measures (as many steps as a fresh run: 10 here),
+    then ends the cosine that began at the first measurement (step 10) at the new count: no warm restart at the peak."""
+    from vqvae.plumbing.optim import lr_multiplier
+
+    run_dir = tmp_path / "run"
+    run(monkeypatch, dataset, run_dir, "trainer.max_time=00:00:10:00", "trainer.max_steps=14",
+        "trainer.val_check_interval=100", stop_at=12)
+    longer = run(monkeypatch, dataset, run_dir, "trainer.max_time=00:00:10:00", "trainer.max_steps=40",
+                 "trainer.val_check_interval=100")
+    lrs = {s["step"]: s["lr"] for s in longer.steps}
+    assert [lrs[step] for step in range(14, 23)] == [pytest.approx(3e-4)] * 9  # the old curve's floor while measuring
+    state = budget_state(checkpoint(run_dir))
+    assert (state["budget"], state["measured_at"], state["decay_from"]) == (40, 22, 10)
+    for step in (24, 30, 39):  # the tiny config: 2 warmup steps, peak 3e-3, floor 0.1 of it
+        assert lrs[step] == pytest.approx(3e-3 * lr_multiplier(step, 2, 0.1, 10, 40))
+    assert max(lrs[step] for step in range(23, 40)) < 0.7 * 3e-3  # never back at the peak (3e-3)
 
 
 def test_a_changed_budget_is_measured_anew():

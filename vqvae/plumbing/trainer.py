@@ -97,8 +97,12 @@ class StepBudget(Callback):
     of the steps so far and broadcasts the count to every rank; it becomes the decay end of the task's
     `lr_schedule` (a `vqvae.plumbing.optim.StepSchedule`) and the step the run stops at (the smaller of it and
     `max_steps`). The count is saved in the checkpoint, so a resume with the same `max_time` and `max_steps`
-    continues the same curve; a resume that changes either measures anew. Lightning's Timer still stops a
-    run that its validations (not in the measured rate) make late.
+    continues the same curve. A resume that changes either measures anew, over as many steps as a fresh run does
+    (10 steps just after a restart timed start-up as much as the rate: 0.22 s a step where the run went on at 0.35),
+    keeping the old curve meanwhile; the new count then ends the cosine that began at the first measurement, as if the
+    budget had been the new one from the start (before session 35 the cosine began again at the peak rate, a warm
+    restart nobody asked for). Lightning's Timer still stops a run that its validations (not in the measured rate)
+    make late.
     """
 
     def __init__(self, max_time: str, max_steps: int = -1) -> None:
@@ -106,18 +110,25 @@ class StepBudget(Callback):
         self.max_time, self.max_steps = str(max_time), int(max_steps)
         self.budget: Optional[int] = None
         self.measured_at: Optional[int] = None
+        self.decay_from: Optional[int] = None  # the first measurement's step, where the cosine begins
+        self._old_budget: Optional[int] = None  # a checkpoint's count under another budget, kept while measuring
         self._measure_from = self._measure_at = 0
         self._window: Optional[tuple[int, float]] = None  # (step, time.monotonic()) the rate is measured from
 
     def state_dict(self) -> dict[str, Any]:
         return {"max_time": self.max_time, "max_steps": self.max_steps, "budget": self.budget,
-                "measured_at": self.measured_at}
+                "measured_at": self.measured_at, "decay_from": self.decay_from}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         same = (state_dict.get("max_time"), state_dict.get("max_steps")) == (self.max_time, self.max_steps)
-        if same and state_dict.get("budget") is not None:
+        if state_dict.get("budget") is None:
+            return
+        # A checkpoint from before the key began its cosine where it measured.
+        self.decay_from = int(state_dict.get("decay_from") or state_dict["measured_at"])
+        if same:
             self.budget, self.measured_at = int(state_dict["budget"]), int(state_dict["measured_at"])
-        elif state_dict.get("budget") is not None:
+        else:
+            self._old_budget = int(state_dict["budget"])
             log.info("trainer.max_time/max_steps changed since the checkpoint (%s, %s): measuring the step "
                      "budget anew", state_dict.get("max_time"), state_dict.get("max_steps"))
 
@@ -126,9 +137,10 @@ class StepBudget(Callback):
             self._apply(trainer, pl_module)
             return
         schedule = getattr(pl_module, "lr_schedule", None)
+        if schedule is not None and self._old_budget is not None:
+            schedule.set_decay(self.decay_from, self._old_budget)  # the old curve until the new count is known
         start = trainer.global_step
-        self._measure_at = max(schedule.measure_at() if schedule is not None else MEASURE_STEPS,
-                               start + MEASURE_STEPS)
+        self._measure_at = start + (schedule.measure_at() if schedule is not None else MEASURE_STEPS)
         # The second half of the window: the first steps also time start-up (workers, allocations).
         self._measure_from = start + (self._measure_at - start) // 2
         self._window = None
@@ -157,6 +169,7 @@ class StepBudget(Callback):
                      "(the learning rate decays to it)", self.max_time, seconds_per_step, from_step, step, budget)
         self.budget = int(trainer.strategy.broadcast(budget, src=0))  # every rank takes rank 0's count
         self.measured_at = step
+        self.decay_from = step if self.decay_from is None else self.decay_from
         self._apply(trainer, pl_module)
 
     def _seconds_left(self, trainer: pl.Trainer) -> float:
@@ -170,8 +183,8 @@ class StepBudget(Callback):
         assert self.budget is not None and self.measured_at is not None, "no budget to apply yet"
         schedule = getattr(pl_module, "lr_schedule", None)
         if schedule is not None:
-            # The rate for step `measured_at` is already set (1 after warmup); the cosine starts there.
-            schedule.set_decay(self.measured_at, self.budget)
+            # The rate for the first measurement's step is already set (1 after warmup); the cosine starts there.
+            schedule.set_decay(self.decay_from, self.budget)
         if trainer.global_step >= self.budget:
             trainer.should_stop = True
 
