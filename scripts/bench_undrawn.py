@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     for best in (item for item in items if item.is_best):
         refused = "".join(sorted(undrawn.intersection(best.prompt))) or "-"
         exact = any(item.exact for item in items if item.prompt_index == best.prompt_index)
-        print(f"{best.prompt!r:>12} never drawn: {refused:<4} best read back: {best.read_back!r:<12} any exact: {exact}")
+        print(f"{best.prompt!r:>12} never drawn: {refused:<4} best read back: {best.read_back!r:<12} "
+              f"any exact: {exact}")
     return 0
 
 
