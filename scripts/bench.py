@@ -26,7 +26,7 @@ import pandas as pd
 
 from scripts.demo import GENERATION, field_aspect, max_time
 from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, replace_dir, save_results
-from scripts.words import split_words, word_pool, write_word_list
+from scripts.words import word_split, write_word_list
 
 # Share of the budget per training phase; "gpt" is per variant (plain and context). The rest goes to rendering,
 # encoding and evaluation: 7 minutes in the measured runs (BENCHMARKS.md).
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     test_words = {}
     for language in ("ko", "en"):
-        train, test = split_words(word_pool(language, 20000), test_share=0.05, seed=args.seed)
+        train, test = word_split(language, args.seed)
         test_words[language] = test
         write_word_list(data / f"test_words_{language}.txt", test)
     write_word_list(data / "test_words_all.txt", test_words["ko"] + test_words["en"])

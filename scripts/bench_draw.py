@@ -33,7 +33,7 @@ from gpt.metrics import text_metrics
 from gpt.pretrained import SHIPPED_DRAW_MODEL, SHIPPED_MODEL, load_pretrained
 from gpt.sampling import SamplingConfig
 from scripts.pipeline import print_table
-from scripts.words import script_of, split_words, word_pool
+from scripts.words import script_of, word_split
 from vqvae.plumbing.io import save_image, write_csv_atomic, write_json_atomic
 
 # Shares of the prompt set; the rest is Korean horizontal.
@@ -51,7 +51,7 @@ class Prompt:
 def held_out_prompts(num: int, seed: int = 0) -> list[Prompt]:
     """`num` prompts of held-out words (scripts.pretrain's split, seed 0), 1-10 characters, seeded."""
     rng = random.Random(seed)
-    held = {language: [w for w in split_words(word_pool(language, 20000), 0.05, 0)[1] if len(w) <= 10]
+    held = {language: [w for w in word_split(language)[1] if len(w) <= 10]
             for language in ("ko", "en")}
     counts = {group: round(num * share) for group, share in SHARES.items()}
     counts["ko_horizontal"] = num - sum(counts.values())

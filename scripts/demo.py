@@ -20,7 +20,7 @@ from gpt.pretrained import SHIPPED_MODEL
 from scripts.broad_fonts import split_fonts
 from scripts.fonts import default_font_files
 from scripts.pipeline import Pipeline, StepFailed, print_table, read_json, replace_dir, save_results
-from scripts.words import split_words, word_pool, write_word_list
+from scripts.words import word_split, write_word_list
 from vqvae.templates import make_templates
 
 PROMPTS = ["hello", "coffee", "Seoul", "OPEN"]
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     data = out / "data"
 
     # Unseen words: the test set is rendered only from words the training set never contains.
-    train_words, test_words = split_words(word_pool("en", 20000), test_share=0.05, seed=args.seed)
+    train_words, test_words = word_split("en", args.seed)
     write_word_list(data / "train_words.txt", train_words)
     write_word_list(data / "test_words.txt", test_words)
     font = [path for path in default_font_files() if path.name == FONT]
@@ -153,7 +153,7 @@ def read_broad_set(pipe: Pipeline, data: Path, narrow_export: Path, seed: int) -
     if not SHIPPED_MODEL.is_dir():
         print(f"no shipped model in {SHIPPED_MODEL}: the broad held-out reading is skipped", file=sys.stderr)
         return None
-    held_words = [w for language in ("ko", "en") for w in split_words(word_pool(language, 20000), 0.05, seed)[1]]
+    held_words = [w for language in ("ko", "en") for w in word_split(language, seed)[1]]
     write_word_list(data / "broad_words.txt", held_words)
     fonts = split_fonts()[1] or default_font_files()  # held-out families, or the defaults if none installed
     pipe.run("render-broad", "scripts.render_text", "--output", data / "broad", "--num-samples", 200,

@@ -18,13 +18,13 @@ if [ $# -lt 3 ]; then sed -n 2,15p "$0"; exit 2; fi
 OUT=$1; SHARE_A=$2; SHARE_B=$3; MINUTES=${4:-75}; CROPS=${5:-60000}; SEED=${6:-9005}
 PY=${PYTHON:-.venv/bin/python}
 mkdir -p "$OUT"
-for ARM in A B; do
-  SHARE=$([ $ARM = A ] && echo "$SHARE_A" || echo "$SHARE_B")
-  OMP_NUM_THREADS=1 $PY -m scripts.pretrain_draw --output "$OUT/$ARM" --minutes "$MINUTES" --crops "$CROPS" \
-    --seed "$SEED" --syllable-share "$SHARE" >> "$OUT/$ARM.log" 2>&1 &
-  eval "PID_$ARM=$!"
-done
-STATUS=0; wait "$PID_A" || STATUS=$?; wait "$PID_B" || STATUS=$?
+arm() {  # arm NAME SHARE: one continuation on one core, in the background
+  OMP_NUM_THREADS=1 $PY -m scripts.pretrain_draw --output "$OUT/$1" --minutes "$MINUTES" --crops "$CROPS" \
+    --seed "$SEED" --syllable-share "$2" >> "$OUT/$1.log" 2>&1 &
+}
+arm A "$SHARE_A"; PID_A=$!
+arm B "$SHARE_B"; PID_B=$!
+STATUS=0; wait $PID_A || STATUS=$?; wait $PID_B || STATUS=$?
 [ $STATUS -eq 0 ] || { echo "an arm failed (exit $STATUS): see $OUT/A.log and $OUT/B.log" >&2; exit $STATUS; }
 [ -d "$OUT/soup/run/export" ] || \
   $PY -m scripts.average_exports "$OUT/A/run/export" "$OUT/B/run/export" --output "$OUT/soup/run/export"

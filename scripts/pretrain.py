@@ -34,7 +34,7 @@ from pathlib import Path
 from scripts.bench import trained_steps
 from scripts.broad_fonts import split_fonts
 from scripts.pipeline import Pipeline, StepFailed, print_table, read_json
-from scripts.words import split_words, word_pool, write_word_list
+from scripts.words import word_pool, word_split, write_word_list
 from vqvae.plumbing.io import write_json_atomic
 
 VQ_CONFIG, GPT_CONFIG = "config/vqvae-pretrain.yaml", "config/gpt2-pretrain.yaml"
@@ -134,7 +134,7 @@ def write_held_out_words(data: Path, seed: int = 0) -> Path:
     DATA/heldout_words_{ko,en}.txt, which the held-out sets draw from, and DATA/heldout_words_all.txt, which every
     training render leaves out (`render_text --exclude-words`) and this returns."""
     data.mkdir(parents=True, exist_ok=True)
-    held_words = {language: split_words(word_pool(language, 20000), 0.05, seed)[1] for language in ("ko", "en")}
+    held_words = {language: word_split(language, seed)[1] for language in ("ko", "en")}
     for language, words in held_words.items():
         write_word_list(data / f"heldout_words_{language}.txt", words)
     write_word_list(data / "heldout_words_all.txt", held_words["ko"] + held_words["en"])

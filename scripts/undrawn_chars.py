@@ -22,7 +22,7 @@ from tqdm import tqdm
 from gpt.pretrained import LAYOUT_NAME, read_layout
 from gpt.vocab import Vocab
 from scripts.texts import TextSampler
-from scripts.words import split_words, word_pool
+from scripts.words import word_split
 from vqvae.plumbing.io import write_json_atomic
 
 LANGUAGES = ("ko", "en", "mixed")
@@ -33,7 +33,7 @@ def emitted_chars(num_texts: int, seed: int = 0, heldout_seed: int = 0) -> set[s
     held out with `heldout_seed`)."""
     pools, held = {}, set()
     for language in ("ko", "en"):
-        pools[language], held_words = split_words(word_pool(language, 20000), 0.05, heldout_seed)
+        pools[language], held_words = word_split(language, heldout_seed)
         held |= {word.casefold() for word in held_words}
     sampler = TextSampler(pools, frozenset(held), syllable_share=0.2)
     rng = np.random.default_rng(seed)

@@ -95,6 +95,12 @@ def split_words(words: Iterable[str], test_share: float, seed: int) -> tuple[lis
     return train, test
 
 
+def word_split(language: str, seed: int = 0) -> tuple[list[str], list[str]]:
+    """(train, held-out) words of `language`: wordfreq's top 20 000, 5% held out by `seed`. The one split the
+    project trains and judges by (make pretrain, make bench, make demo, the drawer's prompts)."""
+    return split_words(word_pool(language, 20000), 0.05, seed)
+
+
 def read_word_list(path: str | os.PathLike) -> list[str]:
     """Words or phrases from a UTF-8 text file, one per line: NFC, stripped, blank lines and lines starting
     with '#' skipped, duplicates dropped (first kept)."""

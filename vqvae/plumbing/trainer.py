@@ -98,7 +98,8 @@ class StepBudget(Callback):
     `lr_schedule` (a `vqvae.plumbing.optim.StepSchedule`) and the step the run stops at (the smaller of it and
     `max_steps`). The count is saved in the checkpoint, so a resume with the same `max_time` and `max_steps`
     continues the same curve. A resume that changes either measures anew, over as many steps as a fresh run does
-    (10 steps just after a restart timed start-up as much as the rate: 0.22 s a step where the run went on at 0.35),
+    (10 steps just after a restart timed start-up as much as the rate: 0.219 s a step where the run went on at
+    0.330-0.368, session 35),
     keeping the old curve meanwhile; the new count then ends the cosine that began at the first measurement, as if the
     budget had been the new one from the start (before session 35 the cosine began again at the peak rate, a warm
     restart nobody asked for). Lightning's Timer still stops a run that its validations (not in the measured rate)
