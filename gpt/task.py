@@ -31,7 +31,7 @@ from gpt.recode import recode_for_tokens
 from gpt.vocab import ORDERS, PART_IGNORE, PART_IMAGE, PART_TEXT, Vocab
 from vqvae.plumbing.io import write_csv_atomic
 from vqvae.plumbing.config import save_config
-from vqvae.plumbing.optim import adamw_with_schedule
+from vqvae.plumbing.optim import optimizer_with_schedule
 from vqvae.plumbing.trainer import resume_checkpoint
 from vqvae.tokens import read_sidecar
 
@@ -56,6 +56,12 @@ def monitor_for(cfg: Any) -> tuple[str, str]:
 def no_decay(name: str, param: Tensor) -> bool:
     """Biases and LayerNorm gains (all 1-D parameters in GPT-2) get no weight decay."""
     return param.ndim < 2 or name.endswith(".bias")
+
+
+def is_block_matrix(name: str) -> bool:
+    """The attention and MLP weight matrices of GPT-2's blocks: what `optim.matrices=muon` hands to Muon. The
+    embeddings (and the LM head tied to them) stay with AdamW, as Muon's authors prescribe."""
+    return ".h." in name and name.endswith(".weight") and (".attn." in name or ".mlp." in name)
 
 
 class GPTTask(pl.LightningModule):
@@ -202,13 +208,17 @@ class GPTTask(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimizer
     def configure_optimizers(self) -> Any:
-        decay, plain = [], []
+        if self.cfg.optim.matrices not in ("adamw", "muon"):
+            raise ValueError(f"optim.matrices={self.cfg.optim.matrices!r}: use adamw or muon")
+        muon = self.cfg.optim.matrices == "muon"
+        decay, plain, matrices = [], [], []
         for name, param in self.model.named_parameters():
             if param.requires_grad:
-                (plain if no_decay(name, param) else decay).append(param)
+                group = plain if no_decay(name, param) else matrices if muon and is_block_matrix(name) else decay
+                group.append(param)
         planned = None if self.cfg.trainer.max_time else self.trainer.estimated_stepping_batches
-        optimizers, self.lr_schedule = adamw_with_schedule((decay, plain), self.cfg.optim, planned,
-                                                           self.cfg.trainer.max_time)
+        optimizers, self.lr_schedule = optimizer_with_schedule(decay, plain, self.cfg.optim, planned,
+                                                               self.cfg.trainer.max_time, matrices)
         return optimizers
 
     # ------------------------------------------------------------------ checkpoints

@@ -1,4 +1,5 @@
 import math
+from copy import deepcopy
 
 import pytest
 import torch
@@ -90,3 +91,60 @@ def test_a_budget_over_an_hour_may_be_written_in_minutes(tmp_path):
     trainer = build_trainer(trainer_cfg, OmegaConf.structured(LoggerConfig(kind="csv")), tmp_path)
     timer = next(callback for callback in trainer.callbacks if isinstance(callback, Timer))
     assert timer._duration == 130 * 60
+
+
+def _muon_model_and_optimizer(seed: int):
+    from vqvae.plumbing.optim import MuonAdamW
+
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 8), torch.nn.Linear(8, 8), torch.nn.Linear(8, 4))
+    matrices = [model[1].weight, model[2].weight]
+    optimizer = MuonAdamW(matrices, [model[0].weight], [model[1].bias, model[2].bias], lr=1e-2,
+                          betas=(0.9, 0.98), weight_decay=0.01)
+    return model, optimizer
+
+
+def _muon_step(model, optimizer, scheduler, seed: int):
+    torch.manual_seed(seed)
+    optimizer.zero_grad()
+    model(torch.randint(0, 10, (16,))).pow(2).mean().backward()
+    optimizer.step()
+    scheduler.step()
+
+
+def test_muon_with_adamw_follows_the_schedule_and_resumes_exactly():
+    model, optimizer = _muon_model_and_optimizer(0)
+    assert [group["muon"] for group in optimizer.param_groups] == [True, False, False]
+    scheduler = lr_scheduler(optimizer, StepSchedule(4, 0.1, 20))
+    start = model[1].weight.detach().clone()
+    for step in range(3):
+        _muon_step(model, optimizer, scheduler, step)
+    assert not torch.equal(model[1].weight, start)
+    # The schedule's rate reaches the inner optimizers' groups: they are this optimizer's group dicts.
+    assert optimizer.muon.param_groups[0]["lr"] == pytest.approx(1e-2 * StepSchedule(4, 0.1, 20)(3))
+    assert optimizer.adamw.param_groups[0] is optimizer.param_groups[1]
+
+    # A copy restored from the state dicts takes the same next steps (momentum and moments included). Deep copies,
+    # as a checkpoint file holds: a state dict shares its tensors with the optimizer it came from.
+    copy, copy_optimizer = _muon_model_and_optimizer(1)
+    copy.load_state_dict(model.state_dict())
+    copy_scheduler = lr_scheduler(copy_optimizer, StepSchedule(4, 0.1, 20))
+    copy_optimizer.load_state_dict(deepcopy(optimizer.state_dict()))
+    copy_scheduler.load_state_dict(deepcopy(scheduler.state_dict()))
+    for step in range(3, 6):
+        _muon_step(model, optimizer, scheduler, step)
+        _muon_step(copy, copy_optimizer, copy_scheduler, step)
+    for mine, theirs in zip(model.parameters(), copy.parameters()):
+        assert torch.equal(mine, theirs)
+    assert copy_optimizer.muon.param_groups[0] is copy_optimizer.param_groups[0]
+
+
+def test_muon_takes_the_blocks_weight_matrices_only():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from gpt.task import is_block_matrix, no_decay
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=64, bos_token_id=0, eos_token_id=0))
+    picked = {name for name, param in model.named_parameters() if is_block_matrix(name) and not no_decay(name, param)}
+    assert picked == {f"transformer.h.{layer}.{part}.weight" for layer in range(2)
+                      for part in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")}

@@ -23,7 +23,7 @@ from vqvae.config import VQVAEConfig, load_vqvae_config
 from vqvae.data import CropBatch, CropDataset, collate_crops
 from vqvae.plumbing.io import read_labelled_csv
 from vqvae.plumbing.config import to_dict
-from vqvae.plumbing.optim import adamw_with_schedule
+from vqvae.plumbing.optim import optimizer_with_schedule
 from vqvae.task import VQVAEDataModule, VQVAETask
 from vqvae.tokens import TOKENS_COLUMN, check_same_vqvae, read_sidecar, string_to_grid
 
@@ -103,8 +103,8 @@ class DistillTask(VQVAETask):
     def configure_optimizers(self) -> dict[str, Any]:
         decay = [p for p in self.model.encoder.parameters() if p.ndim >= 2]
         plain = [p for p in self.model.encoder.parameters() if p.ndim < 2]
-        optimizers, self.lr_schedule = adamw_with_schedule((decay, plain), self.cfg.optim, self.cfg.trainer.max_steps,
-                                                           self.cfg.trainer.max_time)
+        optimizers, self.lr_schedule = optimizer_with_schedule(decay, plain, self.cfg.optim, self.cfg.trainer.max_steps,
+                                                               self.cfg.trainer.max_time)
         return optimizers
 
 

@@ -22,7 +22,7 @@ from vqvae.plumbing.io import BadRowReport, read_labelled_csv, save_image
 from vqvae.losses import psnr, vqvae_loss_terms
 from vqvae.modeling import VQVAE, histogram_perplexity
 from vqvae.plumbing.config import to_dict
-from vqvae.plumbing.optim import adamw_with_schedule
+from vqvae.plumbing.optim import optimizer_with_schedule
 from vqvae.templates import tensor_array_to_image
 from vqvae.plumbing.trainer import resume_position
 
@@ -177,8 +177,8 @@ class VQVAETask(pl.LightningModule):
         decay, plain = [], []
         for name, parameter in self.model.named_parameters():
             (decay if parameter.ndim >= 2 and "codebook" not in name else plain).append(parameter)
-        optimizers, self.lr_schedule = adamw_with_schedule((decay, plain), self.cfg.optim, self.cfg.trainer.max_steps,
-                                                           self.cfg.trainer.max_time)
+        optimizers, self.lr_schedule = optimizer_with_schedule(decay, plain, self.cfg.optim, self.cfg.trainer.max_steps,
+                                                               self.cfg.trainer.max_time)
         return optimizers
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

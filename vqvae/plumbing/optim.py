@@ -100,18 +100,59 @@ def steps_within(seconds_left: float, seconds_per_step: float, step: int) -> int
     return step + max(0, math.floor(seconds_left / seconds_per_step))
 
 
-def adamw_with_schedule(groups: tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]], optim_cfg: Any,
-                        planned_steps: Optional[float], max_time: Optional[str]) -> tuple[dict[str, Any], StepSchedule]:
-    """The optimizer of every training command: AdamW over (decayed, not-decayed) parameter groups, and a
-    per-step LambdaLR following this module's schedule (`optim_cfg`: lr, betas, weight_decay, warmup_steps,
-    min_lr_ratio, decay_steps). Returns Lightning's `configure_optimizers` dict and the schedule, which a
+class MuonAdamW(torch.optim.Optimizer):
+    """Muon (`torch.optim.Muon`: momentum orthogonalized by Newton-Schulz steps) on hidden weight matrices, AdamW on
+    every other parameter, as one optimizer, so that one LR schedule, gradient clipping and checkpoints see them
+    all. Muon's rate is matched to AdamW's update RMS (`adjust_lr_fn="match_rms_adamw"`, Moonlight), so one `lr` and
+    one weight decay serve both. The two inner optimizers hold this one's group dicts, so the schedule's rate
+    reaches them."""
+
+    def __init__(self, matrices: list[torch.nn.Parameter], decay: list[torch.nn.Parameter],
+                 plain: list[torch.nn.Parameter], lr: float, betas: tuple[float, float], weight_decay: float):
+        groups = [{"params": matrices, "weight_decay": weight_decay, "muon": True},
+                  {"params": decay, "weight_decay": weight_decay, "muon": False},
+                  {"params": plain, "weight_decay": 0.0, "muon": False}]
+        super().__init__([group for group in groups if group["params"]], {"lr": lr})
+        self.muon = torch.optim.Muon([g for g in self.param_groups if g["muon"]], lr=lr,
+                                     adjust_lr_fn="match_rms_adamw")
+        self.adamw = torch.optim.AdamW([g for g in self.param_groups if not g["muon"]], lr=lr, betas=betas,
+                                       foreach=True)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.muon.step()
+        self.adamw.step()
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.muon.load_state_dict(state_dict["muon"])
+        self.adamw.load_state_dict(state_dict["adamw"])
+        self.param_groups = self.muon.param_groups + self.adamw.param_groups  # loading made new group dicts
+
+
+def optimizer_with_schedule(decay: list[torch.nn.Parameter], plain: list[torch.nn.Parameter], optim_cfg: Any,
+                            planned_steps: Optional[float], max_time: Optional[str],
+                            matrices: Optional[list[torch.nn.Parameter]] = None) -> tuple[dict[str, Any], StepSchedule]:
+    """The optimizer of every training command, and a per-step LambdaLR following this module's schedule
+    (`optim_cfg`: lr, betas, weight_decay, warmup_steps, min_lr_ratio, decay_steps): AdamW over the `decay`
+    parameters (with weight decay) and the `plain` ones (without), or, given `matrices`, `MuonAdamW` with Muon on
+    those. Returns Lightning's `configure_optimizers` dict and the schedule, which a
     `vqvae.plumbing.trainer.StepBudget` completes once a time budget is measured."""
-    decay, plain = groups
-    # The multi-tensor path (one op per step, not one per parameter) on every device: a fused AdamW unscales
-    # gradients itself, so Lightning's mixed precision refuses to clip them (gradient_clip_val), seen on an H200.
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": optim_cfg.weight_decay},
-                                   {"params": plain, "weight_decay": 0.0}],
-                                  lr=optim_cfg.lr, betas=tuple(optim_cfg.betas), foreach=True)
+    if matrices:
+        optimizer = MuonAdamW(matrices, decay, plain, optim_cfg.lr, tuple(optim_cfg.betas), optim_cfg.weight_decay)
+    else:
+        # The multi-tensor path (one op per step, not one per parameter) on every device: a fused AdamW unscales
+        # gradients itself, so Lightning's mixed precision refuses to clip them (gradient_clip_val), seen on an H200.
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": optim_cfg.weight_decay},
+                                       {"params": plain, "weight_decay": 0.0}],
+                                      lr=optim_cfg.lr, betas=tuple(optim_cfg.betas), foreach=True)
     schedule = StepSchedule.for_run(optim_cfg.warmup_steps, optim_cfg.min_lr_ratio, optim_cfg.decay_steps,
                                     planned_steps, max_time)
     return {"optimizer": optimizer,
