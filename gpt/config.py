@@ -51,7 +51,7 @@ class OptimConfig:
     # trainer's estimate from max_steps / max_epochs).
     min_lr_ratio: float = 0.1
     decay_steps: Optional[int] = None
-    # The optimizer of the blocks' weight matrices: adamw (every parameter), or muon (torch.optim.Muon on them,
+    # The optimizer of the blocks' weight matrices: adamw (every parameter), or muon (Muon on them,
     # AdamW on the rest, one lr: vqvae.plumbing.optim.MuonAdamW).
     matrices: str = "adamw"
 

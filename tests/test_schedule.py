@@ -148,3 +148,22 @@ def test_muon_takes_the_blocks_weight_matrices_only():
     picked = {name for name, param in model.named_parameters() if is_block_matrix(name) and not no_decay(name, param)}
     assert picked == {f"transformer.h.{layer}.{part}.weight" for layer in range(2)
                       for part in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")}
+
+
+def test_muon_matches_torch_muon_up_to_its_bfloat16():
+    from vqvae.plumbing.optim import Muon
+
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Parameter(torch.randn(6, 10)), torch.nn.Parameter(torch.randn(6, 10))
+    theirs.data.copy_(ours.data)
+    mine = Muon([{"params": [ours], "weight_decay": 0.01}], lr=0.02)
+    reference = torch.optim.Muon([theirs], lr=0.02, weight_decay=0.01, adjust_lr_fn="match_rms_adamw")
+    start = ours.detach().clone()
+    for _ in range(3):
+        grad = torch.randn(6, 10)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        mine.step()
+        reference.step()
+    # Both moved the same way by the same amount; torch's iteration runs in bfloat16 (3 significant digits).
+    assert torch.allclose(ours - start, theirs - start, atol=0.02 * 0.05)
+    assert (ours - start).abs().max() > 0.01  # three steps of 0.2 sqrt(10) x lr each, at most
