@@ -106,8 +106,8 @@ NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)
 
 def orthogonalized(matrix: torch.Tensor, steps: int = 5) -> torch.Tensor:
     """`matrix` pushed toward U V^T of its SVD (singular values near 1) by Muon's Newton-Schulz iteration, in float32:
-    torch.optim.Muon iterates in bfloat16, which on a CPU without native bf16 took 0.87 s a step for the 4 x 128 GPT's
-    16 matrices on one core, against 0.04 s in float32 (a step is about 1.1 s)."""
+    torch.optim.Muon iterates in bfloat16, which a CPU without native bf16 emulates (the 4 x 128 GPT's step on one
+    AVX2 core: 2.025 s with it, 1.162 s with this, 1.106 s with AdamW alone; BENCHMARKS.md)."""
     a, b, c = NEWTON_SCHULZ
     x = matrix.float()
     wide = x.size(0) <= x.size(1)
