@@ -208,8 +208,6 @@ class GPTTask(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimizer
     def configure_optimizers(self) -> Any:
-        if self.cfg.optim.matrices not in ("adamw", "muon"):
-            raise ValueError(f"optim.matrices={self.cfg.optim.matrices!r}: use adamw or muon")
         muon = self.cfg.optim.matrices == "muon"
         decay, plain, matrices = [], [], []
         for name, param in self.model.named_parameters():
@@ -280,6 +278,8 @@ def prepare_training(cfg: GPTConfig) -> tuple[GPTTask, GPTDataModule, Optional[s
     if min(weights) < 0 or max(weights) == 0:
         raise ValueError(f"loss.image_weight={weights[0]} and loss.text_weight={weights[1]}: both must be >= 0 "
                          f"and one > 0 (text only for reading: loss.image_weight=0)")
+    if cfg.optim.matrices not in ("adamw", "muon"):
+        raise ValueError(f"optim.matrices={cfg.optim.matrices!r}: use adamw or muon")
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = resume_checkpoint(run_dir, cfg.resume_from)

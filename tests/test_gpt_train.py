@@ -72,6 +72,18 @@ def test_train_writes_run_folder(token_csvs, tmp_path):
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
 
 
+def test_muon_trains_resumes_and_refuses_unknown_optimizers(token_csvs, tmp_path, capsys):
+    train, val = token_csvs
+    run_dir = tmp_path / "run"
+    args = [TINY, f"data.train={train}", f"data.val={val}", f"run_dir={run_dir}", "optim.matrices=muon"]
+    assert main(args) == 0
+    assert main([*args, "trainer.max_steps=6"]) == 0  # resumes Muon's momentum and AdamW's moments
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 6 and set(checkpoint["optimizer_states"][0]) == {"muon", "adamw"}
+    assert main([*args[:3], f"run_dir={tmp_path / 'bad'}", "optim.matrices=lion"]) == 2
+    assert "optim.matrices='lion': use adamw or muon" in capsys.readouterr().err
+
+
 def test_different_vqvae_is_refused(tmp_path, capsys):
     train = random_tokens(tmp_path / "train.csv", WORDS)
     val = random_tokens(tmp_path / "val.csv", WORDS[:4], fingerprint="vq-b")
