@@ -166,8 +166,11 @@ class StepBudget(Callback):
             budget = steps_within(self._seconds_left(trainer), seconds_per_step, step)
             if self.max_steps > 0:
                 budget = min(budget, self.max_steps)
-            log.info("time budget %s: %.3f s per step over steps %d-%d, so the run stops at step %d "
-                     "(the learning rate decays to it)", self.max_time, seconds_per_step, from_step, step, budget)
+            schedule = getattr(pl_module, "lr_schedule", None)
+            decay = ("the learning rate decays to it" if schedule is None or not schedule.fixed
+                     else f"the learning rate keeps optim.decay_steps={schedule.decay_end}")
+            log.info("time budget %s: %.3f s per step over steps %d-%d, so the run stops at step %d (%s)",
+                     self.max_time, seconds_per_step, from_step, step, budget, decay)
         self.budget = int(trainer.strategy.broadcast(budget, src=0))  # every rank takes rank 0's count
         self.measured_at = step
         self.decay_from = step if self.decay_from is None else self.decay_from
