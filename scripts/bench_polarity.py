@@ -18,21 +18,21 @@ import pandas as pd
 from vqvae.plumbing.cli import run_cli
 
 
-def compare(as_is: dict[str, pd.DataFrame], flipped: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per set (gpt.evaluate's prediction frames of the same crops read both ways): crops, exact accuracy % as is,
-    flipped, either, and keeping the more confident reading (ties keep the first); how many crops kept the flipped
-    reading and its mean confidence %."""
+def compare(as_is: dict[str, pd.DataFrame], other: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per set, two readings of the same crops (prediction frames with img_path, confidence, correct; the second read
+    another way, e.g. flipped): crops, exact accuracy % of each, of either, and of keeping the more confident reading
+    (ties keep the first); how many crops kept the other reading and its mean confidence %."""
     rows = {}
     for name, frame in as_is.items():
-        other = flipped[name]
-        if list(other["img_path"]) != list(frame["img_path"]):
+        second = other[name]
+        if list(second["img_path"]) != list(frame["img_path"]):
             raise ValueError(f"{name}: the two readings hold different crops; compare the same crops")
-        keep_flipped = other["confidence"] > frame["confidence"]
+        keep_other = second["confidence"] > frame["confidence"]
         rows[name] = {"crops": len(frame), "as_is": 100 * frame["correct"].mean(),
-                      "flipped": 100 * other["correct"].mean(),
-                      "either": 100 * (frame["correct"] | other["correct"]).mean(),
-                      "more_confident": 100 * other["correct"].where(keep_flipped, frame["correct"]).mean(),
-                      "flipped_kept": int(keep_flipped.sum()), "flipped_confidence": 100 * other["confidence"].mean()}
+                      "other": 100 * second["correct"].mean(),
+                      "either": 100 * (frame["correct"] | second["correct"]).mean(),
+                      "more_confident": 100 * second["correct"].where(keep_other, frame["correct"]).mean(),
+                      "other_kept": int(keep_other.sum()), "other_confidence": 100 * second["confidence"].mean()}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         flipped = evaluate(pretrained, args.datasets, args.batch_size, ignore_space=True, progress=False)[1]
     print("exact accuracy %: as normalized, flipped, either (oracle), the more confident of the two")
     for row in compare(as_is, flipped).itertuples():
-        print(f"{row.Index:22s} {row.crops:5d} crops  as is {row.as_is:5.1f}  flipped {row.flipped:5.1f}  either "
-              f"{row.either:5.1f}  more confident {row.more_confident:5.1f} (flipped kept on {row.flipped_kept}, "
-              f"mean confidence flipped {row.flipped_confidence:.1f})", flush=True)
+        print(f"{row.Index:22s} {row.crops:5d} crops  as is {row.as_is:5.1f}  flipped {row.other:5.1f}  either "
+              f"{row.either:5.1f}  more confident {row.more_confident:5.1f} (flipped kept on {row.other_kept}, "
+              f"mean confidence flipped {row.other_confidence:.1f})", flush=True)
     return 0
 
 

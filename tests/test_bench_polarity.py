@@ -15,9 +15,9 @@ def test_compare_keeps_the_more_confident_reading_per_crop():
     flipped = pd.DataFrame({"img_path": paths, "confidence": [0.1, 0.8, 0.5, 0.3],
                             "correct": [False, True, True, False]})
     row = compare({"set": as_is}, {"set": flipped}).loc["set"]
-    assert row.crops == 4 and row.as_is == 25.0 and row.flipped == 50.0 and row.either == 75.0
+    assert row.crops == 4 and row.as_is == 25.0 and row.other == 50.0 and row.either == 75.0
     # a: as is (right); b: flipped (right); c: a tie keeps as is (wrong); d: flipped (wrong)
-    assert row.more_confident == 50.0 and row.flipped_kept == 2
+    assert row.more_confident == 50.0 and row.other_kept == 2
     with pytest.raises(ValueError, match="different crops"):
         compare({"set": as_is}, {"set": flipped.iloc[::-1]})
 
