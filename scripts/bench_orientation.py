@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from scripts.bench_polarity import compare
+from scripts.bench_polarity import compare, parse_args
 from vqvae.plumbing.cli import run_cli
 
 # Tall crops that may be horizontal lines: the renderer's horizontal crops reach down to width / height 0.5 (2.5% of
@@ -31,15 +31,7 @@ def as_horizontal(image: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_cli(parse_args, run, argv)
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("datasets", nargs="+", help="labelled CSVs img_path,text")
-    parser.add_argument("--model", default=None, help="recognition export (default: the shipped model)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    return parser.parse_args(argv)
+    return run_cli(lambda arguments: parse_args(arguments, __doc__), run, argv)
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:

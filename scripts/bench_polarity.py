@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(parse_args, run, argv)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None, description: str = __doc__) -> argparse.Namespace:
+    """The arguments of a bench that reads labelled CSVs twice (this one, scripts.bench_orientation)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("datasets", nargs="+", help="labelled CSVs img_path,text")
     parser.add_argument("--model", default=None, help="recognition export (default: the shipped model)")
     parser.add_argument("--batch-size", type=int, default=64)
