@@ -1,9 +1,9 @@
 #!/bin/bash
 # Two GPT recognizers trained from random weights side by side, one core each, so both see the same machine and the
 # same wall minutes; validation (text and image loss on the whole val set, accuracy on 64 crops) every 250 steps, in
-# OUT/{A,B}/logs/metrics.csv. What BENCHMARKS.md's from-scratch pairs ran (optimizer, curricula): a lever for a run
-# from scratch (`make pretrain --fresh`, a lent GPU), where these 4 x 128 models read few words in CPU minutes, so
-# the figure is the validation loss.
+# OUT/{A,B}/logs/metrics*.csv. BENCHMARKS.md's from-scratch pairs (session 36's optimizer pair is OUT "" \
+# "optim.matrices=muon" 25; session 37's curricula below): levers for a run from scratch (`make pretrain --fresh`, a
+# lent GPU), where these 4 x 128 models read few words in CPU minutes, so the figure is the validation loss.
 #
 #   scripts/paired_scratch.sh OUT "A_OVERRIDES" "B_OVERRIDES" [MINUTES] [TRAIN] [DATA]
 #   FIRST_B=short.csv FIRST_MINUTES=8 scripts/paired_scratch.sh outputs/cur "optim.decay_steps=1200" \
