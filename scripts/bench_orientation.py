@@ -38,6 +38,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     from gpt.metrics import normalize_for_metrics
     from gpt.pretrained import SHIPPED_MODEL, load_pretrained
     from gpt.reading import read_arrays
+    from vqvae.data import read_image_size
     from vqvae.plumbing.io import load_image, read_labelled_csv
 
     pretrained = load_pretrained(args.model or SHIPPED_MODEL, load_tokenizer=False)
@@ -45,11 +46,12 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
           f"now), padded into a horizontal one, either (oracle), the more confident of the two")
     for dataset in args.datasets:
         frame = read_labelled_csv(dataset)
-        images = [load_image(path) for path in frame["abs_path"]]
-        band = [i for i, image in enumerate(images) if BAND[0] <= image.shape[1] / image.shape[0] < BAND[1]]
+        sizes = [read_image_size(path) for path in frame["abs_path"]]  # headers only: the band is a few crops
+        band = [i for i, (width, height) in enumerate(sizes) if BAND[0] <= width / height < BAND[1]]
         if not band:
             print(f"{dataset}: none of its {len(frame)} crops", flush=True)
             continue
+        images = {i: load_image(frame["abs_path"][i]) for i in band}
         labels = [normalize_for_metrics(frame["text"][i], ignore_space=True) for i in band]
         readings = {}
         for name, turn in (("as_is", lambda image: image), ("horizontal", as_horizontal)):
