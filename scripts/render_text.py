@@ -58,7 +58,8 @@ MIXED_SHARE = 0.15
 MIN_CONTRAST = 3.0  # WCAG contrast ratio between text and background (3:1 = "large text" minimum)
 LINE_BOX_MARGIN = 0.1  # of the font size, before and after the text of a --line-box crop
 LINE_BOX_SPACING = 0.1  # of the font size, between the cells of a vertical --line-box crop
-# Share of other texts drawn inside a border, like many signs and labels.
+# Share of other texts drawn inside a border, like many signs and labels (render_dataset's default
+# frame_share).
 FRAME_SHARE = 0.04
 # Share of framed crops that go on past the border into what surrounds it (a car body, a wall), dark in
 # SURROUND_DARK of them: detectors' boxes around plates and signs do, and the shipped model, trained only on
@@ -94,6 +95,7 @@ class RenderSettings:
     line_box: bool = False
     clean_targets: bool = False
     syllable_share: float = 0.0
+    frame_share: float = FRAME_SHARE
 
 
 # ------------------------------------------------------------------------------------------ drawing
@@ -447,7 +449,8 @@ class _Renderer:
             log_min, log_max = math.log(self.settings.min_height), math.log(self.settings.max_height)
             size = int(round(math.exp(rng.uniform(log_min, log_max))))
             # Plates have a border; other texts get one now and then (not in clean renders: strength 0).
-            frame = self.settings.augment > 0 and (PLATE.fullmatch(text) is not None or rng.random() < FRAME_SHARE)
+            frame = self.settings.augment > 0 and (PLATE.fullmatch(text) is not None
+                                                   or rng.random() < self.settings.frame_share)
             image = render_image(rng, text, font, size, vertical, self.settings.augment, self.settings.min_aspect,
                                  self.settings.line_box, frame, with_target=self.settings.clean_targets)
             if self.settings.clean_targets:
@@ -553,7 +556,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                    exclude_words: Iterable[str] | None = None, max_chars: int = 20, max_vertical_chars: int = 8,
                    pool_size: int = 20000, image_format: str = "png", words_only: bool = False,
                    min_aspect: float = 0.0, line_box: bool = False, clean_targets: bool = False,
-                   syllable_share: float = 0.0, progress: bool = True) -> pd.DataFrame:
+                   syllable_share: float = 0.0, frame_share: float = FRAME_SHARE,
+                   progress: bool = True) -> pd.DataFrame:
     """Render `num_samples` labelled text crops into `output_dir` and return its labels frame.
 
     Writes output_dir/images/NNNNNN.<image_format> and output_dir/labels.csv (LABEL_COLUMNS, index order,
@@ -571,7 +575,9 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     box with fixed margins (see render_image). clean_targets: also write each crop's clean target
     (render_image's `with_target`) to output_dir/targets/NNNNNN.png, named in a `target_path` column; the crops
     are the same as without it. syllable_share: the share of Korean texts that are 1-4 syllables drawn uniformly
-    from the Korean pool's (TextSampler; not with words_only).
+    from the Korean pool's (TextSampler; not with words_only). frame_share: the share of texts other than plate
+    numbers drawn inside a border (plates always are; none when augment is 0); the same seed draws the same texts,
+    fonts and sizes whatever it is.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
@@ -599,6 +605,8 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
         raise ValueError(f"min_aspect={min_aspect} must be in [0, 64] (0 = tight crops)")
     if not 0.0 <= syllable_share <= 1.0:
         raise ValueError(f"syllable_share={syllable_share} must be in [0, 1]")
+    if not 0.0 <= frame_share <= 1.0:
+        raise ValueError(f"frame_share={frame_share} must be in [0, 1]")
 
     if fonts and all(isinstance(f, Font) for f in fonts):
         font_list = list(fonts)
@@ -612,7 +620,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                               max_chars=int(max_chars), max_vertical_chars=int(min(max_vertical_chars, max_chars)),
                               image_format=image_format, words_only=bool(words_only), min_aspect=float(min_aspect),
                               line_box=bool(line_box), clean_targets=bool(clean_targets),
-                              syllable_share=float(syllable_share))
+                              syllable_share=float(syllable_share), frame_share=float(frame_share))
     if settings.vertical_share > 0 and settings.max_vertical_chars < 2:
         raise ValueError(f"vertical text needs at least 2 characters but max_chars={max_chars}; "
                          f"raise --max-chars or set --vertical-share 0")
@@ -722,6 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--syllable-share", type=float, default=0.0,
                         help="share of Korean texts that are 1-4 syllables drawn uniformly from the Korean pool's, "
                              "so rare syllables are drawn as often as common ones (default 0: none)")
+    parser.add_argument("--frame-share", type=float, default=FRAME_SHARE,
+                        help="share of texts other than plate numbers drawn inside a border, as on signs and labels "
+                             "(plates always are)")
     return parser
 
 
@@ -740,7 +751,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
                            max_vertical_chars=args.max_vertical_chars, pool_size=args.pool_size,
                            image_format=args.image_format, words_only=args.words_only,
                            min_aspect=args.min_aspect, line_box=args.line_box, clean_targets=args.clean_targets,
-                           syllable_share=args.syllable_share)
+                           syllable_share=args.syllable_share, frame_share=args.frame_share)
     stats = frame.attrs["stats"]
     print(f"wrote {len(frame)} images and {Path(args.output) / 'labels.csv'}; pools {stats['pool_sizes']}, "
           f"dropped pool words {stats['pool_words_dropped']}, redraws {stats['redraws']}")

@@ -327,3 +327,28 @@ def test_clean_targets_are_the_crops_glyphs_black_on_white_and_change_no_crop(tm
         assert 0 < ink.mean() < 0.6 and np.median(target) == 255  # black glyphs on white
         darker += crop[ink].mean() < crop[~ink].mean() - 40  # the crop's ink is where the target's is
     assert darker >= 22, darker  # a frame or shadow may blur one or two
+
+
+def test_frame_share_frames_that_share_of_other_texts_and_keeps_the_texts(tmp_path, monkeypatch):
+    """frame_share sets how many texts besides plates get a border (all at 1, none at 0, plates always); the same
+    seed draws the same texts in the same fonts whatever it is, so a framed copy of a test set can be read beside it."""
+    from scripts.texts import PLATE
+
+    framed: dict[str, bool] = {}
+    original = render_text.render_image
+
+    def recording(rng, text, *args, **kwargs):
+        framed[text] = args[6] if len(args) > 6 else kwargs["frame"]
+        return original(rng, text, *args, **kwargs)
+
+    monkeypatch.setattr(render_text, "render_image", recording)
+    frames = {}
+    for share in (0.0, 1.0):
+        framed.clear()
+        frames[share] = render_dataset(tmp_path / str(share), 60, 5, languages="ko,en", num_workers=1,
+                                       frame_share=share, **SMALL)
+        plates = {text for text in framed if PLATE.fullmatch(text)}
+        assert all(framed[text] == (share == 1.0 or text in plates) for text in framed)
+    assert frames[0.0][["text", "font"]].equals(frames[1.0][["text", "font"]])
+    with pytest.raises(ValueError, match="frame_share=1.5"):
+        render_dataset(tmp_path / "bad", 2, frame_share=1.5, **SMALL)
