@@ -1,8 +1,9 @@
 """scripts.compare_predictions: two models' readings of the same crops, crop by crop."""
+import numpy as np
 import pandas as pd
 import pytest
 
-from scripts.compare_predictions import compare, main, read_pair
+from scripts.compare_predictions import compare, differing_sheet, main, read_pair
 
 
 def write_predictions(folder, name, correct):
@@ -53,3 +54,23 @@ def test_two_drawing_models_are_compared_judge_by_judge_spaces_ignored(tmp_path)
     write_drawings(tmp_path / "C", ["학교", "hello"], ["", ""], prompts=("학교", "hello"))
     with pytest.raises(ValueError, match="different prompts"):
         read_pair(tmp_path / "A", tmp_path / "C")
+
+
+def test_the_sheet_shows_the_crops_only_one_model_reads(tmp_path):
+    from vqvae.plumbing.io import load_image, save_image
+
+    write_predictions(tmp_path / "A", "heldout_en", [True, True, False, True])
+    write_predictions(tmp_path / "B", "heldout_en", [True, False, True, True])
+    crops = tmp_path / "data" / "heldout_en" / "images"
+    crops.mkdir(parents=True)
+    for i in range(4):
+        save_image(crops / f"{i}.png", np.full((20, 60, 3), 40 * i, np.uint8))
+    sheet = differing_sheet(read_pair(tmp_path / "A", tmp_path / "B"), [tmp_path / "elsewhere", tmp_path / "data"])
+    one_tile = differing_sheet({"heldout_en": tuple(pd.read_csv(tmp_path / r / "heldout_en.csv").iloc[:2]
+                                                    for r in "AB")}, [tmp_path / "data"])
+    assert sheet.shape[1] > one_tile.shape[1]  # two crops differ: two tiles side by side, one in the first two rows
+    assert main([str(tmp_path / "A"), str(tmp_path / "B"), "--sheet", str(tmp_path / "s.png"),
+                 "--images", str(tmp_path / "data")]) == 0
+    assert load_image(tmp_path / "s.png").shape == sheet.shape
+    with pytest.raises(FileNotFoundError, match="no folder heldout_en/"):
+        differing_sheet(read_pair(tmp_path / "A", tmp_path / "B"), [tmp_path / "elsewhere"])
