@@ -1,12 +1,13 @@
 """The crop normalization (DESIGN §2): strips one line thick, turned, grey and dark on light; budget and waste."""
 import math
 
+import cv2
 import numpy as np
 import pytest
 
-from vqvae.templates import (LINE_CODES, Template, choose_template, fit_to_template, image_to_tensor_array,
-                             make_templates, normalize_grey, square_waste, template_waste, tensor_array_to_image,
-                             upright)
+from vqvae.templates import (LINE_CODES, Template, choose_template, fit_to_template, frame_box, image_to_tensor_array,
+                             make_templates, normalize_grey, square_waste, strip_frame, template_waste,
+                             tensor_array_to_image, upright)
 
 LENGTHS = [16, 32, 64, 128, 256]
 
@@ -125,3 +126,42 @@ def test_polarity_follows_the_ground_not_a_dark_surround():
     crop[14:26, 20:100:8] = 10  # strokes
     grey = normalize_grey(crop)
     assert grey[20, 62] > 200 and grey[20, 60] < 50  # ground light, strokes dark
+
+
+def _strokes(height: int, width: int, ink: int = 0, ground: int = 255) -> np.ndarray:
+    """A grey crop of a few glyph-like strokes (bars and a ring) on a plain ground."""
+    grey = np.full((height, width), ground, np.uint8)
+    for x in range(width // 6, width - width // 6, width // 8):
+        cv2.rectangle(grey, (x, height // 3), (x + width // 20, 2 * height // 3), ink, -1)
+    cv2.circle(grey, (width - width // 5, height // 2), height // 7, ink, 2)
+    return grey
+
+
+def _rgb(grey: np.ndarray) -> np.ndarray:
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def test_a_frame_around_the_text_is_cut_away_and_plain_crops_are_kept_whole():
+    """A border drawn around the text, or a box of another colour on a surround, is cut to what it encloses (the
+    text's own part of the crop); a crop with no frame, a glyph's bowl and a flat crop are kept whole."""
+    text = _strokes(40, 200)
+    bordered = np.full((60, 240), 255, np.uint8)
+    bordered[10:50, 20:220] = text
+    cv2.rectangle(bordered, (16, 6), (223, 53), 0, 3)
+    y0, y1, x0, x1 = frame_box(_rgb(bordered))
+    assert abs(y0 - 9) <= 2 and abs(y1 - 51) <= 2 and abs(x0 - 19) <= 2 and abs(x1 - 221) <= 2
+    surround = np.full((80, 260), 20, np.uint8)  # a dark surround, a light box, dark text, as on a plate
+    surround[20:60, 30:230] = text
+    y0, y1, x0, x1 = frame_box(_rgb(surround))
+    assert (y0, y1, x0, x1) == (20, 60, 30, 230)
+    np.testing.assert_array_equal(strip_frame(_rgb(surround)), _rgb(text))
+    for whole in (text, _strokes(60, 60), np.full((40, 200), 255, np.uint8)):
+        assert frame_box(_rgb(whole)) == (0, whole.shape[0], 0, whole.shape[1])
+    empty_box = np.full((60, 240), 255, np.uint8)
+    cv2.rectangle(empty_box, (16, 6), (223, 53), 0, 3)
+    y0, y1, x0, x1 = frame_box(_rgb(empty_box))  # never cut to an empty inside: the border stays in
+    assert y0 <= 5 and y1 >= 55 and x0 <= 15 and x1 >= 225
+    ring = np.full((60, 60), 255, np.uint8)  # a glyph's bowl (an O) is no frame, even holding a dot
+    cv2.ellipse(ring, (30, 30), (24, 26), 0, 0, 360, 0, 4)
+    cv2.circle(ring, (30, 30), 4, 0, -1)
+    assert frame_box(_rgb(ring)) == (0, 60, 0, 60)

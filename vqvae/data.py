@@ -23,7 +23,7 @@ from tqdm import tqdm
 from vqvae.plumbing.batches import ShardedBatchSampler
 from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image
 from vqvae.templates import (LINE_CODES, Template, choose_template, fit_grey_to_template, fit_to_template,
-                             image_to_tensor_array)
+                             frame_box, image_to_tensor_array)
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,9 @@ class CropDataset(torch.utils.data.Dataset):
     with a count, and excluded, so `len(self)` counts only the usable files. `index` in an item is the
     file's position in the original `paths`, so callers can place results whatever was excluded.
 
-    `templates[i]` is the template of item i (from the header size and `line_codes`, the VQ-VAE's codes across a
-    line), `(h, w) = template.box(downsample)`.
+    `templates[i]` is the template of item i (from the size of its text's part, `vqvae.templates.frame_box`: each
+    image is decoded once here to find a frame around its text, and cut to its inside whenever it is loaded; and
+    `line_codes`, the VQ-VAE's codes across a line), `(h, w) = template.box(downsample)`.
 
     Item keys: `dataset[i]` for i in [0, len) is item i; a key `repeat * len(self) + i` is item i seen for the
     `repeat`-th time (epoch or encode repeat): with `augment`, the augmentation is seeded by
@@ -157,11 +158,17 @@ class CropDataset(torch.utils.data.Dataset):
         self.paths: list[str] = []
         self.rows: list[int] = []  # position in all_paths of each kept item
         self.templates: list[Template] = []
-        iterator = tqdm(self.all_paths, desc="reading image sizes", unit="img", disable=not progress,
-                        leave=False)
+        self.boxes: list[tuple[int, int, int, int] | None] = []  # each item's frame_box, None: found when loaded
+        iterator = tqdm(self.all_paths, desc="finding frames", unit="img", disable=not progress, leave=False)
         for row, path in enumerate(iterator):
             try:
                 width, height = read_image_size(path)
+                box = None
+                try:
+                    box = frame_box(load_image(path))
+                    width, height = box[3] - box[2], box[1] - box[0]
+                except Exception:  # noqa: BLE001  # a file that fails only when decoded fails in __getitem__
+                    pass
                 template = choose_template(width, height, max_length, line_codes)
             except (ImageReadError, ValueError) as error:  # unreadable, or too long a line for max_length
                 self.failures.append(FailedCrop(row, path, str(error)))
@@ -170,6 +177,7 @@ class CropDataset(torch.utils.data.Dataset):
             self.paths.append(path)
             self.rows.append(row)
             self.templates.append(template)
+            self.boxes.append(box)
         if self.failures:
             log.warning("%d of %d images could not be read and are excluded (first: %s)",
                         len(self.failures), len(self.all_paths), self.failures[0].reason)
@@ -188,6 +196,10 @@ class CropDataset(torch.utils.data.Dataset):
                 if target.shape != image.shape[:2]:
                     raise ImageReadError(f"target {self.all_targets[row]!r} is {target.shape[1]}x{target.shape[0]} "
                                          f"pixels but its image {path!r} {image.shape[1]}x{image.shape[0]}")
+            if self.boxes[item] is not None:
+                y0, y1, x0, x1 = self.boxes[item]
+                image = image[y0:y1, x0:x1]
+                target = None if target is None else target[y0:y1, x0:x1]
             if self.augment:
                 image, target = augment_pair(image, target, np.random.default_rng([self.seed, row, repeat]))
         except ImageReadError as error:
