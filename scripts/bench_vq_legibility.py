@@ -26,7 +26,7 @@ from vqvae.decode import decode_grids
 from vqvae.encoding import encode_images, encoder_input
 from vqvae.plumbing.io import load_image, read_labelled_csv, save_image, write_csv_atomic, write_json_atomic
 from vqvae.modeling import VQVAE
-from vqvae.templates import choose_template, content_size, is_horizontal, upright
+from vqvae.templates import choose_template, content_size, is_horizontal, strip_frame, upright
 
 SHOWN = 6  # crops per set on the contact sheet
 
@@ -56,7 +56,7 @@ def derived_versions(model: VQVAE, max_length: int,
     decoded = decode_grids(model, grids)
     strips, codes = [], []
     for image, reconstruction in zip(images, decoded):
-        height, width = image.shape[:2]
+        height, width = strip_frame(image).shape[:2]  # the part encoding keeps
         template = choose_template(width, height, max_length, model.line_codes)
         rows, cols = content_size(width, height, template, f)
         for strip, out in ((encoder_input(image, max_length, f, model.line_codes), strips), (reconstruction, codes)):

@@ -25,7 +25,7 @@ from vqvae.checkpoint import load_vqvae
 from vqvae.encoding import encode_paths
 from vqvae.plumbing.io import load_image, read_labelled_csv, write_json_atomic
 from vqvae.modeling import histogram_perplexity
-from vqvae.templates import choose_template, content_size, fit_to_template, tensor_array_to_image
+from vqvae.templates import choose_template, content_size, fit_to_template, strip_frame, tensor_array_to_image
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,7 +47,7 @@ def measure(model, paths: list[str], max_length: int, batch_size: int = 64, num_
     psnrs = []
     by_shape: dict[tuple, list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]] = {}
     for path, grid in ok:
-        image = load_image(path)
+        image = strip_frame(load_image(path))  # as encoding cut it
         template = choose_template(image.shape[1], image.shape[0], max_length, model.line_codes)
         by_shape.setdefault(grid.shape, []).append(
             (fit_to_template(image, template, model.downsample), grid,

@@ -8,7 +8,7 @@ import torch
 
 from tests.test_encode_decode import SIZES, write_crops
 from vqvae.data import CropDataset, FailedCrop, TemplateBatchSampler, augment_image, augment_pair, collate_crops
-from vqvae.templates import choose_template
+from vqvae.templates import choose_template, image_to_tensor_array
 
 MAX_LENGTH, DOWNSAMPLE = 100, 8  # 20 strip rows: every test crop (up to 8:1) fits
 
@@ -134,3 +134,26 @@ def test_clean_targets_are_fitted_and_moved_with_their_images(tmp_path):
     assert same.shape == augment_image(image, np.random.default_rng(1)).shape[:2]
     with pytest.raises(ValueError, match="one target per image"):
         CropDataset(paths, MAX_LENGTH, DOWNSAMPLE, target_paths=targets[:-1])
+
+
+def test_a_framed_crop_is_fitted_by_its_frames_inside_in_files_and_in_memory(tmp_path):
+    """The dataset (files) and encoder_input (arrays) cut a crop to its frame's inside before choosing its template:
+    a frame with wide margins around a short word would otherwise shrink its glyphs and add rows."""
+    from tests.test_templates import _rgb, _strokes
+    from vqvae.encoding import encoder_input
+    from vqvae.plumbing.io import save_image
+    from vqvae.templates import fit_to_template
+
+    text = _strokes(40, 120)
+    framed = np.full((100, 200), 255, np.uint8)
+    framed[30:70, 40:160] = text
+    cv2.rectangle(framed, (30, 22), (169, 77), 0, 3)
+    save_image(tmp_path / "framed.png", _rgb(framed))
+    dataset = CropDataset([str(tmp_path / "framed.png")], 64, 8, line_codes=4)
+    inside = _rgb(framed)[slice(*dataset.boxes[0][:2]), slice(*dataset.boxes[0][2:])]
+    assert 40 <= inside.shape[0] <= 56 and 120 <= inside.shape[1] <= 140
+    assert dataset.templates[0] == choose_template(inside.shape[1], inside.shape[0], 64, 4)
+    assert dataset.templates[0].rows > choose_template(200, 100, 64, 4).rows
+    expected = fit_to_template(inside, dataset.templates[0], 8)
+    np.testing.assert_array_equal(encoder_input(_rgb(framed), 64, 8, 4), expected)
+    np.testing.assert_allclose(dataset[0][0].numpy(), image_to_tensor_array(expected), atol=1e-6)
