@@ -117,9 +117,9 @@ def frame_box(image: np.ndarray) -> tuple[int, int, int, int]:
         grey = normalize_grey(image)
     except ValueError:
         return y0, y1, x0, x1
-    for _ in range(FRAME_PASSES):
-        part = grey[y0:y1, x0:x1]
-        inside = _frame_inside(part if np.median(part) >= 128 else 255 - part)
+    for step in range(FRAME_PASSES):
+        part = grey[y0:y1, x0:x1]  # dark on light as a whole; a box inside may be the other way round
+        inside = _frame_inside(part if step == 0 or np.median(part) >= 128 else 255 - part)
         if inside is None:
             break
         y0, y1, x0, x1 = y0 + inside[0], y0 + inside[1], x0 + inside[2], x0 + inside[3]
@@ -159,6 +159,18 @@ def _frame_inside(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     return best
 
 
+def _percentiles(grey: np.ndarray, quantiles: tuple[float, ...]) -> list[np.float64]:
+    """np.percentile(grey, quantiles) of a uint8 image (linear interpolation), from its histogram: no sort."""
+    below = np.cumsum(np.bincount(grey.ravel(), minlength=256))  # pixels at or below each level
+    values = []
+    for quantile in quantiles:
+        position = quantile / 100 * (grey.size - 1)
+        first = int(position)
+        low, high = np.searchsorted(below, [first, min(first + 1, grey.size - 1)], side="right")
+        values.append(np.float64(low + (position - first) * (high - low)))  # float64, as np.percentile gives
+    return values
+
+
 def normalize_grey(image: np.ndarray) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> grey uint8 (H, W): dark text on a light ground, contrast stretched to 0..255.
 
@@ -167,15 +179,16 @@ def normalize_grey(image: np.ndarray) -> np.ndarray:
     fooled by crops that end on a dark frame or surround, like most plates (BENCHMARKS.md). ValueError for a
     crop of one flat colour."""
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    low, high = np.percentile(grey, (2, 98))
+    low, median, high = _percentiles(grey, (2, 50, 98))
     if high - low < 8:
         low, high = float(grey.min()), float(grey.max())
         if high - low < 8:
             raise ValueError(f"the crop is one flat colour (grey levels {low:.0f}..{high:.0f}): no text to read")
-    stretched = np.clip((grey.astype(np.float32) - low) * (255.0 / (high - low)), 0, 255)
-    if np.median(stretched) < 128:  # light text on a dark ground
-        stretched = 255.0 - stretched
-    return (stretched + 0.5).astype(np.uint8)
+    # One table of 256 grey levels: the stretch is monotone, so the stretched median is the median stretched.
+    levels = np.clip((np.arange(256, dtype=np.float32) - low) * (255.0 / (high - low)), 0, 255)
+    if levels[int(median)] + (median % 1) * (levels[min(255, int(median) + 1)] - levels[int(median)]) < 128:
+        levels = 255.0 - levels  # light text on a dark ground
+    return cv2.LUT(grey, (levels + 0.5).astype(np.uint8))
 
 
 def fit_to_template(image: np.ndarray, template: Template, downsample: int) -> np.ndarray:
