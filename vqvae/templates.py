@@ -98,10 +98,10 @@ def choose_template(width: int, height: int, max_length: int, line_codes: int = 
 # A frame around the text (a border, as on plates, signs and labels, or a box of another colour inside a surround)
 # is cut away before the crop is normalized: framed copies of the held-out sets (the same words, fonts and sizes)
 # read 34.6% where unframed they read 82.9%; cut to the frame's inside, 62.2%, and the unframed 83.8%, the real
-# crops no worse (BENCHMARKS.md, session 38). Its inside is a hole among the crop's dark or light pixels (Otsu) that spans
-# FRAME_SPAN of the crop along and across its line, fills FRAME_FILL of its rotated bounding box (a rectangle, not
-# a glyph's bowl) and holds FRAME_INK of ink; the innermost such hole, looked for FRAME_PASSES times (a border on a
-# box on a surround).
+# crops no worse (BENCHMARKS.md, session 38). Its inside is a hole among the crop's dark or light pixels (Otsu) that
+# spans FRAME_SPAN of the crop along and across its line, fills FRAME_FILL of its rotated bounding box (a rectangle,
+# not a glyph's bowl) and holds FRAME_INK of ink; the innermost such hole, looked for FRAME_PASSES times (a border
+# on a box on a surround).
 FRAME_SPAN = (0.6, 0.4)
 FRAME_FILL = 0.85
 FRAME_INK = 0.02
