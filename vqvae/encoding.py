@@ -47,9 +47,9 @@ def _model_device(model: torch.nn.Module, device: str | torch.device | None) -> 
 
 
 def encoder_input(image: np.ndarray, max_length: int, downsample: int, line_codes: int = LINE_CODES) -> np.ndarray:
-    """What the encoder sees of one RGB uint8 crop (H, W, 3): the crop fitted to its template's box and padded,
-    RGB uint8 (box_h, box_w, 3), for a VQ-VAE of `downsample` and `line_codes`. `encode_images` encodes exactly
-    this; shown to people as "what the model saw"."""
+    """What the encoder sees of one RGB uint8 crop (H, W, 3): the crop, cut to the inside of a frame around its text
+    (`strip_frame`), fitted to its template's box and padded, RGB uint8 (box_h, box_w, 3), for a VQ-VAE of
+    `downsample` and `line_codes`. `encode_images` encodes exactly this; shown to people as "what the model saw"."""
     image = strip_frame(image)
     template = choose_template(image.shape[1], image.shape[0], max_length, line_codes)
     return fit_to_template(image, template, downsample)
