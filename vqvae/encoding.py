@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from vqvae.data import CropDataset, FailedCrop, TemplateBatchSampler, collate_crops
 from vqvae.plumbing.io import BadRowReport, ImageReadError, to_rgb_uint8
-from vqvae.templates import LINE_CODES, choose_template, fit_to_template, image_to_tensor_array, strip_frame
+from vqvae.templates import (LINE_CODES, choose_template, fit_grey_to_template, image_to_tensor_array,
+                             normalize_text_part)
 
 if TYPE_CHECKING:  # only for annotations: encoding must import without the model
     from vqvae.modeling import VQVAE
@@ -48,11 +49,11 @@ def _model_device(model: torch.nn.Module, device: str | torch.device | None) -> 
 
 def encoder_input(image: np.ndarray, max_length: int, downsample: int, line_codes: int = LINE_CODES) -> np.ndarray:
     """What the encoder sees of one RGB uint8 crop (H, W, 3): the crop, cut to the inside of a frame around its text
-    (`strip_frame`), fitted to its template's box and padded, RGB uint8 (box_h, box_w, 3), for a VQ-VAE of
+    (`normalize_text_part`), fitted to its template's box and padded, RGB uint8 (box_h, box_w, 3), for a VQ-VAE of
     `downsample` and `line_codes`. `encode_images` encodes exactly this; shown to people as "what the model saw"."""
-    image = strip_frame(image)
-    template = choose_template(image.shape[1], image.shape[0], max_length, line_codes)
-    return fit_to_template(image, template, downsample)
+    grey = normalize_text_part(image)
+    template = choose_template(grey.shape[1], grey.shape[0], max_length, line_codes)
+    return fit_grey_to_template(grey, template, downsample)
 
 
 @torch.inference_mode()

@@ -111,12 +111,32 @@ FRAME_PASSES = 2
 def frame_box(image: np.ndarray) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1): the part of an RGB uint8 crop (H, W, 3) that holds its text, inside a frame when the text
     has one, else the whole crop (also for a crop `normalize_grey` refuses, which it then reports)."""
-    height, width = image.shape[:2]
-    y0, y1, x0, x1 = 0, height, 0, width
     try:
         grey = normalize_grey(image)
     except ValueError:
-        return y0, y1, x0, x1
+        return 0, image.shape[0], 0, image.shape[1]
+    return _grey_frame_box(grey)
+
+
+def strip_frame(image: np.ndarray) -> np.ndarray:
+    """The crop cut to `frame_box` (a view)."""
+    y0, y1, x0, x1 = frame_box(image)
+    return image[y0:y1, x0:x1]
+
+
+def normalize_text_part(image: np.ndarray) -> np.ndarray:
+    """`normalize_grey` of the crop cut to `frame_box`: what encoding fits to a strip; raises as normalize_grey.
+    A crop with no frame (most) is normalized once."""
+    grey = normalize_grey(image)
+    y0, y1, x0, x1 = _grey_frame_box(grey)
+    if (y1 - y0, x1 - x0) == grey.shape:
+        return grey
+    return normalize_grey(image[y0:y1, x0:x1])  # the inside's own stretch and polarity
+
+
+def _grey_frame_box(grey: np.ndarray) -> tuple[int, int, int, int]:
+    """`frame_box` of a crop already normalized (grey, dark on light)."""
+    y0, y1, x0, x1 = 0, grey.shape[0], 0, grey.shape[1]
     for step in range(FRAME_PASSES):
         part = grey[y0:y1, x0:x1]  # dark on light as a whole; a box inside may be the other way round
         inside = _frame_inside(part if step == 0 or np.median(part) >= 128 else 255 - part)
@@ -124,12 +144,6 @@ def frame_box(image: np.ndarray) -> tuple[int, int, int, int]:
             break
         y0, y1, x0, x1 = y0 + inside[0], y0 + inside[1], x0 + inside[2], x0 + inside[3]
     return y0, y1, x0, x1
-
-
-def strip_frame(image: np.ndarray) -> np.ndarray:
-    """The crop cut to `frame_box` (a view)."""
-    y0, y1, x0, x1 = frame_box(image)
-    return image[y0:y1, x0:x1]
 
 
 def _frame_inside(grey: np.ndarray) -> tuple[int, int, int, int] | None:
