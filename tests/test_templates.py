@@ -155,6 +155,9 @@ def test_a_frame_around_the_text_is_cut_away_and_plain_crops_are_kept_whole():
     y0, y1, x0, x1 = frame_box(_rgb(surround))
     assert (y0, y1, x0, x1) == (20, 60, 30, 230)
     np.testing.assert_array_equal(strip_frame(_rgb(surround)), _rgb(text))
+    faint = np.full((80, 260), 200, np.uint8)  # a dark box on a light surround, its text only a little lighter:
+    faint[20:60, 30:230] = _strokes(40, 200, ink=100, ground=55)  # the crop's threshold parts box from surround
+    assert frame_box(_rgb(faint)) == (20, 60, 30, 230)  # only, yet the box's inside holds text
     for whole in (text, _strokes(60, 60), np.full((40, 200), 255, np.uint8)):
         assert frame_box(_rgb(whole)) == (0, whole.shape[0], 0, whole.shape[1])
     empty_box = np.full((60, 240), 255, np.uint8)
