@@ -193,3 +193,25 @@ def test_normalize_grey_equals_its_formula_on_random_crops():
         if np.median(stretched) < 128:
             stretched = 255.0 - stretched
         np.testing.assert_array_equal(normalize_grey(image), (stretched + 0.5).astype(np.uint8))
+
+
+def test_what_the_cut_keeps_of_a_rotated_frame_is_painted_over_and_the_text_is_not():
+    """A border turned a few degrees leaves its corners inside the box cut to its hole; they are painted in the
+    inside's ground colour, so no dark line remains along the cut's edges. Text that touches the border dents the
+    hole, and stays: only what lies outside the hole's convex hull is painted."""
+    from vqvae.templates import cut_to_frame, find_frame
+
+    grey = np.full((90, 260), 255, np.uint8)
+    grey[25:65, 30:230] = _strokes(40, 200)
+    corners = cv2.boxPoints(((130, 45), (220, 64), 4.0)).astype(np.int32)
+    cv2.polylines(grey, [corners], True, 0, 3)
+    grey[40:50, 20:40] = 0  # a stroke that runs into the border, on its left
+    frame = find_frame(_rgb(grey))
+    assert frame.inside is not None
+    cut = cut_to_frame(_rgb(grey), frame)[:, :, 0]
+    y0, y1, x0, x1 = frame.box
+    assert y1 - y0 >= 50 and x1 - x0 >= 200
+    edges = np.concatenate([cut[:2].ravel(), cut[-2:].ravel(), cut[8:-8, -2:].ravel()])
+    assert edges.min() > 200, "the border's corners stay in the cut"
+    assert (grey[y0:y1, x0:x1][frame.inside] == 0).any()  # the text is inside
+    assert cut[40 - y0:50 - y0, 3:15].max() < 50  # the stroke that touches the border is kept (but its end)

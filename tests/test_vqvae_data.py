@@ -142,7 +142,7 @@ def test_a_framed_crop_is_fitted_by_its_frames_inside_in_files_and_in_memory(tmp
     from tests.test_templates import _rgb, _strokes
     from vqvae.encoding import encoder_input
     from vqvae.plumbing.io import save_image
-    from vqvae.templates import fit_to_template
+    from vqvae.templates import cut_to_frame, fit_to_template
 
     text = _strokes(40, 120)
     framed = np.full((100, 200), 255, np.uint8)
@@ -150,7 +150,7 @@ def test_a_framed_crop_is_fitted_by_its_frames_inside_in_files_and_in_memory(tmp
     cv2.rectangle(framed, (30, 22), (169, 77), 0, 3)
     save_image(tmp_path / "framed.png", _rgb(framed))
     dataset = CropDataset([str(tmp_path / "framed.png")], 64, 8, line_codes=4)
-    inside = _rgb(framed)[slice(*dataset.boxes[0][:2]), slice(*dataset.boxes[0][2:])]
+    inside = cut_to_frame(_rgb(framed), dataset.frames[0])
     assert 40 <= inside.shape[0] <= 56 and 120 <= inside.shape[1] <= 140
     assert dataset.templates[0] == choose_template(inside.shape[1], inside.shape[0], 64, 4)
     assert dataset.templates[0].rows > choose_template(200, 100, 64, 4).rows

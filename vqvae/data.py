@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from vqvae.plumbing.batches import ShardedBatchSampler
 from vqvae.plumbing.io import BadRowReport, ImageReadError, image_header_size, load_image
-from vqvae.templates import (LINE_CODES, Template, choose_template, fit_grey_to_template, fit_to_template,
-                             frame_box, image_to_tensor_array)
+from vqvae.templates import (LINE_CODES, Frame, Template, choose_template, cut_to_frame, find_frame,
+                             fit_grey_to_template, fit_to_template, image_to_tensor_array)
 
 log = logging.getLogger(__name__)
 
@@ -158,15 +158,16 @@ class CropDataset(torch.utils.data.Dataset):
         self.paths: list[str] = []
         self.rows: list[int] = []  # position in all_paths of each kept item
         self.templates: list[Template] = []
-        self.boxes: list[tuple[int, int, int, int] | None] = []  # each item's frame_box, None: found when loaded
+        self.frames: list[Frame | None] = []  # each item's find_frame; None: the file decodes only when loaded
         iterator = tqdm(self.all_paths, desc="finding frames", unit="img", disable=not progress, leave=False)
         for row, path in enumerate(iterator):
             try:
                 width, height = read_image_size(path)
-                box = None
+                frame = None
                 try:
-                    box = frame_box(load_image(path))
-                    width, height = box[3] - box[2], box[1] - box[0]
+                    frame = find_frame(load_image(path))
+                    y0, y1, x0, x1 = frame.box
+                    width, height = x1 - x0, y1 - y0
                 except Exception:  # noqa: BLE001  # a file that fails only when decoded fails in __getitem__
                     pass
                 template = choose_template(width, height, max_length, line_codes)
@@ -177,7 +178,7 @@ class CropDataset(torch.utils.data.Dataset):
             self.paths.append(path)
             self.rows.append(row)
             self.templates.append(template)
-            self.boxes.append(box)
+            self.frames.append(frame)
         if self.failures:
             log.warning("%d of %d images could not be read and are excluded (first: %s)",
                         len(self.failures), len(self.all_paths), self.failures[0].reason)
@@ -196,10 +197,10 @@ class CropDataset(torch.utils.data.Dataset):
                 if target.shape != image.shape[:2]:
                     raise ImageReadError(f"target {self.all_targets[row]!r} is {target.shape[1]}x{target.shape[0]} "
                                          f"pixels but its image {path!r} {image.shape[1]}x{image.shape[0]}")
-            if self.boxes[item] is not None:
-                y0, y1, x0, x1 = self.boxes[item]
-                image = image[y0:y1, x0:x1]
-                target = None if target is None else target[y0:y1, x0:x1]
+            frame = self.frames[item]
+            if frame is not None:
+                image = cut_to_frame(image, frame)
+                target = None if target is None else cut_to_frame(target, frame)
             if self.augment:
                 image, target = augment_pair(image, target, np.random.default_rng([self.seed, row, repeat]))
         except ImageReadError as error:
