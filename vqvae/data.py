@@ -131,9 +131,9 @@ class CropDataset(torch.utils.data.Dataset):
     with a count, and excluded, so `len(self)` counts only the usable files. `index` in an item is the
     file's position in the original `paths`, so callers can place results whatever was excluded.
 
-    `templates[i]` is the template of item i (from the size of its text's part, `vqvae.templates.frame_box`: each
-    image is decoded once here to find a frame around its text, and cut to its inside whenever it is loaded; and
-    `line_codes`, the VQ-VAE's codes across a line), `(h, w) = template.box(downsample)`.
+    `templates[i]` is the template of item i (from the size of its text's part, `vqvae.templates.find_frame`: each
+    image is decoded once here to find a frame around its text, and cut to it, `cut_to_frame`, whenever it is
+    loaded; and `line_codes`, the VQ-VAE's codes across a line), `(h, w) = template.box(downsample)`.
 
     Item keys: `dataset[i]` for i in [0, len) is item i; a key `repeat * len(self) + i` is item i seen for the
     `repeat`-th time (epoch or encode repeat): with `augment`, the augmentation is seeded by
