@@ -1,4 +1,4 @@
-"""How crops with a frame read: a recognizer's readings split by whether `vqvae.templates.frame_box` cuts the crop.
+"""How crops with a frame read: a recognizer's readings split by whether `vqvae.templates.find_frame` finds a frame.
 
     python -m gpt.evaluate resources/models/ocr-ko-en outputs/s38/framed/*/labels.csv --ignore-space \\
         --predictions outputs/s38/framed-pred
@@ -20,9 +20,10 @@ from scripts.pipeline import print_table
 
 
 def frame_rows(predictions: Path, data: Path) -> list[dict]:
-    """One row per set of `predictions`: crops, how many `frame_box` cuts, accuracy % of the cut and of the rest."""
+    """One row per set of `predictions`: crops, how many of them `find_frame` cuts to a frame, and the accuracy %
+    of those and of the rest."""
     from vqvae.plumbing.io import load_image
-    from vqvae.templates import frame_box
+    from vqvae.templates import find_frame
 
     rows = []
     for csv in sorted(predictions.glob("*.csv")):
@@ -31,11 +32,8 @@ def frame_rows(predictions: Path, data: Path) -> list[dict]:
         frame = pd.read_csv(csv, keep_default_na=False)
         if not (data / csv.stem).is_dir():
             raise FileNotFoundError(f"no folder {csv.stem}/ in {data}: give the folder that holds each set's folder")
-        cut = []
-        for path in frame["img_path"]:
-            image = load_image(data / csv.stem / path)
-            cut.append(frame_box(image) != (0, image.shape[0], 0, image.shape[1]))
-        cut = pd.Series(cut, index=frame.index)
+        cut = pd.Series([find_frame(load_image(data / csv.stem / path)).inside is not None
+                         for path in frame["img_path"]], index=frame.index)
         correct = frame["correct"].astype(bool)
         rows.append({"set": csv.stem, "crops": len(frame), "cut": int(cut.sum()),
                      "cut read %": round(100 * correct[cut].mean(), 1) if cut.any() else "",

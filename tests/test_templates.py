@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vqvae.templates import (LINE_CODES, Template, choose_template, fit_to_template, frame_box, image_to_tensor_array,
+from vqvae.templates import (LINE_CODES, Template, choose_template, find_frame, fit_to_template, image_to_tensor_array,
                              make_templates, normalize_grey, square_waste, strip_frame, template_waste,
                              tensor_array_to_image, upright)
 
@@ -148,26 +148,26 @@ def test_a_frame_around_the_text_is_cut_away_and_plain_crops_are_kept_whole():
     bordered = np.full((60, 240), 255, np.uint8)
     bordered[10:50, 20:220] = text
     cv2.rectangle(bordered, (16, 6), (223, 53), 0, 3)
-    y0, y1, x0, x1 = frame_box(_rgb(bordered))
+    y0, y1, x0, x1 = find_frame(_rgb(bordered)).box
     assert abs(y0 - 9) <= 2 and abs(y1 - 51) <= 2 and abs(x0 - 19) <= 2 and abs(x1 - 221) <= 2
     surround = np.full((80, 260), 20, np.uint8)  # a dark surround, a light box, dark text, as on a plate
     surround[20:60, 30:230] = text
-    y0, y1, x0, x1 = frame_box(_rgb(surround))
+    y0, y1, x0, x1 = find_frame(_rgb(surround)).box
     assert (y0, y1, x0, x1) == (20, 60, 30, 230)
     np.testing.assert_array_equal(strip_frame(_rgb(surround)), _rgb(text))
     faint = np.full((80, 260), 200, np.uint8)  # a dark box on a light surround, its text only a little lighter:
     faint[20:60, 30:230] = _strokes(40, 200, ink=100, ground=55)  # the crop's threshold parts box from surround
-    assert frame_box(_rgb(faint)) == (20, 60, 30, 230)  # only, yet the box's inside holds text
+    assert find_frame(_rgb(faint)).box == (20, 60, 30, 230)  # only, yet the box's inside holds text
     for whole in (text, _strokes(60, 60), np.full((40, 200), 255, np.uint8)):
-        assert frame_box(_rgb(whole)) == (0, whole.shape[0], 0, whole.shape[1])
+        assert find_frame(_rgb(whole)).box == (0, whole.shape[0], 0, whole.shape[1])
     empty_box = np.full((60, 240), 255, np.uint8)
     cv2.rectangle(empty_box, (16, 6), (223, 53), 0, 3)
-    y0, y1, x0, x1 = frame_box(_rgb(empty_box))  # never cut to an empty inside: the border stays in
+    y0, y1, x0, x1 = find_frame(_rgb(empty_box)).box  # never cut to an empty inside: the border stays in
     assert y0 <= 5 and y1 >= 55 and x0 <= 15 and x1 >= 225
     ring = np.full((60, 60), 255, np.uint8)  # a glyph's bowl (an O) is no frame, even holding a dot
     cv2.ellipse(ring, (30, 30), (24, 26), 0, 0, 360, 0, 4)
     cv2.circle(ring, (30, 30), 4, 0, -1)
-    assert frame_box(_rgb(ring)) == (0, 60, 0, 60)
+    assert find_frame(_rgb(ring)).box == (0, 60, 0, 60)
 
 
 def test_normalize_grey_equals_its_formula_on_random_crops():
@@ -199,7 +199,7 @@ def test_what_the_cut_keeps_of_a_rotated_frame_is_painted_over_and_the_text_is_n
     """A border turned a few degrees leaves its corners inside the box cut to its hole; they are painted in the
     inside's ground colour, so no dark line remains along the cut's edges. Text that touches the border dents the
     hole, and stays: only what lies outside the hole's convex hull is painted."""
-    from vqvae.templates import cut_to_frame, find_frame
+    from vqvae.templates import cut_to_frame
 
     grey = np.full((90, 260), 255, np.uint8)
     grey[25:65, 30:230] = _strokes(40, 200)

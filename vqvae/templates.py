@@ -5,8 +5,8 @@ many rows along it as its length needs (a horizontal line turned a quarter clock
 glyph has one scale whatever the crop's width, margins or word length. With `max_length` L tokens per
 image a grid of r rows costs r * (c + 1) tokens, because each row starts with one `<row>` token; the
 sequence is padded after the last row, never to a square. A crop whose text sits inside a frame (a border
-or a box of its own colour) is first cut to what the frame encloses (`frame_box`). Training, encoding, reading
-and generation all go through `frame_box`, `choose_template` and `fit_to_template`.
+or a box of its own colour) is first cut to what the frame encloses (`find_frame`, `cut_to_frame`). Training,
+encoding, reading and generation all go through `find_frame`, `choose_template` and `fit_to_template`.
 
 `make_templates` (grids that use L fully, nearest in log-space aspect) is the earlier contract, kept for
 the tokens-wasted benchmark.
@@ -130,18 +130,13 @@ def find_frame(image: np.ndarray) -> Frame:
     return _grey_find_frame(grey)
 
 
-def frame_box(image: np.ndarray) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1): the part of an RGB uint8 crop (H, W, 3) that holds its text (`find_frame`)."""
-    return find_frame(image).box
-
-
 def cut_to_frame(image: np.ndarray, frame: Frame) -> np.ndarray:
     """The crop (H, W, 3) or (H, W) cut to its frame's box, what of the frame the box still holds (a rotated
     border's corners, a border's blurred edge) painted in the colour of the frame's inside (its median: the ground,
     text being the smaller part); the crop itself when it has no frame."""
-    y0, y1, x0, x1 = frame.box
     if frame.inside is None:
         return image
+    y0, y1, x0, x1 = frame.box
     part = image[y0:y1, x0:x1].copy()
     inside = frame.inside
     if inside.any() and not inside.all():
