@@ -68,9 +68,9 @@ def summary_row(name: str, predictions: Sequence[str], labels: Sequence[str], co
             "images_per_s": len(predictions) / seconds if seconds > 0 else float("nan"), "failed": failed}
 
 
-def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int = 128, num_workers: int = 0,
-             num_beams: int = 1, precision: str = "auto", ignore_case: bool = False, ignore_space: bool = False,
-             progress: bool = True, votes: int = 1
+def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int = 128,
+             num_workers: Optional[int] = None, num_beams: int = 1, precision: str = "auto", ignore_case: bool = False,
+             ignore_space: bool = False, progress: bool = True, votes: int = 1
              ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, BadRowReport]]:
     """Evaluate every labelled CSV. Returns (table with one row per dataset and a last row "combined",
     per-dataset prediction frames (input columns, `label`, `text`, `confidence`, `correct`),
@@ -94,7 +94,7 @@ def evaluate(pretrained: Pretrained, csv_paths: Sequence[str], batch_size: int =
         out["correct"] = [normalize_for_metrics(p, ignore_case, ignore_space)
                           == normalize_for_metrics(g, ignore_case, ignore_space)
                           for p, g in zip(out["text"], out["label"])]
-        seconds = result.encode_seconds + result.decode_seconds
+        seconds = result.seconds
         rows.append(summary_row(name, list(out["text"]), list(out["label"]), list(out["confidence"]), seconds,
                                 len(result.report), ignore_case, ignore_space))
         predictions[name], reports[name] = out, result.report

@@ -23,15 +23,19 @@ def add_inference_options(parser: argparse.ArgumentParser, image_files: bool = F
         parser.add_argument("--votes", type=int, default=1,
                             help="read each image N times, as it is and N-1 times shifted, scaled and colour-jittered "
                                  "(seeded); the text with the most summed confidence wins (N times the work)")
-        parser.add_argument("--num-workers", type=int, default=0, help="image-loading processes (0: in this process)")
+        parser.add_argument("--num-workers", type=int, default=None,
+                            help="loader processes; on CPU each encodes and reads whole batches with one thread "
+                                 "(default: one per core, at most 8; on GPU 4 that load images; 0: all in this "
+                                 "process)")
         parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
 def check_inference_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """parser.error naming the bad value of a shared inference option."""
-    if min(args.batch_size, args.num_beams, getattr(args, "votes", 1)) < 1 or getattr(args, "num_workers", 0) < 0:
+    workers = getattr(args, "num_workers", None) or 0
+    if min(args.batch_size, args.num_beams, getattr(args, "votes", 1)) < 1 or workers < 0:
         parser.error(f"--batch-size {args.batch_size}, --num-beams {args.num_beams} and --votes "
-                     f"{getattr(args, 'votes', 1)} must be >= 1, --num-workers {getattr(args, 'num_workers', 0)} >= 0")
+                     f"{getattr(args, 'votes', 1)} must be >= 1, --num-workers {workers} >= 0")
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
 

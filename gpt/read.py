@@ -3,11 +3,12 @@
     python -m gpt.read outputs/bench/gpt word.png crops/ --output predictions.csv
     python -m gpt.read MODEL_DIR crops/ --timing
 
-Each image is fitted to its aspect-ratio template and encoded by the export's own VQ-VAE (batched by
-template), and the GPT reads the code grid. Folders are searched recursively for image files. Prints
-`path<TAB>text<TAB>confidence` per image, or writes a CSV `img_path,text,confidence` with --output.
+Each image is cut to its text, fitted to its template and encoded by the export's own VQ-VAE (batched by
+template), and the GPT reads the code grid (on CPU both in loader processes, a batch at a time). Folders
+are searched recursively for image files. Prints `path<TAB>text<TAB>confidence` per image, or writes a
+CSV `img_path,text,confidence` with --output.
 Files that cannot be read are reported on stderr (and in OUTPUT.bad.csv) and skipped; the exit status is
-then 1. --timing prints images/s of each stage (VQ encoding, GPT decoding) and end to end.
+then 1. --timing prints images/s, files to texts.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="a recognition export folder (python -m gpt.export; default: the shipped model "
                              "resources/models/ocr-ko-en), then image files and/or folders (searched recursively)")
     parser.add_argument("--output", default=None, help="write a CSV img_path,text,confidence instead of printing")
-    parser.add_argument("--timing", action="store_true", help="print images/s of VQ encoding, GPT decoding, total")
+    parser.add_argument("--timing", action="store_true", help="print images/s, files to texts")
     add_inference_options(parser, image_files=True)
     args = parser.parse_args(argv)
     check_inference_options(parser, args)
@@ -42,11 +43,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def format_timing(timing: dict[str, float]) -> str:
-    """One line, e.g. `VQ encoding: 420.1 images/s (2.42 s); GPT decoding: 160.3 images/s (6.35 s); total:
-    116.7 images/s (1024 images)` (stage times exclude loading the model)."""
-    return (f"VQ encoding: {timing['encode_images_per_s']:.1f} images/s ({timing['encode_seconds']:.2f} s); "
-            f"GPT decoding: {timing['decode_images_per_s']:.1f} images/s ({timing['decode_seconds']:.2f} s); "
-            f"total: {timing['images_per_s']:.1f} images/s ({int(timing['images'])} images)")
+    """One line, e.g. `read 1024 images in 8.77 s: 116.7 images/s (files to texts; loading the model excluded)`."""
+    return (f"read {int(timing['images'])} images in {timing['seconds']:.2f} s: {timing['images_per_s']:.1f} images/s "
+            f"(files to texts; loading the model excluded)")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
@@ -47,31 +48,37 @@ def find_images(inputs: Sequence[str | os.PathLike]) -> list[str]:
 @dataclass
 class ReadResult:
     """`predictions[i]` is (text, confidence) for paths[i], or None if that image failed (see `report`,
-    row = i). Seconds spent in each stage for the timing report."""
+    row = i); `seconds`: wall time of the reading, files to texts (the stages overlap on CPU)."""
     predictions: list[Optional[tuple[str, float]]]
     report: BadRowReport = field(default_factory=BadRowReport)
-    encode_seconds: float = 0.0
-    decode_seconds: float = 0.0
+    seconds: float = 0.0
 
     @property
     def num_read(self) -> int:
         return sum(p is not None for p in self.predictions)
 
     def timing(self) -> dict[str, float]:
-        """{"images", "encode_images_per_s", "decode_images_per_s", "images_per_s"} (end to end = both stages)."""
-        count = self.num_read
-        total = self.encode_seconds + self.decode_seconds
-        rate = lambda seconds: count / seconds if seconds > 0 else float("nan")  # noqa: E731
-        return {"images": count, "encode_seconds": self.encode_seconds, "decode_seconds": self.decode_seconds,
-                "encode_images_per_s": rate(self.encode_seconds), "decode_images_per_s": rate(self.decode_seconds),
-                "images_per_s": rate(total)}
+        """{"images", "seconds", "images_per_s"}: images read, end to end."""
+        rate = self.num_read / self.seconds if self.seconds > 0 else float("nan")
+        return {"images": self.num_read, "seconds": self.seconds, "images_per_s": rate}
 
 
-def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0,
-                num_beams: int = 1, precision: str = "auto", progress: bool = True, votes: int = 1) -> ReadResult:
-    """OCR image files: VQ-encode each (template per image, batched by template, `num_workers` loader
-    processes), then decode all grids with the GPT. Unreadable files are in the result's report, never
-    silently dropped.
+def _read_batch(pretrained: Pretrained, num_beams: int, precision: str,
+                grids: np.ndarray) -> list[tuple[str, float]]:
+    """(text, confidence) for each of one encoded batch's code grids (B, rows, cols), read as one batch."""
+    return recognize_grids(pretrained, list(grids), batch_size=len(grids), num_beams=num_beams,
+                           precision=precision, progress=False)
+
+
+def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 64,
+                num_workers: Optional[int] = None, num_beams: int = 1, precision: str = "auto", progress: bool = True,
+                votes: int = 1) -> ReadResult:
+    """OCR image files: each batch of crops (one template, batched as `vqvae.encoding.encode_paths` batches
+    them) is VQ-encoded and read by the GPT where it was loaded: on CPU in `num_workers` loader processes
+    (None: one per core, see vqvae.encoding.default_num_workers) with one thread each, so encoding and decoding
+    overlap and keep every core busy (1.15-1.2x the crops/s of encoding everything first, then decoding with
+    every thread: BENCHMARKS.md, session 40). Unreadable files are in the result's report, never silently
+    dropped.
 
     With `votes` > 1 each image is read that many times, as it is and `votes - 1` times with its borders moved
     (so the text shifts and scales inside the strip) and its colours jittered (vqvae.data.augment_pair, seeded
@@ -85,26 +92,23 @@ def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 
     from vqvae.encoding import encode_paths
 
     started = time.perf_counter()
+    read_batch = partial(_read_batch, pretrained, num_beams, precision)
     copies, reports = zip(*(encode_paths(pretrained.vqvae, list(paths), pretrained.max_length, batch_size=batch_size,
                                          num_workers=num_workers, device=pretrained.device, progress=progress,
-                                         augment=copy > 0, repeat=copy) for copy in range(votes)))
-    grids, report = copies[0], reports[0]
-    encoded = time.perf_counter()
+                                         augment=copy > 0, repeat=copy, then=read_batch) for copy in range(votes)))
+    readings, report = copies[0], reports[0]
     report.rows.sort(key=lambda row: int(row["row"]))
-    readable = [i for i, grid in enumerate(grids) if grid is not None]
-    for i in set(range(len(grids))) - set(readable) - {int(row["row"]) for row in report.rows}:
-        report.add(i, paths[i], "no code grid came back for this image")
+    readable = [i for i, reading in enumerate(readings) if reading is not None]
+    for i in set(range(len(readings))) - set(readable) - {int(row["row"]) for row in report.rows}:
+        report.add(i, paths[i], "no reading came back for this image")
     voters = [(i, copy[i]) for copy in copies for i in readable if copy[i] is not None]
-    results = recognize_grids(pretrained, [grid for _, grid in voters], batch_size=batch_size,
-                              num_beams=num_beams, precision=precision, progress=progress)
-    decoded = time.perf_counter()
     predictions: list[Optional[tuple[str, float]]] = [None] * len(paths)
-    ballots = pd.DataFrame({"index": [i for i, _ in voters], "text": [text for text, _ in results],
-                            "confidence": [confidence for _, confidence in results]})
+    ballots = pd.DataFrame({"index": [i for i, _ in voters], "text": [text for _, (text, _) in voters],
+                            "confidence": [confidence for _, (_, confidence) in voters]})
     merged = merge_augmented(ballots, key="index")  # one ballot each when votes == 1: its own reading
     for i, text, confidence in zip(merged["index"], merged["text"], merged["confidence"]):
         predictions[int(i)] = (text, float(confidence))
-    return ReadResult(predictions, report, encoded - started, decoded - encoded)
+    return ReadResult(predictions, report, time.perf_counter() - started)
 
 
 class Reading(NamedTuple):

@@ -5,12 +5,12 @@
     python -m scripts.bench_speed DATA/labels.csv --votes 4    # ours reading each crop 4 times (gpt.read --votes)
 
 Both read every crop of the CSVs with the whole machine (torch and onnxruntime use all cores), recognition
-only (no detection): ours through `gpt.reading.read_images` (VQ encoding and GPT decoding, batched by shape),
+only (no detection): ours through `gpt.reading.read_images` as `gpt.read` runs it (VQ encoding and GPT decoding,
+batched by template, in one loader process per core on CPU),
 RapidOCR through its public call `engine(path, use_det=False, use_cls=False)`, one image per call as its
 own benchmark runs it. Each engine reads the set once to warm up, then once timed (ours once per --num-beams,
 in the order given). RapidOCR is optional
 (`pip install rapidocr onnxruntime`, which ship their models); without it only our figure is printed.
-`ours_encode_share` is the share of our greedy run spent VQ-encoding (the rest decodes with the GPT).
 """
 from __future__ import annotations
 
@@ -26,19 +26,17 @@ from vqvae.plumbing.io import read_labelled_csv
 
 
 def time_ours(model_dir: Path, paths: list[str], beam_counts: list[int], batch_size: int = 64,
-              votes: int = 1) -> tuple[dict[int, float], float]:
-    """Images/s of gpt.reading.read_images for each number of beams, and the share of the first timed run's
-    time spent VQ-encoding (the rest is the GPT's decoding): where a faster reader would gain."""
+              votes: int = 1) -> dict[int, float]:
+    """Images/s of gpt.reading.read_images for each number of beams."""
     pretrained = load_pretrained(model_dir, load_tokenizer=False, load_vqvae=True)
     read_images(pretrained, paths[:64], progress=False)  # warm-up: kernels, caches
-    speeds, shares = {}, []
+    speeds = {}
     for num_beams in beam_counts:
         start = time.perf_counter()
         result = read_images(pretrained, paths, batch_size=batch_size, num_beams=num_beams, progress=False,
                              votes=votes)
         speeds[num_beams] = result.num_read / (time.perf_counter() - start)
-        shares.append(result.encode_seconds / max(result.encode_seconds + result.decode_seconds, 1e-9))
-    return speeds, shares[0]
+    return speeds
 
 
 def time_rapidocr(paths: list[str]) -> float | None:
@@ -70,14 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--num-beams {args.num_beams} and --votes {args.votes}: each must be >= 1 (1 is greedy, "
                      f"one reading)")
     paths = [p for csv in args.datasets for p in read_labelled_csv(csv)["abs_path"]]
-    ours, encode_share = time_ours(Path(args.model), paths, args.num_beams, args.batch_size, args.votes)
+    ours = time_ours(Path(args.model), paths, args.num_beams, args.batch_size, args.votes)
     theirs = None if args.no_rapidocr else time_rapidocr(paths)
     figures = {"crops": len(paths), "rapidocr_images_per_s": None if theirs is None else round(theirs, 1)}
     for num_beams, speed in ours.items():
         suffix = ("" if num_beams == 1 else f"_beams{num_beams}") + ("" if args.votes == 1 else f"_votes{args.votes}")
         figures[f"ours{suffix}_images_per_s"] = round(speed, 1)
         figures[f"ratio{suffix}"] = None if theirs is None else round(speed / theirs, 2)
-    figures["ours_encode_share"] = round(encode_share, 2)
     print(json.dumps(figures))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=1))

@@ -26,6 +26,7 @@ def test_script_reads_every_set_both_ways(tmp_path, capsys, monkeypatch):
     labels = labelled_crops(tmp_path)
     export = recognition_export(tmp_path / "export")
     seen = []  # the median grey of every normalized crop the encoder gets, in order
+    monkeypatch.setattr("vqvae.encoding.default_num_workers", lambda device: 0)  # fit in this process, seen here
     fit = templates.fit_grey_to_template
     monkeypatch.setattr(templates, "fit_grey_to_template",
                         lambda grey, *args: seen.append(np.median(grey)) or fit(grey, *args))

@@ -116,6 +116,30 @@ def test_encode_paths_keeps_input_order_across_template_buckets(tiny_run, tmp_pa
         np.testing.assert_array_equal(parts[0], grid)
 
 
+def _code_sums(grids: np.ndarray) -> list[int]:
+    return [int(grid.sum()) for grid in grids]
+
+
+def _one_result(grids: np.ndarray) -> list[int]:
+    return [0]
+
+
+def test_encode_paths_hands_each_batch_to_then_where_it_was_encoded(tiny_run, tmp_path):
+    """`then` gets each batch's int64 grids, in this process or in a loader worker, and its results stand in
+    for the grids; a `then` that answers for the wrong number of crops is refused with the counts."""
+    _, _, model = tiny_run
+    names = write_crops(tmp_path / "images", 9)
+    paths = [str(tmp_path / "images" / n) for n in names] + [str(tmp_path / "missing.png")]
+    grids, _ = encode_paths(model, paths, MAX_LENGTH, batch_size=2, num_workers=0, progress=False)
+    for workers in (0, 2):
+        sums, report = encode_paths(model, paths, MAX_LENGTH, batch_size=2, num_workers=workers, progress=False,
+                                    then=_code_sums)
+        assert sums[:-1] == [int(grid.sum()) for grid in grids[:-1]] and sums[-1] is None
+        assert [row["row"] for row in report.rows] == [len(paths) - 1]
+    with pytest.raises(ValueError, match="gave 1 results for a batch of 2 code grids"):
+        encode_paths(model, paths, MAX_LENGTH, batch_size=2, num_workers=0, progress=False, then=_one_result)
+
+
 def test_encode_then_decode_cli(tiny_run, tmp_path):
     config_path, checkpoint_path, model = tiny_run
     names = write_crops(tmp_path / "data", 7)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -102,7 +102,8 @@ def encode_images(model: "VQVAE", images: Sequence[np.ndarray], max_length: int,
 
 
 class _EncodeBatches(torch.utils.data.Dataset):
-    """Item i = batch i loaded *and encoded* -> (indices (B,), code_ids (B, h, w), failures).
+    """Item i = batch i loaded *and encoded* (and given to `then`) -> (indices (B,), codes, failures), codes
+    being the (B, h, w) int64 code grids or `then`'s B results for them.
 
     For CPU encoding with DataLoader workers: each worker runs the model on whole batches with one thread
     (DataLoader workers use one torch thread). On a 2-core machine two single-thread processes encoded the
@@ -110,19 +111,31 @@ class _EncodeBatches(torch.utils.data.Dataset):
     the codes are identical because every batch is the same as in a one-process run.
     """
 
-    def __init__(self, dataset: CropDataset, batches: list[list[int]], model: torch.nn.Module) -> None:
-        self.dataset, self.batches, self.model = dataset, batches, model
+    def __init__(self, dataset: CropDataset, batches: list[list[int]], model: torch.nn.Module,
+                 then: Callable[[np.ndarray], Sequence[Any]] | None) -> None:
+        self.dataset, self.batches, self.model, self.then = dataset, batches, model, then
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, list[FailedCrop]]:
+    def __getitem__(self, i: int) -> tuple[Tensor, Any, list[FailedCrop]]:
         batch = collate_crops([self.dataset[key] for key in self.batches[i]])
         images, indices = batch
         with torch.inference_mode():
             code_ids = (self.model.encode(_as_conv_input(images, torch.device("cpu"))) if len(indices)
                         else torch.empty(0, 0, 0, dtype=torch.int64))
-        return indices, code_ids, batch.failures
+        return indices, _then(self.then, code_ids), batch.failures
+
+
+def _then(then: Callable[[np.ndarray], Sequence[Any]] | None, code_ids: Tensor) -> Any:
+    """A batch's (B, h, w) codes as int64 grids, or what `then` makes of them (B results; none for no grid)."""
+    grids = code_ids.cpu().numpy().astype(np.int64)
+    if then is None:
+        return grids
+    results = then(grids) if len(grids) else []
+    if len(results) != len(grids):
+        raise ValueError(f"then={then!r} gave {len(results)} results for a batch of {len(grids)} code grids")
+    return results
 
 
 def _no_collate(item: Any) -> Any:
@@ -145,7 +158,8 @@ def default_num_workers(device: str | torch.device) -> int:
 def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_size: int = 64,
                  num_workers: int | None = None, device: str | torch.device | None = None,
                  augment: bool = False, seed: int = 0, progress: bool = True, repeat: int = 0,
-                 num_replicas: int = 1, rank: int = 0) -> tuple[list[np.ndarray | None], BadRowReport]:
+                 num_replicas: int = 1, rank: int = 0,
+                 then: Callable[[np.ndarray], Sequence[Any]] | None = None) -> tuple[list[Any], BadRowReport]:
     """Encode image files -> (grids, report): `grids[i]` is the (rows, cols) int64 grid of `paths[i]`, or
     None if it failed; `report` holds one row (row = i, img_path, reason) per failure.
 
@@ -159,6 +173,12 @@ def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_si
     `num_replicas`-th batch of the fixed batch list, starting at `rank`, and returns None for the other
     rows (and reports construction failures only on rank 0). Every image is encoded in the very batch a
     single process would use, so the gathered result is identical to a one-process run.
+
+    `then`, a function of one batch's code grids (B, rows, cols) int64 -> B results, runs where that batch was
+    encoded (in its loader worker on CPU, with that worker's one thread), and `grids[i]` is then its result for
+    `paths[i]`: `gpt.reading` reads crops in the workers as they are encoded, so the GPT no longer waits for the
+    last crop's codes and one thread per worker keeps both cores busy (outputs/s40/try_pipeline.py). It must be
+    picklable where workers are spawned (a module-level function or a functools.partial of one).
     """
     if not 0 <= rank < num_replicas:
         raise ValueError(f"rank={rank} must be in [0, num_replicas={num_replicas})")
@@ -175,31 +195,34 @@ def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_si
         return results, report
     sampler = TemplateBatchSampler(dataset, batch_size, shuffle=False, num_replicas=1, rank=0)
     offset = repeat * len(dataset)
-    batches = [[offset + item for item in batch] for batch in sampler][rank::num_replicas]
-    bar = tqdm(total=sum(map(len, batches)), desc=f"encoding (repeat {repeat})" if repeat else "encoding",
+    # Largest batches first: workers take batches in turn, so the last ones, small, even out their finishing times.
+    batches = sorted(([offset + item for item in batch] for batch in sampler), key=len, reverse=True)
+    batches = batches[rank::num_replicas]
+    stage = "encoding" if then is None else "reading"
+    bar = tqdm(total=sum(map(len, batches)), desc=f"{stage} (repeat {repeat})" if repeat else stage,
                unit="img", disable=not progress)
     failures: list[FailedCrop] = []
 
-    def place(indices: Tensor, code_ids: Tensor, batch_failures: list[FailedCrop]) -> None:
+    def place(indices: Tensor, codes: Any, batch_failures: list[FailedCrop]) -> None:
         failures.extend(batch_failures)
-        for index, grid in zip(indices.tolist(), code_ids.numpy()):
-            results[index] = grid.astype(np.int64)
+        for index, result in zip(indices.tolist(), codes):
+            results[index] = result
         bar.update(len(indices) + len(batch_failures))
 
     if device.type == "cpu" and num_workers > 0:
-        loader = torch.utils.data.DataLoader(_EncodeBatches(dataset, batches, model), batch_size=None,
+        loader = torch.utils.data.DataLoader(_EncodeBatches(dataset, batches, model, then), batch_size=None,
                                              collate_fn=_no_collate, num_workers=num_workers)
-        for indices, code_ids, batch_failures in loader:
-            place(indices, code_ids, batch_failures)
+        for indices, codes, batch_failures in loader:
+            place(indices, codes, batch_failures)
     else:
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate_crops,
                                              num_workers=num_workers)
-        with _autocast(device):
-            for batch in loader:
-                images, indices = batch
-                code_ids = (model.encode(_as_conv_input(images, device)).cpu() if len(indices)
+        for batch in loader:
+            images, indices = batch
+            with _autocast(device):
+                code_ids = (model.encode(_as_conv_input(images, device)) if len(indices)
                             else torch.empty(0, 0, 0, dtype=torch.int64))
-                place(indices, code_ids, batch.failures)
+            place(indices, _then(then, code_ids), batch.failures)
     bar.close()
     for failure in sorted(failures):
         report.add(failure.index, failure.path, failure.reason)
