@@ -263,6 +263,25 @@ def test_cached_and_bf16_decoding_read_like_the_uncached_model(setup):
     assert torch.equal(image_ids[0, :1], torch.tensor([pretrained.vocab.row_id]))
 
 
+def test_read_workers_bench_reads_the_same_texts_every_way(setup, tmp_path):
+    """scripts.bench_read_workers: a row per repeat, worker count and batch size, each reading every crop."""
+    import json
+
+    from scripts import bench_read_workers
+
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"img_path": [str(p) for p in setup["paths"]], "text": LABELS}).to_csv(labels, index=False)
+    out = tmp_path / "rows.json"
+    assert bench_read_workers.main([str(labels), "--model", str(setup["model_dir"]), "--workers", "0", "2",
+                                    "--batch-sizes", "2", "8", "--repeats", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(row["workers"], row["batch_size"]) for row in rows] == [(0, 2), (0, 8), (2, 2), (2, 8)]
+    assert all(row["crops"] == len(LABELS) and row["crops_per_s"] > 0 for row in rows)
+    assert len({row["right"] for row in rows}) == 1
+    with pytest.raises(SystemExit):
+        bench_read_workers.main([str(labels), "--workers", "-1"])
+
+
 def test_speed_bench_times_each_beam_count(setup, monkeypatch, tmp_path, capsys):
     """scripts.bench_speed: one figure per --num-beams (greedy under the old key), RapidOCR's absent."""
     import json
