@@ -215,3 +215,24 @@ def test_what_the_cut_keeps_of_a_rotated_frame_is_painted_over_and_the_text_is_n
     assert edges.min() > 200, "the border's corners stay in the cut"
     assert (grey[y0:y1, x0:x1][frame.inside] == 0).any()  # the text is inside
     assert cut[40 - y0:50 - y0, 3:15].max() < 50  # the stroke that touches the border is kept (but its end)
+
+
+def test_a_frame_its_text_runs_into_is_found_by_its_long_lines():
+    """Strokes that run into a border's top and bottom lines split its hole into pieces no frame could be, so the
+    cut stopped at the box around the border and kept the border's lines, read as glyphs; the frame is then looked
+    for among the crop's long straight runs, which short strokes are not: the cut is the border's inside, the
+    strokes stay in it. A crop with no frame still has none."""
+    grey = np.full((80, 260), 20, np.uint8)  # a dark surround, a light box, a dark border in it
+    grey[15:65, 20:240] = 230
+    cv2.rectangle(grey, (26, 21), (233, 58), 20, 3)
+    for x in range(28, 222, 14):  # teeth of glyphs that touch the border's lines, above and below
+        grey[23:29, x:x + 10] = 20
+        grey[51:57, x:x + 10] = 20
+    grey[38:44, 40:200:6] = 20
+    frame = find_frame(_rgb(grey))
+    y0, y1, x0, x1 = frame.box
+    assert abs(y0 - 24) <= 1 and abs(y1 - 56) <= 1 and abs(x0 - 29) <= 1 and abs(x1 - 231) <= 1
+    assert grey[y0:y1, x0:x1][frame.inside].min() == 20  # the teeth and strokes are inside
+    unframed = np.full((80, 260), 230, np.uint8)
+    unframed[24:56, 29:231] = grey[24:56, 29:231]  # the same text, no border, no box
+    assert find_frame(_rgb(unframed)).inside is None
