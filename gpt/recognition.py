@@ -60,7 +60,7 @@ def recognize_ids(pretrained: Pretrained, image_ids: torch.Tensor, batch_size: i
     Rows are decoded in batches of at most `batch_size` rows of one image-part length each, so no batch holds
     <vpad> to attend past (in the shipped model's held-out crops, one length is one grid shape): on one thread, as
     gpt.reading's loader workers decode, this read the same texts in 0.8-0.9 of the time of aspect-sorted batches of
-    64, small batches included, and as fast on two (outputs/s40/decode_batching.py). Results are put back in input
+    64, small batches included, and as fast on two (BENCHMARKS.md, session 40). Results are put back in input
     order. `precision`: "auto" (bf16 autocast where the hardware has native bf16), "float32" or "bfloat16".
     """
     pretrained.require_recognition()

@@ -177,7 +177,7 @@ def encode_paths(model: "VQVAE", paths: Sequence[str], max_length: int, batch_si
     `then`, a function of one batch's code grids (B, rows, cols) int64 -> B results, runs where that batch was
     encoded (in its loader worker on CPU, with that worker's one thread), and `grids[i]` is then its result for
     `paths[i]`: `gpt.reading` reads crops in the workers as they are encoded, so the GPT no longer waits for the
-    last crop's codes and one thread per worker keeps both cores busy (outputs/s40/try_pipeline.py). It must be
+    last crop's codes and one thread per worker keeps both cores busy (BENCHMARKS.md, session 40). It must be
     picklable where workers are spawned (a module-level function or a functools.partial of one).
     """
     if not 0 <= rank < num_replicas:
