@@ -3,9 +3,9 @@
     python -m gpt.read outputs/bench/gpt word.png crops/ --output predictions.csv
     python -m gpt.read MODEL_DIR crops/ --timing
 
-Each image is cut to its text, fitted to its template and encoded by the export's own VQ-VAE (batched by
-template), and the GPT reads the code grid (on CPU both in loader processes, a batch at a time). Folders
-are searched recursively for image files. Prints `path<TAB>text<TAB>confidence` per image, or writes a
+Each image is cut to its frame's inside when it has one, fitted to its template and encoded by the export's own
+VQ-VAE (batched by template), and the GPT reads the code grid (on CPU both in loader processes, a batch at a
+time). Folders are searched recursively for image files. Prints `path<TAB>text<TAB>confidence` per image, or writes a
 CSV `img_path,text,confidence` with --output.
 Files that cannot be read are reported on stderr (and in OUTPUT.bad.csv) and skipped; the exit status is
 then 1. --timing prints images/s, files to texts.
