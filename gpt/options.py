@@ -21,9 +21,8 @@ def add_inference_options(parser: argparse.ArgumentParser, image_files: bool = F
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     if image_files:
         parser.add_argument("--votes", type=int, default=1,
-                            help="weigh each image's N best readings (beam search) by the image and N-1 copies of it "
-                                 "shifted, scaled and colour-jittered (seeded); the likeliest over them wins (about N "
-                                 "times the work)")
+                            help="read each image N times, as it is and N-1 times shifted, scaled and colour-jittered "
+                                 "(seeded); the text with the most summed confidence wins (N times the work)")
         parser.add_argument("--num-workers", type=int, default=None,
                             help="loader processes; on CPU each encodes and reads whole batches with one thread "
                                  "(default: one per core, at most 8; on GPU 4 that load images; 0: all in this "
