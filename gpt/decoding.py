@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gpt.modeling import cached_forward, cached_hidden, cached_step
+from gpt.modeling import cached_forward, cached_step
 from gpt.vocab import Vocab
 
 
@@ -152,18 +152,8 @@ def read_and_score(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, text
 def beam_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_length: int,
              num_beams: int, use_cache: bool = True) -> tuple[Tensor, Tensor]:
     """Beam search over text tokens; same outputs as `greedy_ids` (the best beam per row, by total
-    log-probability, no length penalty)."""
-    chosen, score = nbest_ids(model, vocab, image_ids, max_text_length, num_beams, use_cache)
-    return chosen[:, 0], score[:, 0]
-
-
-@torch.no_grad()
-def nbest_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_length: int,
-              num_beams: int, use_cache: bool = True) -> tuple[Tensor, Tensor]:
-    """Beam search keeping every beam: (B, k, n) text ids and (B, k) float32 total log-probabilities, best first
-    (k = num_beams, or fewer where the allowed tokens are fewer). The prompt is computed once per row, not once
-    per beam: its cache is copied to the beams after the first step, which is where nearly all of a reading's
-    compute is."""
+    log-probability, no length penalty). The prompt is computed once per row, not once per beam: its cache is
+    copied to the beams after the first step, which is where nearly all of a reading's compute is."""
     _check_prompts(vocab, image_ids, max_text_length)
     device = next(model.parameters()).device
     batch = image_ids.shape[0]
@@ -206,43 +196,9 @@ def nbest_ids(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, max_text_
         positions, attention = _grow(positions, attention[flat_parent])
         next_positions = positions[-1:]
         sequence = torch.cat([sequence[flat_parent], next_input], dim=1)
-    return chosen, score  # topk keeps the beams best first
-
-
-@torch.no_grad()
-def text_logprobs(model: torch.nn.Module, vocab: Vocab, image_ids: Tensor, text_ids: Tensor) -> Tensor:
-    """log p(text | image) of k given texts per image: image_ids (B, max_visual_length), text_ids (B, k, T) text
-    parts as `Vocab.text_part` lays them out -> (B, k) float32, each the sum over the text's characters and </s> of
-    log-probabilities over the allowed tokens, as a reading's confidence is taken (-inf for a text holding a token
-    recognition never outputs, such as <unk>). The image part, nearly all of a reading's compute, is run once per
-    image, its cache copied to the k texts; the texts' columns after their longest end are dropped, and only the
-    allowed tokens' rows of the LM head are computed (a third of the vocab in the shipped model)."""
-    batch, k, length = text_ids.shape
-    _check_prompts(vocab, image_ids, length)
-    device = next(model.parameters()).device
-    sequence, positions, attention = _prompt(vocab, image_ids.to(device=device, dtype=torch.long))
-    logits, past = cached_step(model, sequence, None, positions, attention)
-    allowed = vocab.text_token_ids.to(device)
-    copies = torch.arange(batch, device=device).repeat_interleave(k)
-    text_ids = text_ids.to(device=device, dtype=torch.long).reshape(batch * k, length)
-    text_ids = text_ids[:, :int((text_ids != vocab.pad_id).sum(1).max())]  # <s> ... </s>: pads after the longest go
-    forced = text_ids[:, 1:-1]  # each position predicts the next text token; the last one predicts nothing
-    allowed_logits = logits[copies][:, allowed].float()[:, None]
-    if forced.shape[1]:
-        past.reorder_cache(copies)
-        hidden = cached_hidden(model, forced, past, positions[-1] + 1 + torch.arange(forced.shape[1], device=device),
-                               torch.cat([attention[copies], attention.new_ones(forced.shape)], dim=1))
-        forced_logits = (hidden @ model.lm_head.weight[allowed].T).float()
-        allowed_logits = torch.cat([allowed_logits, forced_logits], dim=1)
-    logprobs = torch.log_softmax(allowed_logits, dim=-1)
-    # Each target's column among the allowed tokens; a token outside them scores -inf.
-    column = torch.full((model.config.vocab_size,), -1, dtype=torch.long, device=device)
-    column[allowed] = torch.arange(allowed.shape[0], device=device)
-    targets = text_ids[:, 1:]
-    where = column[targets]
-    token = logprobs.gather(2, where.clamp(min=0)[..., None])[..., 0]
-    token = torch.where(where >= 0, token, torch.full_like(token, float("-inf")))
-    return torch.where(targets != vocab.pad_id, token, torch.zeros_like(token)).sum(1).view(batch, k).cpu()
+    best = score.argmax(dim=1)
+    rows = torch.arange(batch, device=device)
+    return chosen[rows, best], score[rows, best]
 
 
 @torch.no_grad()

@@ -167,15 +167,6 @@ def cached_step(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any, position_
     return logits[:, -1], cache
 
 
-def cached_hidden(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any, position_ids: Tensor,
-                  attention_mask: Tensor) -> Tensor:
-    """The last hidden states (B, n, n_embd) of n new tokens after the cache, which it extends: for callers
-    that project only some rows of the vocab (scoring given texts needs only the text tokens' logits)."""
-    name, _ = _step_arguments(type(model.transformer))
-    return model.transformer(input_ids=input_ids, use_cache=True, position_ids=position_ids.expand(
-        input_ids.shape[0], -1), attention_mask=attention_mask, **{name: cache}).last_hidden_state
-
-
 def cached_forward(model: GPT2LMHeadModel, input_ids: Tensor, cache: Any, keep: int,
                    position_ids: Tensor | None = None, attention_mask: Tensor | None = None) -> tuple[Tensor, Any]:
     """`cached_step` for n new tokens at once: the logits of their last `keep` positions (B, keep, vocab), only

@@ -5,7 +5,6 @@ read is a reported bad row, never a crash of its batch.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -14,9 +13,10 @@ from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 
 from gpt.pretrained import Pretrained
-from gpt.recognition import nbest_grids, recognize_grids, score_grids
+from gpt.recognition import merge_augmented, recognize_grids
 from vqvae.plumbing.io import BadRowReport
 
 
@@ -80,11 +80,10 @@ def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 
     every thread: BENCHMARKS.md, session 40). Unreadable files are in the result's report, never silently
     dropped.
 
-    With `votes` = N > 1 each image's N best readings (beam search) are weighed by the image itself and by N - 1
-    copies of it with its borders moved (so the text shifts and scales inside the strip) and its colours jittered
-    (vqvae.data.augment_pair, seeded by image and copy: reproducible): the reading with the largest log p(text |
-    image) + COPY_WEIGHT * sum of log p(text | copy) wins (`num_beams` is then unused), its confidence the
-    exponential of that sum over the weights; a copy whose augmentation fails does not weigh."""
+    With `votes` > 1 each image is read that many times, as it is and `votes - 1` times with its borders moved
+    (so the text shifts and scales inside the strip) and its colours jittered (vqvae.data.augment_pair, seeded
+    by image and copy: reproducible); the text with the largest summed confidence wins and its confidence is that
+    sum over the copies that voted (gpt.recognition.merge_augmented); a copy whose augmentation fails does not."""
     if pretrained.vqvae is None:
         raise ValueError(f"{pretrained.directory} was loaded without its VQ-VAE; load it with load_vqvae=True")
     if votes < 1:
@@ -93,54 +92,23 @@ def read_images(pretrained: Pretrained, paths: Sequence[str], batch_size: int = 
     from vqvae.encoding import encode_paths
 
     started = time.perf_counter()
-    encode = partial(encode_paths, pretrained.vqvae, list(paths), pretrained.max_length, batch_size=batch_size,
-                     num_workers=num_workers, device=pretrained.device, progress=progress)
-    first = (partial(_read_batch, pretrained, num_beams, precision) if votes == 1
-             else partial(_nbest_batch, pretrained, votes, precision))
-    readings, report = encode(then=first)
+    read_batch = partial(_read_batch, pretrained, num_beams, precision)
+    copies, reports = zip(*(encode_paths(pretrained.vqvae, list(paths), pretrained.max_length, batch_size=batch_size,
+                                         num_workers=num_workers, device=pretrained.device, progress=progress,
+                                         augment=copy > 0, repeat=copy, then=read_batch) for copy in range(votes)))
+    readings, report = copies[0], reports[0]
     report.rows.sort(key=lambda row: int(row["row"]))
     readable = [i for i, reading in enumerate(readings) if reading is not None]
     for i in set(range(len(readings))) - set(readable) - {int(row["row"]) for row in report.rows}:
         report.add(i, paths[i], "no reading came back for this image")
+    voters = [(i, copy[i]) for copy in copies for i in readable if copy[i] is not None]
     predictions: list[Optional[tuple[str, float]]] = [None] * len(paths)
-    if votes > 1:
-        copies = [encode(augment=True, repeat=copy)[0] for copy in range(1, votes)]
-        weighed = _weigh_copies([readings[i] for i in readable], [[copy[i] for copy in copies] for i in readable],
-                                pretrained, batch_size, precision)
-        readings = dict(zip(readable, weighed))
-    for i in readable:
-        predictions[i] = readings[i]
+    ballots = pd.DataFrame({"index": [i for i, _ in voters], "text": [text for _, (text, _) in voters],
+                            "confidence": [confidence for _, (_, confidence) in voters]})
+    merged = merge_augmented(ballots, key="index")  # one ballot each when votes == 1: its own reading
+    for i, text, confidence in zip(merged["index"], merged["text"], merged["confidence"]):
+        predictions[int(i)] = (text, float(confidence))
     return ReadResult(predictions, report, time.perf_counter() - started)
-
-
-# The copies' weight against the image's own: of 0, 0.25, 0.5, 1 and 2, 0.5 read the most of the validation set's
-# 1 000 crops (training words and fonts; 83.2% with the best beam alone, 87.2% with 5 votes; BENCHMARKS.md).
-COPY_WEIGHT = 0.5
-
-
-def _nbest_batch(pretrained: Pretrained, num: int, precision: str, grids: np.ndarray) -> list[list[tuple[str, float]]]:
-    """The `num` best readings [(text, log p)] of each of one encoded batch's code grids (B, rows, cols)."""
-    return nbest_grids(pretrained, list(grids), num, batch_size=len(grids), precision=precision)
-
-
-def _weigh_copies(candidates: list[list[tuple[str, float]]], copies: list[list[Optional[np.ndarray]]],
-                  pretrained: Pretrained, batch_size: int, precision: str) -> list[tuple[str, float]]:
-    """(text, confidence) per image: its candidates weighed by its copies' code grids (None: a failed copy)."""
-    jobs = [(i, grid) for i, grids in enumerate(copies) for grid in grids if grid is not None]
-    scores = score_grids(pretrained, [grid for _, grid in jobs], [[t for t, _ in candidates[i]] for i, _ in jobs],
-                         batch_size=batch_size, precision=precision)
-    by_image: list[list[list[float]]] = [[] for _ in candidates]
-    for (i, _), row in zip(jobs, scores):
-        by_image[i].append(row)
-    return [_weigh(own, rows) for own, rows in zip(candidates, by_image)]
-
-
-def _weigh(own: list[tuple[str, float]], copies: list[list[float]]) -> tuple[str, float]:
-    """The candidate with the largest own log p + COPY_WEIGHT * its copies' log p, and the exponential of that
-    score over the weights' sum (in (0, 1]) as its confidence."""
-    totals = [score + COPY_WEIGHT * sum(row[k] for row in copies) for k, (_, score) in enumerate(own)]
-    best = max(range(len(own)), key=totals.__getitem__)
-    return own[best][0], math.exp(totals[best] / (1 + COPY_WEIGHT * len(copies)))
 
 
 class Reading(NamedTuple):

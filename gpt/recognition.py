@@ -13,9 +13,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from gpt.decoding import nbest_ids, recognize, text_logprobs
+from gpt.decoding import recognize
 from gpt.pretrained import Pretrained
-from gpt.vocab import LabelTooLong, Vocab
+from gpt.vocab import Vocab
 from vqvae.plumbing.hardware import cpu_has_native_bf16
 from vqvae.plumbing.io import BadRowReport, read_labelled_csv
 from vqvae.tokens import TOKENS_COLUMN, check_same_vqvae, read_sidecar, string_to_grid
@@ -69,9 +69,15 @@ def recognize_ids(pretrained: Pretrained, image_ids: torch.Tensor, batch_size: i
     num_rows = image_ids.shape[0]
     results: list[tuple[str, float]] = [("", 0.0)] * num_rows
     model, vocab = pretrained.model, pretrained.vocab
+    lengths = (image_ids != vocab.vpad_id).sum(dim=1)
+    order = torch.argsort(lengths, stable=True)
+    _, counts = torch.unique_consecutive(lengths[order], return_counts=True)
+    batches = [chunk for group in torch.split(order, counts.tolist())
+               for chunk in torch.split(group, batch_size)]
     bar = tqdm(total=num_rows, desc=desc, unit="img", disable=not progress, leave=False)
     with torch.inference_mode(), autocast_for(pretrained.device, precision):
-        for chunk in _length_batches(vocab, image_ids, batch_size):
+        for chunk in batches:
+            chunk = chunk.tolist()
             decoded = recognize(model, vocab, image_ids[chunk], pretrained.max_text_length, use_cache=True,
                                 num_beams=num_beams)
             for index, result in zip(chunk, decoded):
@@ -87,58 +93,6 @@ def recognize_grids(pretrained: Pretrained, grids: Sequence[np.ndarray], batch_s
     """Read code grids (rows, cols) int64 -> [(text, confidence)] in input order (see recognize_ids)."""
     image_ids = image_ids_from_grids(pretrained.vocab, grids, pretrained.max_visual_length)
     return recognize_ids(pretrained, image_ids, batch_size, num_beams, precision, progress, desc)
-
-
-def _length_batches(vocab: Vocab, image_ids: torch.Tensor, batch_size: int) -> list[list[int]]:
-    """Row indices in batches of at most `batch_size` rows of one image-part length each (no <vpad> to attend past)."""
-    lengths = (image_ids != vocab.vpad_id).sum(dim=1)
-    order = torch.argsort(lengths, stable=True)
-    _, counts = torch.unique_consecutive(lengths[order], return_counts=True)
-    return [chunk.tolist() for group in torch.split(order, counts.tolist()) for chunk in torch.split(group, batch_size)]
-
-
-def nbest_grids(pretrained: Pretrained, grids: Sequence[np.ndarray], num: int, batch_size: int = 64,
-                precision: str = "auto") -> list[list[tuple[str, float]]]:
-    """The `num` best readings of each code grid by beam search: [(text, log p(text | image))], best first, each
-    text once (beams that spell the same text keep the better score)."""
-    pretrained.require_recognition()
-    vocab = pretrained.vocab
-    image_ids = image_ids_from_grids(vocab, grids, pretrained.max_visual_length)
-    results: list[list[tuple[str, float]]] = [[] for _ in grids]
-    with torch.inference_mode(), autocast_for(pretrained.device, precision):
-        for chunk in _length_batches(vocab, image_ids, batch_size):
-            ids, scores = nbest_ids(pretrained.model, vocab, image_ids[chunk], pretrained.max_text_length, num)
-            for index, beams, beam_scores in zip(chunk, ids.tolist(), scores.tolist()):
-                seen: dict[str, float] = {}
-                for beam, score in zip(beams, beam_scores):
-                    seen.setdefault(vocab.decode_text(beam), score)
-                results[index] = list(seen.items())
-    return results
-
-
-def score_grids(pretrained: Pretrained, grids: Sequence[np.ndarray], texts: Sequence[Sequence[str]],
-                batch_size: int = 64, precision: str = "auto") -> list[list[float]]:
-    """log p(text | image) of each grid's candidate texts, in their order (-inf for a text too long for the text
-    part, or with a character outside the charset)."""
-    pretrained.require_recognition()
-    vocab, length = pretrained.vocab, pretrained.max_text_length
-    image_ids = image_ids_from_grids(vocab, grids, pretrained.max_visual_length)
-    most = max(map(len, texts), default=0)
-    text_ids = torch.full((len(grids), most, length), vocab.pad_id, dtype=torch.long)
-    text_ids[:, :, :2] = torch.tensor([vocab.bos_id, vocab.eos_id])  # the empty text where a row has fewer
-    too_long = torch.zeros(text_ids.shape[:2], dtype=torch.bool)
-    for row, candidates in enumerate(texts):
-        for k, text in enumerate(candidates):
-            try:
-                text_ids[row, k] = torch.tensor(vocab.text_part(text, length))
-            except LabelTooLong:
-                too_long[row, k] = True
-    scores = torch.empty(text_ids.shape[:2])
-    with torch.inference_mode(), autocast_for(pretrained.device, precision):
-        for chunk in _length_batches(vocab, image_ids, batch_size):
-            scores[chunk] = text_logprobs(pretrained.model, vocab, image_ids[chunk], text_ids[chunk])
-    scores[too_long] = float("-inf")
-    return [row[:len(candidates)] for row, candidates in zip(scores.tolist(), texts)]
 
 
 def merge_augmented(frame: pd.DataFrame, key: str = "img_path") -> pd.DataFrame:

@@ -1,5 +1,4 @@
 """gpt.predict and gpt.read on random tiny models: columns, confidences, voting, bad inputs, exit codes."""
-import math
 import re
 from pathlib import Path
 
@@ -9,10 +8,10 @@ import pandas as pd
 import pytest
 
 from gpt.predict import main as predict_main
-from gpt.recognition import merge_augmented, nbest_grids, predict_csv, recognize_grids, score_grids
+from gpt.recognition import merge_augmented, predict_csv, recognize_grids
 from gpt.pretrained import load_pretrained
 from gpt.read import main as read_main
-from gpt.reading import COPY_WEIGHT, find_images, read_arrays, read_images
+from gpt.reading import find_images, read_arrays, read_images
 from tests.test_export import MAX_LENGTH, build_export
 from vqvae.encoding import encode_paths, encoder_input
 from vqvae.plumbing.io import ImageReadError, decode_image
@@ -110,30 +109,22 @@ def test_read_arrays_reads_like_read_images(setup):
         read_arrays(setup["pretrained"], [np.zeros((5, 1, 3), np.uint8)])
 
 
-def test_votes_weigh_the_best_readings_by_shifted_copies(setup, tmp_path):
-    """--votes N: the N best readings of the image, each weighed by its log-probability given the image and
-    COPY_WEIGHT times that given each of N-1 seeded augmented copies; a file that cannot be read is reported once
-    and never votes."""
+def test_votes_read_shifted_copies_and_keep_the_most_confident_text(setup, tmp_path):
+    """--votes N: the image as it is plus N-1 seeded augmented copies, merged by summed confidence; a file that
+    cannot be read is reported once and never votes."""
     paths = [str(p) for p in setup["paths"]]
     pretrained = setup["pretrained"]
     copies = [encode_paths(pretrained.vqvae, paths, MAX_LENGTH, num_workers=0, progress=False, augment=copy > 0,
                            repeat=copy)[0] for copy in range(3)]
     assert any((a != b).any() if a.shape == b.shape else True for a, b in zip(copies[0], copies[1]))
-    candidates = nbest_grids(pretrained, copies[0], 3, precision="float32")
-    assert all(1 <= len(c) <= 3 and len({t for t, _ in c}) == len(c) for c in candidates)
-    expected = []
-    for i, own in enumerate(candidates):
-        totals = []
-        for text, score in own:
-            given = [score_grids(pretrained, [copy[i]], [[text]], precision="float32")[0][0] for copy in copies[1:]]
-            totals.append((score + COPY_WEIGHT * sum(given), text))
-        total, text = max(totals)
-        expected.append((text, math.exp(total / (1 + COPY_WEIGHT * 2))))
+    ballots = pd.DataFrame([{"img_path": path, "text": text, "confidence": confidence}
+                            for grids in copies for path, (text, confidence)
+                            in zip(paths, recognize_grids(pretrained, grids, precision="float32", progress=False))])
+    expected = merge_augmented(ballots)
     voted = read_images(pretrained, paths + [str(tmp_path / "missing.png")], precision="float32", progress=False,
                         votes=3)
-    assert [p[0] for p in voted.predictions[:-1]] == [text for text, _ in expected]
-    assert voted.predictions[-1] is None
-    np.testing.assert_allclose([p[1] for p in voted.predictions[:-1]], [c for _, c in expected], rtol=1e-4)
+    assert [p[0] for p in voted.predictions[:-1]] == list(expected["text"]) and voted.predictions[-1] is None
+    np.testing.assert_allclose([p[1] for p in voted.predictions[:-1]], expected["confidence"], rtol=1e-5)
     assert [row["row"] for row in voted.report.rows] == [len(paths)]
     again = read_images(pretrained, paths, precision="float32", progress=False, votes=3)
     assert again.predictions == voted.predictions[:-1]  # seeded: the same copies every time
@@ -141,23 +132,6 @@ def test_votes_weigh_the_best_readings_by_shifted_copies(setup, tmp_path):
     assert single.predictions == recognize_grids(pretrained, copies[0], precision="float32", progress=False)
     with pytest.raises(ValueError, match="votes=0"):
         read_images(pretrained, paths, votes=0)
-
-
-def test_scores_of_given_texts_are_the_beams_own(setup):
-    """score_grids gives each beam the log-probability beam search gave it, and the best beam is beam search's
-    reading; a text too long for the text part gets -inf; rows may hold different numbers of texts."""
-    pretrained = setup["pretrained"]
-    grids = encode_paths(pretrained.vqvae, [str(p) for p in setup["paths"]], MAX_LENGTH, num_workers=0,
-                         progress=False)[0]
-    candidates = nbest_grids(pretrained, grids, 4, precision="float32")
-    beam = recognize_grids(pretrained, grids, num_beams=4, precision="float32", progress=False)
-    assert [c[0][0] for c in candidates] == [text for text, _ in beam]
-    np.testing.assert_allclose([math.exp(c[0][1]) for c in candidates], [p for _, p in beam], rtol=1e-5)
-    texts = [[t for t, _ in c][:1 + i % 3] + ["x" * pretrained.max_text_length] for i, c in enumerate(candidates)]
-    scores = score_grids(pretrained, grids, texts, precision="float32")
-    for own, given, row in zip(candidates, texts, scores):
-        assert len(row) == len(given) and row[-1] == float("-inf")
-        np.testing.assert_allclose(row[:-1], [score for _, score in own[:len(row) - 1]], rtol=1e-4, atol=1e-4)
 
 
 def test_read_refuses_zero_votes(setup, capsys):
