@@ -77,10 +77,15 @@ class WeightAverage(pl.Callback):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:
-        print(__doc__, file=sys.stderr)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__, file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    try:
+        decay = float(argv[0])
+    except ValueError:
+        print(f"the first argument must be the decay (e.g. 0.999), got {argv[0]!r}\n{__doc__}", file=sys.stderr)
         return 2
-    average = WeightAverage(float(argv[0]))
+    average = WeightAverage(decay)
     build_trainer = plumbing.build_trainer
 
     def with_average(*args: Any, callbacks: Optional[list] = None, **kwargs: Any) -> pl.Trainer:

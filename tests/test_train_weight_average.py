@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from scripts.train_weight_average import WeightAverage
+from scripts.train_weight_average import WeightAverage, main
 
 
 def test_the_average_warms_up_then_decays_at_its_rate():
@@ -36,3 +36,10 @@ def test_ema_ckpt_is_last_ckpt_with_the_averaged_weights(tmp_path):
 def test_a_decay_outside_0_1_is_refused():
     with pytest.raises(ValueError, match="decay=1.5"):
         WeightAverage(1.5)
+
+
+def test_help_prints_the_usage_and_a_bad_decay_names_itself(capsys):
+    assert main(["--help"]) == 0 and "python -m scripts.train_weight_average 0.999" in capsys.readouterr().out
+    assert main(["config/gpt2-pretrain.yaml"]) == 2
+    assert "the first argument must be the decay (e.g. 0.999), got 'config/gpt2-pretrain.yaml'" in \
+        capsys.readouterr().err

@@ -1,10 +1,10 @@
 """A VQ-VAE folder for another strip thickness: the same weights, another `model.line_codes` (DESIGN §2).
 
-    python -m vqvae.restrip resources/models/ocr-ko-en/vqvae outputs/thick6/vqvae --line-codes 6 --max-length 300
+    python -m vqvae.restrip resources/models/ocr-ko-en-draw/vqvae outputs/thick6/vqvae --line-codes 6 --max-length 300
 
 The VQ-VAE is convolutional, so its weights encode a thicker strip as they do the one they were trained on: the
-shipped one's reconstructions of held-out Korean crops were 69.0% legible to Tesseract on 6-code strips against
-57.0% on 4-code ones (BENCHMARKS.md). The copy gets its own fingerprint (a thickness other than 4 is hashed
+then-shipped 4-code one's reconstructions of held-out Korean crops were 69.0% legible to Tesseract on 6-code
+strips against 57.0% on 4-code ones (BENCHMARKS.md). The copy gets its own fingerprint (a thickness other than 4 is hashed
 with the weights), so its tokens are never taken for the original's; weights stored in bfloat16 stay so.
 """
 from __future__ import annotations
