@@ -1,10 +1,9 @@
-"""gpt.jamo: the jamo of Hangul syllable ids, and the loss that gives partial credit for them."""
-import math
-
+"""gpt.jamo: the jamo of Hangul syllable ids, heads that start from the LM head's rows, and the auxiliary loss."""
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from gpt.jamo import NOT_HANGUL, jamo_loss, jamo_table
+from gpt.jamo import NOT_HANGUL, JamoHeads, jamo_table
 from gpt.task import GPTTask
 from gpt.vocab import Vocab
 
@@ -20,21 +19,27 @@ def test_table_decomposes_syllables_and_ignores_other_characters():
     assert table[VOCAB.char_id("a")].tolist() == [NOT_HANGUL] * 3 and table[VOCAB.eos_id, 0] == NOT_HANGUL
 
 
-def test_loss_is_minus_log_the_mass_of_syllables_sharing_each_jamo():
-    """Target 한 (ㅎ ㅏ ㄴ) with the mass on 한 0.1, 각 0.3 (ㄱ ㅏ ㄱ), 힣 0.2 (ㅎ ㅣ ㅎ), 'a' 0.4: the initial ㅎ holds
-    한 and 힣 (0.3), the vowel ㅏ 한 and 각 (0.4), the final ㄴ 한 alone (0.1); non-Hangul targets do not count."""
-    probs = torch.full((VOCAB.size,), 1e-9)
-    for char, p in {"한": 0.1, "각": 0.3, "힣": 0.2, "a": 0.4}.items():
-        probs[VOCAB.char_id(char)] = p
-    logits = probs.log()[None].repeat(2, 1)
-    targets = torch.tensor([VOCAB.char_id("한"), VOCAB.char_id("a")])
-    expected = -(math.log(0.3) + math.log(0.4) + math.log(0.1)) / 3
-    torch.testing.assert_close(jamo_loss(logits, targets, jamo_table(VOCAB)), torch.tensor(expected), rtol=1e-4,
-                               atol=1e-4)
-    assert jamo_loss(logits[1:], targets[1:], jamo_table(VOCAB)).item() == 0.0
+def test_heads_start_at_the_mean_output_embedding_of_their_syllables():
+    embeddings = torch.randn(VOCAB.size, 16)
+    heads = JamoHeads(VOCAB, embeddings)
+    han, gak, geul = VOCAB.char_id("한"), VOCAB.char_id("각"), VOCAB.char_id("글")
+    torch.testing.assert_close(heads.heads[1].weight[0], (embeddings[han] + embeddings[gak]) / 2)  # vowel ㅏ
+    torch.testing.assert_close(heads.heads[0].weight[0], (embeddings[gak] + embeddings[geul]) / 2)  # initial ㄱ
+    torch.testing.assert_close(heads.heads[1].weight[18], embeddings[geul])  # vowel ㅡ: 글 alone
+    assert (heads.heads[2].weight[2] == 0).all()  # final ㄲ: no syllable here has it
 
 
-def test_the_task_adds_the_weighted_jamo_loss():
+def test_loss_counts_only_hangul_targets():
+    heads = JamoHeads(VOCAB, torch.randn(VOCAB.size, 16))
+    hidden = torch.randn(4, 16)
+    targets = torch.tensor([VOCAB.char_id("한"), VOCAB.char_id("a"), VOCAB.char_id("힣"), VOCAB.eos_id])
+    expected = sum(F.cross_entropy(head(hidden[[0, 2]]), jamo_table(VOCAB)[targets[[0, 2]], i])
+                   for i, head in enumerate(heads.heads)) / 3
+    torch.testing.assert_close(heads.loss(hidden, targets), expected)
+    assert heads.loss(hidden[[1, 3]], targets[[1, 3]]).item() == 0.0
+
+
+def test_the_task_adds_the_weighted_jamo_loss_and_trains_the_heads():
     torch.manual_seed(0)
     cfg = {"data": {"train": "x", "val": "x"}, "model": TINY, "order": "image_first", "run_dir": "/tmp/unused",
            "loss": {"jamo_weight": 0.5}}
@@ -44,7 +49,8 @@ def test_the_task_adds_the_weighted_jamo_loss():
     batch = {"input_ids": torch.from_numpy(ids).long(), "loss_part": torch.from_numpy(part), "index": torch.arange(2)}
     out = task.losses(batch)
     torch.testing.assert_close(out["loss"], out["image_loss"] + out["text_loss"] + 0.5 * out["jamo_loss"])
-    assert 0 < out["jamo_loss"].item()
+    out["loss"].backward()
+    assert task.jamo.heads[0].weight.grad.abs().sum() > 0
+    assert any(p is task.jamo.heads[0].weight for _, p in task.named_parameters())  # configure_optimizers' list
     plain = GPTTask({**cfg, "loss": {}}, VOCAB, 10, 8)
     assert plain.jamo is None and "jamo_loss" not in plain.losses(batch)
-    assert not any("jamo" in key for key in task.state_dict())  # checkpoints and exports as without it
