@@ -60,8 +60,6 @@ class OptimConfig:
 class LossConfig:
     image_weight: float = 1.0
     text_weight: float = 1.0
-    # Weight of the jamo auxiliary loss on Hangul text targets (gpt.jamo; image_first only); 0: off.
-    jamo_weight: float = 0.0
 
 
 @dataclass

@@ -24,7 +24,6 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from gpt.config import GPTConfig, path_list
 from gpt.data import GPTDataModule, check_same_sidecar, sidecar_num_codes
 from gpt.decoding import recognize
-from gpt.jamo import JamoHeads
 from gpt.modeling import (attention_for, build_model, grow_depth, load_gpt2, with_fused_activation,
                           with_image_positions, with_new_codebook)
 from gpt.pretrained import read_layout
@@ -86,8 +85,6 @@ class GPTTask(pl.LightningModule):
             raise ValueError(f"the model has n_positions={self.model.config.n_positions} but the layout needs "
                              f"{expected} (max_visual_length {self.max_visual_length} + max_text_length "
                              f"{self.max_text_length}); lower data.max_* or train a new model")
-        self.jamo = (JamoHeads(vocab, self.model.get_output_embeddings().weight.detach())
-                     if self.cfg.loss.jamo_weight and self.cfg.order == "image_first" else None)
         if self.model.config.vocab_size != vocab.size:
             raise ValueError(f"the model has vocab_size={self.model.config.vocab_size} but the charset gives "
                              f"{vocab.size}; use the charset.json the model was trained with")
@@ -118,8 +115,7 @@ class GPTTask(pl.LightningModule):
             used |= target_part == kind
         hidden = self.model.transformer(input_ids=input_ids, position_ids=positions, attention_mask=attention,
                                         use_cache=False).last_hidden_state[:, :-1]
-        picked = hidden[used]
-        logits = self.model.lm_head(picked)  # (N, size): the vocabulary only where a loss looks
+        logits = self.model.lm_head(hidden[used])  # (N, size): the vocabulary only where a loss looks
         token_loss = F.cross_entropy(logits.float(), targets[used], reduction="none")
         used_part = target_part[used]
         out = {}
@@ -127,17 +123,12 @@ class GPTTask(pl.LightningModule):
             mask = (used_part == kind).float()
             out[names[kind]] = (token_loss * mask).sum() / mask.sum().clamp(min=1.0)
         out["loss"] = sum(weights[kind] * out[names[kind]] for kind in kinds)
-        if self.jamo is not None and PART_TEXT in kinds:
-            text = used_part == PART_TEXT
-            out["jamo_loss"] = self.jamo.loss(picked[text], targets[used][text])
-            out["loss"] = out["loss"] + self.cfg.loss.jamo_weight * out["jamo_loss"]
         return out
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         out = self.losses(batch, weighted_only=True)
         self.log("train/loss", out["loss"], prog_bar=True)
-        self.log_dict({f"train/{name}": out[name] for name in ("image_loss", "text_loss", "jamo_loss")
-                       if name in out})
+        self.log_dict({f"train/{name}": out[name] for name in ("image_loss", "text_loss") if name in out})
         return out["loss"]
 
     def on_fit_start(self) -> None:
@@ -219,7 +210,7 @@ class GPTTask(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         muon = self.cfg.optim.matrices == "muon"
         decay, plain, matrices = [], [], []
-        for name, param in self.named_parameters():  # the GPT's, and the jamo heads' where they train
+        for name, param in self.model.named_parameters():
             if param.requires_grad:
                 group = plain if no_decay(name, param) else matrices if muon and is_block_matrix(name) else decay
                 group.append(param)
