@@ -4,8 +4,8 @@
 
 The VQ-VAE is convolutional, so its weights encode a thicker strip as they do the one they were trained on: the
 then-shipped 4-code one's reconstructions of held-out Korean crops were 69.0% legible to Tesseract on 6-code
-strips against 57.0% on 4-code ones (BENCHMARKS.md). The copy gets its own fingerprint (a thickness other than 4 is hashed
-with the weights), so its tokens are never taken for the original's; weights stored in bfloat16 stay so.
+strips against 57.0% on 4-code ones (BENCHMARKS.md). The copy gets its own fingerprint (a thickness other than 4 is
+hashed with the weights), so its tokens are never taken for the original's; weights stored in bfloat16 stay so.
 """
 from __future__ import annotations
 
