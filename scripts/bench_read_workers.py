@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from gpt.pretrained import SHIPPED_MODEL, load_pretrained
@@ -43,13 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     for repeat in range(args.repeats):
         for workers in args.workers:
             for batch_size in args.batch_sizes:
-                start = time.perf_counter()
                 result = read_images(pretrained, paths, batch_size=batch_size, num_workers=workers, progress=False)
-                seconds = time.perf_counter() - start
                 right = sum(p is not None and p[0].replace(" ", "") == label
                             for p, label in zip(result.predictions, labels))
                 rows.append({"repeat": repeat, "workers": workers, "batch_size": batch_size,
-                             "crops_per_s": round(len(paths) / seconds, 1), "right": right, "crops": len(paths)})
+                             "crops_per_s": round(result.timing()["images_per_s"], 1), "right": right, "crops": len(paths)})
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
