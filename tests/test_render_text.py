@@ -202,6 +202,28 @@ def test_min_aspect_extends_short_crops_with_background_along_the_reading_direct
     np.testing.assert_array_equal(long, kept)
 
 
+def test_tight_crops_end_at_the_ink_where_loose_ones_keep_a_margin(tmp_path):
+    """`tight` cuts at the ink across the line (margins within 2% of the font size; along it the font's box may keep
+    a bearing); the loose crop keeps 2-25% + 1 px on each side. tight_share draws the flag only when above 0, so
+    the same seed keeps its texts and fonts."""
+    font = load_fonts([_noto()])[0]
+    for seed in range(6):
+        for text, vertical in [("Hello", False), ("한글", True)]:
+            crops = {tight: render_image(np.random.default_rng(seed), text, font, 40, vertical=vertical, strength=0.0,
+                                         tight=tight)[:, :, 0] for tight in (False, True)}
+            for tight, crop in crops.items():
+                ink = np.nonzero((crop < 128).any(axis=int(not vertical)))[0]  # rows (horizontal) or columns
+                gaps = [ink.min(), crop.shape[int(vertical)] - 1 - ink.max()]
+                # 3 px: glyphs of one column are centred, so a narrower one may leave a pixel more on one side
+                assert max(gaps) <= 3 if tight else min(gaps) >= 1 and max(gaps) >= 3, (text, seed, tight, gaps)
+            assert crops[True].shape[int(vertical)] < crops[False].shape[int(vertical)]
+    frames = {share: render_dataset(tmp_path / str(share), 12, 5, num_workers=1, tight_share=share, **SMALL)
+              for share in (0.0, 1.0)}
+    assert frames[0.0][["text", "font"]].equals(frames[1.0][["text", "font"]])
+    with pytest.raises(ValueError, match="tight_share=-0.1"):
+        render_dataset(tmp_path / "bad", 2, tight_share=-0.1, **SMALL)
+
+
 def test_line_box_gives_every_crop_of_a_font_one_height_and_fixed_glyph_places():
     mono = load_fonts([next(p for p in default_font_files() if p.name == "DejaVuSansMono.ttf")])[0]
 
