@@ -64,7 +64,8 @@ English, digits and punctuation.
 - compute: {entry['cpu_hours']} CPU-hours (wall hours x cores, rendering and encoding included), {gpu}
 {run_info.get('history', '')}
 ## Accuracy (exact match, case-sensitive, spaces ignored; `gpt.evaluate --ignore-space`)
-Held-out sets: held-out words in font families never used in training ({run_info['heldout_fonts']}).
+Held-out sets: held-out words in font families never used in training ({run_info['heldout_fonts']}); each
+`_tight` set holds the same texts in the same fonts cut at their ink, as tight detector boxes cut them.
 The `real_*` sets are photographed crops (`../shared/eval/real`, evaluation only).
 
 | set | crops | exact | 1-NED | CER |

@@ -7,8 +7,7 @@ reads that folder's held-out sets better than the published model does.
 
 RUN is a gpt.train run folder and RUN-export its export (the pair writes both). The export is evaluated as make
 pretrain evaluates a chunk (the folder's held-out and real sets, by font and by label length) into
-RUN-export.eval.json and compared with the published model scored on the same crops (the folder's
-eval-published.json) and with the published model's own score, when another was published since. Counts go on
+RUN-export.eval.json and compared with the published model scored anew on the same crops. Counts go on
 from the published model's metrics.json: GPT steps (the run's global step), CPU-hours (the run's training hours
 x --cores, plus the rendering and encoding of the shards it trained on, from the folder's step markers, x the
 machine's cores), distinct crops (those shards' rows). A run trained on a lent GPU (scripts/device_pair.sh)
@@ -77,21 +76,22 @@ def shard_cost(pretrain: Path, shards: Iterable[Path]) -> float:
 
 def judge(export: Path, pretrain: Path, real: str, published: Path) -> tuple[dict, float]:
     """(gpt.evaluate's JSON of `export` on `pretrain`'s held-out and `real`'s sets, by font and label length, kept
-    in EXPORT.eval.json; the score it must beat to replace `published`)."""
+    in EXPORT.eval.json; the score it must beat to replace `published`: the published model's on the same crops,
+    kept in EXPORT.published.eval.json). Scored anew, not taken from its card: a renderer change or a new held-out
+    set since it was published (the tight sets, session 42) changes what its card's score measured."""
     from gpt.evaluate import main as evaluate
 
     sets = [pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
     sets += [Path(real) / name / "labels.csv" for name in REAL_SETS if (Path(real) / name).is_dir()]
-    evaluation_path = export.with_suffix(".eval.json")
-    if evaluate([str(export), *map(str, sets), "--json", str(evaluation_path), "--by", "font", "--by", "label_length",
-                 "--ignore-space", "--no-progress"]) not in (0, 1):  # 1: some rows were bad, the rest scored
-        raise SystemExit(f"gpt.evaluate failed on {export}")
-    scored = read_json(pretrain / "eval-published.json")["results"]
-    # The folder scored the model published when it started; a model published since (maybe from this folder,
-    # on these sets) has its own score: a new version must beat both.
-    baseline = max(held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in scored}}),
-                   read_json(published / "metrics.json")["held_out_score"])
-    return read_json(evaluation_path), baseline
+    scores = {}
+    for model, path in ((export, export.with_suffix(".eval.json")),
+                        (published, export.with_suffix(".published.eval.json"))):
+        if evaluate([str(model), *map(str, sets), "--json", str(path), "--by", "font", "--by", "label_length",
+                     "--ignore-space", "--no-progress"]) not in (0, 1):  # 1: some rows were bad, the rest scored
+            raise SystemExit(f"gpt.evaluate failed on {model}")
+        scores[model] = read_json(path)
+    baseline = held_out_score({"accuracy": {r["dataset"]: r["accuracy"] for r in scores[published]["results"]}})
+    return scores[export], baseline
 
 
 def publish_version(export: Path, counts: dict, history: str, pretrain: Path, real: str, published: Path) -> bool:

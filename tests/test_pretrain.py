@@ -115,7 +115,8 @@ def test_each_chunk_renders_its_own_crops_in_training_fonts_without_held_out_wor
     assert flags["--exclude-words"] == str(tmp_path / "data" / "heldout_words_all.txt")
     assert flags["--augment"] == "heavy"  # the training shards only: the held-out sets stay at the default
     parsed = build_parser().parse_args(args)  # the renderer takes every argument as make pretrain passes it
-    assert (parsed.augment, parsed.seed, parsed.num_samples, parsed.syllable_share) == ("heavy", 144, 40000, 0.2)
+    assert (parsed.augment, parsed.seed, parsed.num_samples, parsed.syllable_share, parsed.tight_share) == (
+        "heavy", 144, 40000, 0.2, 0.25)
     seeds = {pretrain.shard_render_args(tmp_path, chunk)[5] for chunk in range(40, 50)}
     assert len(seeds) == 10 and flags["--seed"] == "144"
 
