@@ -46,7 +46,7 @@ TEST_SETS = {  # name -> (languages, vertical share, share of crops cut at the i
     "heldout_en": ("en", 0.0, 0.0),
     # The same texts in the same fonts, every crop cut at its ink (render_text --tight-share), as text detectors' tight
     # boxes cut them: rendered only with margins of 2-25% of the font size, the held-out sets never asked for it,
-    # and the chunk-69 model read them 8-14 points worse (BENCHMARKS.md, session 42).
+    # and the chunk-69 model read them 7-14 points worse (BENCHMARKS.md, session 42).
     "heldout_ko_horizontal_tight": ("ko", 0.0, 1.0),
     "heldout_ko_vertical_tight": ("ko", 1.0, 1.0),
     "heldout_en_tight": ("en", 0.0, 1.0),

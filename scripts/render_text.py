@@ -74,7 +74,7 @@ BOLT_SHARE = 0.8
 STRETCH_SHARE, STRETCH_RANGE = 0.25, (0.65, 1.2)
 # Margins of a tight crop, per side, as a share of the font size (render_dataset's tight_share): a text detector's
 # box often ends at the ink or just inside it, where the loose crops' 2-25% never does, and the chunk-69 model read
-# 45-61% of the held-out sets cut to their ink box against 82-86% as rendered (BENCHMARKS.md, session 42).
+# the held-out sets rendered tight at 71-79% against 82-86% as rendered (BENCHMARKS.md, session 42).
 TIGHT_MARGINS = (-0.02, 0.02)
 
 

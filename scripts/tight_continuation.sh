@@ -3,9 +3,9 @@
 # continues whatever is published): shard 071 rendered by make pretrain's rule with half of its crops cut at their
 # ink (--tight-share 0.5, given after the rule's own share, which it overrides), encoded twice like every shard; the
 # shipped recognizer continued on shards 070 and 071 for 70 minutes on both threads at 5e-5, image loss 0.25 (session
-# 40's recipe); exported and read on DATA's held-out sets (loose and
-# tight) and the real crops (scripts/evaluate_sets.sh). Every step is skipped when its output exists: run it again to
-# go on after an interruption. Publish with scripts.publish_continuation OUT/B --cores 2 --data-cpu-hours H.
+# 40's recipe); exported and read on DATA's held-out sets (loose and tight) and the real crops
+# (scripts/evaluate_sets.sh). Every step is skipped when its output exists: run it again to go on after an
+# interruption. Publish with scripts.publish_continuation OUT/B --cores 2 --data-cpu-hours H.
 #
 #   scripts/tight_continuation.sh OUT [DATA]
 #   scripts/tight_continuation.sh outputs/tight outputs/pretrain/data
