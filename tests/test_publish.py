@@ -1,5 +1,6 @@
 """scripts.publish: a version is written only when it scores better, never with pickles, with its card."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +114,33 @@ def test_a_continuation_counts_the_rendering_and_encoding_of_its_shards(tmp_path
     assert publish_continuation.shard_cost(tmp_path, [shard]) == pytest.approx(1.5)  # its second encoding too
     with pytest.raises(FileNotFoundError, match="encode-shard39.done is missing"):
         publish_continuation.shard_cost(tmp_path, [shard, tmp_path / "data" / "shard_039"])
+
+
+def test_a_continuation_is_judged_against_the_published_model_scored_anew_on_the_same_crops(tmp_path, monkeypatch):
+    """Not against its card's score, which may average other sets (the three loose ones before session 42)."""
+    import gpt.evaluate
+    from scripts import publish_continuation
+    from scripts.pretrain import TEST_SETS
+
+    read: list[list[str]] = []
+
+    def evaluate(argv):  # the export reads 0.7 of every set, the published model 0.6
+        read.append(argv)
+        accuracy = 0.7 if argv[0] == str(tmp_path / "run-export") else 0.6
+        sets = [arg.split("/")[-2] for arg in argv[1:] if arg.endswith("labels.csv")]
+        results = [{"dataset": name, "accuracy": accuracy} for name in sets]
+        (Path(argv[argv.index("--json") + 1])).write_text(json.dumps({"results": results}))
+        return 0
+
+    monkeypatch.setattr(gpt.evaluate, "main", evaluate)
+    published = tmp_path / "published"
+    published.mkdir()
+    (published / "metrics.json").write_text(json.dumps({"held_out_score": 0.95}))  # another collection's score
+    evaluation, baseline = publish_continuation.judge(tmp_path / "run-export", tmp_path / "pretrain",
+                                                      str(tmp_path / "no-real"), published)
+    sets = [[arg for arg in argv if arg.endswith("labels.csv")] for argv in read]
+    assert baseline == pytest.approx(0.6) and len(sets) == 2 and sets[0] == sets[1]  # the same crops
+    assert {r["dataset"] for r in evaluation["results"]} == set(TEST_SETS) and any("_tight" in n for n in TEST_SETS)
 
 
 def test_a_continuation_counts_only_shards_its_lineage_has_not_seen(tmp_path):
