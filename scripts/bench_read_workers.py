@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                 right = sum(p is not None and p[0].replace(" ", "") == label
                             for p, label in zip(result.predictions, labels))
                 rows.append({"repeat": repeat, "workers": workers, "batch_size": batch_size,
-                             "crops_per_s": round(result.timing()["images_per_s"], 1), "right": right, "crops": len(paths)})
+                             "crops_per_s": round(result.timing()["images_per_s"], 1), "right": right,
+                             "crops": len(paths)})
                 print(json.dumps(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

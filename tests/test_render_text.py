@@ -203,7 +203,7 @@ def test_min_aspect_extends_short_crops_with_background_along_the_reading_direct
 
 
 def test_tight_crops_end_at_the_ink_where_loose_ones_keep_a_margin(tmp_path):
-    """`tight` cuts at the ink across the line (margins within 2% of the font size; along it the font's box may keep
+    """`tight` cuts at the ink across the line (margins of 0-4% of the font size; along it the font's box may keep
     a bearing); the loose crop keeps 2-25% + 1 px on each side. tight_share draws the flag only when above 0, so
     the same seed keeps its texts and fonts."""
     font = load_fonts([_noto()])[0]
