@@ -374,3 +374,60 @@ def test_frame_share_frames_that_share_of_other_texts_and_keeps_the_texts(tmp_pa
     assert frames[0.0][["text", "font"]].equals(frames[1.0][["text", "font"]])
     with pytest.raises(ValueError, match="frame_share=1.5"):
         render_dataset(tmp_path / "bad", 2, frame_share=1.5, **SMALL)
+
+
+def _variable_font(path: Path) -> Path:
+    """A variable font (Weight 100-900, default 400) whose 'I' is one bar and 'H' two, each 100 units wide at the
+    default, 50 at the lightest weight and 300 at the heaviest: built here, since the fonts `make test` installs are all static."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib.tables.TupleVariation import TupleVariation
+
+    def bars(lefts: tuple[int, ...]):
+        pen = TTGlyphPen(None)
+        for x in lefts:
+            pen.moveTo((x, 0)), pen.lineTo((x, 700)), pen.lineTo((x + 100, 700)), pen.lineTo((x + 100, 0))
+            pen.closePath()
+        return pen.glyph()
+
+    def weighted(lefts: tuple[int, ...]) -> list:  # the right edges move +200 units at Weight 900, -50 at 100
+        def edges(shift: int) -> list:  # each bar's 4 points, then the 4 phantom points
+            return [(0, 0), (0, 0), (shift, 0), (shift, 0)] * len(lefts) + [(0, 0)] * 4
+        return [TupleVariation({"wght": (0, 1.0, 1.0)}, edges(200)), TupleVariation({"wght": (-1.0, -1.0, 0)}, edges(-50))]
+
+    shapes = {"I": (50,), "H": (50, 450)}
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder([".notdef", "space", *shapes])
+    builder.setupCharacterMap({32: "space", **{ord(name): name for name in shapes}})
+    builder.setupGlyf({".notdef": bars(()), "space": bars(()), **{name: bars(x) for name, x in shapes.items()}})
+    builder.setupHorizontalMetrics({".notdef": (500, 0), "space": (300, 0), "I": (400, 50), "H": (800, 50)})
+    builder.setupHorizontalHeader(ascent=800, descent=-200)
+    builder.setupNameTable({"familyName": "Bars", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=800, usWinAscent=800, usWinDescent=200)
+    builder.setupPost()
+    builder.setupFvar([("wght", 100, 400, 900, "Weight")], [])
+    builder.setupGvar({name: weighted(x) for name, x in shapes.items()})
+    builder.save(str(path))
+    return path
+
+
+def test_font_variations_draw_variable_fonts_at_random_weights_and_leave_static_ones(tmp_path):
+    """random_variation draws a weight for a variable font (a heavier one draws more ink) and nothing for a static
+    one; font_variations is drawn only when asked, so a dataset without it renders exactly as before."""
+    bars = load_fonts([_variable_font(tmp_path / "Bars[wght].ttf")])[0]
+    weights = [render_text.random_variation(np.random.default_rng(seed), bars) for seed in range(40)]
+    assert all(len(w) == 1 and 100 <= w[0] <= 900 for w in weights) and min(weights) < (300,) < (700,) < max(weights)
+    ink = {w: (255 - render_image(np.random.default_rng(0), "IH", bars, 40, vertical=False, strength=0.0,
+                                  variation=w)).sum() for w in [None, (100,), (900,)]}
+    assert ink[(100,)] < ink[None] < ink[(900,)]
+    rng = np.random.default_rng(3)
+    assert render_text.random_variation(rng, load_fonts([_dejavu()])[0]) is None
+    assert rng.random() == np.random.default_rng(3).random()  # a static font drew nothing
+    fonts = [str(_dejavu()), str(tmp_path / "Bars[wght].ttf")]
+    frames = {on: render_dataset(tmp_path / str(on), 12, 5, languages="en", num_workers=1, fonts=fonts,
+                                 words=["HI", "IH", "HIH"], font_variations=on, **SMALL) for on in (False, True)}
+    assert frames[True][["text", "font"]].equals(frames[False][["text", "font"]])  # drawn after text and font
+    images = {on: _dataset_bytes(tmp_path / str(on)) for on in (False, True)}
+    for path, font in zip(frames[False]["img_path"], frames[False]["font"]):
+        assert (images[True][path] == images[False][path]) == (font == "DejaVuSans.ttf"), (path, font)
+    assert (frames[True]["font"] == "Bars[wght].ttf").any()
