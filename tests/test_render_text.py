@@ -378,8 +378,7 @@ def test_frame_share_frames_that_share_of_other_texts_and_keeps_the_texts(tmp_pa
 
 def _variable_font(path: Path) -> Path:
     """A variable font (Weight 100-900, default 400) whose 'I' is one bar and 'H' two, each 100 units wide at the
-    default, 50 at the lightest weight and 300 at the heaviest: built here, since the fonts `make test` installs
-    are all static."""
+    default, 50 at the lightest weight and 300 at the heaviest: built here, since the fonts `make test` installs are all static."""
     from fontTools.fontBuilder import FontBuilder
     from fontTools.pens.ttGlyphPen import TTGlyphPen
     from fontTools.ttLib.tables.TupleVariation import TupleVariation
@@ -394,8 +393,7 @@ def _variable_font(path: Path) -> Path:
     def weighted(lefts: tuple[int, ...]) -> list:  # the right edges move +200 units at Weight 900, -50 at 100
         def edges(shift: int) -> list:  # each bar's 4 points, then the 4 phantom points
             return [(0, 0), (0, 0), (shift, 0), (shift, 0)] * len(lefts) + [(0, 0)] * 4
-        return [TupleVariation({"wght": (0, 1.0, 1.0)}, edges(200)),
-                TupleVariation({"wght": (-1.0, -1.0, 0)}, edges(-50))]
+        return [TupleVariation({"wght": (0, 1.0, 1.0)}, edges(200)), TupleVariation({"wght": (-1.0, -1.0, 0)}, edges(-50))]
 
     shapes = {"I": (50,), "H": (50, 450)}
     builder = FontBuilder(1000, isTTF=True)
