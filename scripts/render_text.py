@@ -76,10 +76,6 @@ STRETCH_SHARE, STRETCH_RANGE = 0.25, (0.65, 1.2)
 # box often ends at the ink, where the loose crops' 2-25% never does, and the chunk-69 model read the held-out sets
 # rendered tight at 71-79% against 82-86% as rendered (BENCHMARKS.md, session 42).
 TIGHT_MARGIN = 0.04
-# The variation axes a variable font is drawn along with render_dataset's font_variations, each uniformly over its
-# whole range: a third of make pretrain's training font files are variable (109 of 395), and drawn at their default
-# instance they show their families at one weight (mostly 400) and width, where signs use heavy and condensed cuts.
-VARIED_AXES = (b"Weight", b"Width")
 
 
 class SampleError(RuntimeError):
@@ -105,7 +101,6 @@ class RenderSettings:
     syllable_share: float = 0.0
     frame_share: float = FRAME_SHARE
     tight_share: float = 0.0
-    font_variations: bool = False
 
 
 # ------------------------------------------------------------------------------------------ drawing
@@ -118,40 +113,11 @@ def _pil_font(path: str, index: int, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size, index=index, layout_engine=ImageFont.Layout.BASIC)
 
 
-def _varied_font(path: str, index: int, size: int, variation: tuple[float, ...] | None) -> ImageFont.FreeTypeFont:
-    """The font at `variation` (one value per axis, in the font's order; None: its default instance). A varied one
-    is opened anew (0.1-1.3 ms) so the cached default instances are never changed under another sample."""
-    if variation is None:
-        return _pil_font(path, index, size)
-    font = ImageFont.truetype(path, size, index=index, layout_engine=ImageFont.Layout.BASIC)
-    font.set_variation_by_axes(list(variation))
-    return font
-
-
-@lru_cache(maxsize=1024)
-def _variation_axes(path: str, index: int) -> tuple[tuple[bytes, float, float, float], ...]:
-    """(name, minimum, default, maximum) of each variation axis of a font; () for a static one."""
-    try:
-        axes = _pil_font(path, index, 32).get_variation_axes()
-    except OSError:  # FreeType: "not a variable font"
-        return ()
-    return tuple((axis["name"] if isinstance(axis["name"], bytes) else str(axis["name"]).encode(),
-                  float(axis["minimum"]), float(axis["default"]), float(axis["maximum"])) for axis in axes)
-
-
-def random_variation(rng: np.random.Generator, font: Font) -> tuple[float, ...] | None:
-    """Axis values drawing a variable `font` at a random weight and width (VARIED_AXES, each uniform over its
-    range; other axes at their default), or None for a static font, which draws nothing from `rng`."""
-    axes = _variation_axes(font.path, font.index)
-    if not any(name in VARIED_AXES for name, *_ in axes):
-        return None
-    return tuple(round(float(rng.uniform(low, high))) if name in VARIED_AXES else default
-                 for name, low, default, high in axes)
-
-
-def _cap_top(font: ImageFont.FreeTypeFont, size: int) -> int:
+@lru_cache(maxsize=8192)
+def _cap_top(path: str, index: int, size: int) -> int:
     """Top of a capital 'H' above the baseline (negative px): the least height a horizontal crop gets, so
     'ace' and 'Abg' crops share a line height as a text detector's boxes would."""
+    font = _pil_font(path, index, size)
     top = font.getbbox("H", anchor="ls")[1]
     return top if top < 0 else -round(0.7 * size)
 
@@ -324,8 +290,8 @@ def _draw_bolts(rng: np.random.Generator, masks: Sequence[np.ndarray], box: tupl
 
 def render_image(rng: np.random.Generator, text: str, font: Font, size: int, vertical: bool,
                  strength: float = 1.0, min_aspect: float = 0.0, line_box: bool = False,
-                 frame: bool = False, with_target: bool = False, tight: bool = False,
-                 variation: tuple[float, ...] | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+                 frame: bool = False, with_target: bool = False, tight: bool = False
+                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw `text` with `font` at `size` px into a tight-ish crop: RGB uint8 (H, W, 3).
 
     Vertical text stacks the characters top to bottom. `strength` (0 = clean black on white) scales the
@@ -338,14 +304,13 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
     forms. `frame` draws a border in the text colour around the text, as on plates and many signs, and
     crops just outside it or, when augmented, now and then further out, into a surround of another colour.
     `tight` crops at the ink (TIGHT_MARGIN) instead of a few pixels out, like a tight detector box.
-    `variation` draws a variable font at those axis values (`random_variation`) instead of its default instance.
     `with_target` returns `(crop, target)`: the target is the crop as the text is, grey uint8 (H, W), the
     glyphs (and frame) black on white at the very same place, without colours, backgrounds, outline, shadow,
     blur, noise or JPEG: what a clean-target VQ-VAE reconstructs (`--clean-targets`). It costs no random
     draw, so the crop is the same with or without it.
     The caller guarantees that `font` covers `text`.
     """
-    pil_font = _varied_font(font.path, font.index, size, variation)
+    pil_font = _pil_font(font.path, font.index, size)
     stroke = max(1, round(size * rng.uniform(0.03, 0.08))) if rng.random() < 0.12 * min(strength, 1.0) else 0
     pad = size + 2 * stroke
     if vertical:
@@ -353,7 +318,7 @@ def render_image(rng: np.random.Generator, text: str, font: Font, size: int, ver
         full, fill, box = _draw_vertical(pil_font, text, stroke, pad, LINE_BOX_SPACING if line_box else spacing,
                                          line_box)
     else:
-        full, fill, box = _draw_horizontal(pil_font, text, stroke, pad, _cap_top(pil_font, size),
+        full, fill, box = _draw_horizontal(pil_font, text, stroke, pad, _cap_top(font.path, font.index, size),
                                            line_box)
     # "A few px" of margin on each side, independently, like a text detector's loose boxes.
     margins = rng.uniform(0.02, 0.25, 4) * size + 1  # drawn always, so later random draws do not shift
@@ -497,10 +462,8 @@ class _Renderer:
                                                    or rng.random() < self.settings.frame_share)
             # drawn only when asked for, so renders without tight crops stay what they were
             tight = self.settings.tight_share > 0 and rng.random() < self.settings.tight_share
-            variation = random_variation(rng, font) if self.settings.font_variations else None  # likewise
             image = render_image(rng, text, font, size, vertical, self.settings.augment, self.settings.min_aspect,
-                                 self.settings.line_box, frame, with_target=self.settings.clean_targets, tight=tight,
-                                 variation=variation)
+                                 self.settings.line_box, frame, with_target=self.settings.clean_targets, tight=tight)
             if self.settings.clean_targets:
                 image, target = image
                 save_image(os.path.join(os.path.dirname(self.image_dir), TARGET_DIR, self.target_name(index)), target)
@@ -605,7 +568,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                    pool_size: int = 20000, image_format: str = "png", words_only: bool = False,
                    min_aspect: float = 0.0, line_box: bool = False, clean_targets: bool = False,
                    syllable_share: float = 0.0, frame_share: float = FRAME_SHARE, tight_share: float = 0.0,
-                   font_variations: bool = False, progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True) -> pd.DataFrame:
     """Render `num_samples` labelled text crops into `output_dir` and return its labels frame.
 
     Writes output_dir/images/NNNNNN.<image_format> and output_dir/labels.csv (LABEL_COLUMNS, index order,
@@ -625,8 +588,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
     are the same as without it. syllable_share: the share of Korean texts that are 1-4 syllables drawn uniformly
     from the Korean pool's (TextSampler; not with words_only). frame_share: the share of texts other than plate
     numbers drawn inside a border (plates always are; none when augment is 0); the same seed draws the same texts,
-    fonts and sizes whatever it is. tight_share: the share of crops cut at their ink (TIGHT_MARGIN). font_variations:
-    draw variable fonts at a random weight and width (`random_variation`) instead of their default instance.
+    fonts and sizes whatever it is. tight_share: the share of crops cut at their ink (TIGHT_MARGIN).
     """
     if num_samples < 1:
         raise ValueError(f"num_samples={num_samples} must be at least 1")
@@ -672,7 +634,7 @@ def render_dataset(output_dir: str | os.PathLike, num_samples: int, seed: int = 
                               image_format=image_format, words_only=bool(words_only), min_aspect=float(min_aspect),
                               line_box=bool(line_box), clean_targets=bool(clean_targets),
                               syllable_share=float(syllable_share), frame_share=float(frame_share),
-                              tight_share=float(tight_share), font_variations=bool(font_variations))
+                              tight_share=float(tight_share))
     if settings.vertical_share > 0 and settings.max_vertical_chars < 2:
         raise ValueError(f"vertical text needs at least 2 characters but max_chars={max_chars}; "
                          f"raise --max-chars or set --vertical-share 0")
@@ -788,9 +750,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tight-share", type=float, default=0.0,
                         help="share of crops cut at their ink (margins of 0-4%% of the font size per side), "
                              "like tight detector boxes, instead of 2-25%% (default 0: none)")
-    parser.add_argument("--font-variations", action="store_true",
-                        help="draw variable fonts at a random weight and width across their ranges (heavy, light, "
-                             "condensed, wide) instead of their default instance")
     return parser
 
 
@@ -810,7 +769,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
                            image_format=args.image_format, words_only=args.words_only,
                            min_aspect=args.min_aspect, line_box=args.line_box, clean_targets=args.clean_targets,
                            syllable_share=args.syllable_share, frame_share=args.frame_share,
-                           tight_share=args.tight_share, font_variations=args.font_variations)
+                           tight_share=args.tight_share)
     stats = frame.attrs["stats"]
     print(f"wrote {len(frame)} images and {Path(args.output) / 'labels.csv'}; pools {stats['pool_sizes']}, "
           f"dropped pool words {stats['pool_words_dropped']}, redraws {stats['redraws']}")
