@@ -36,14 +36,5 @@ if [ ! -f "$SHARD/tokens-augmented.csv" ]; then  # the shard's second encoding, 
     --output "$SHARD/tokens-augmented.csv" --augment --seed "$N" --skip-bad --no-progress || [ $? -eq 1 ]
   echo $(($(date +%s) - START)) > "$OUT/data-seconds"
 fi
-# val encoded by the same (shipped) VQ-VAE: DATA's own val may be an older VQ-VAE's tokens
-[ -f "$OUT/val/tokens.csv" ] || $PY -m vqvae.encode "$OUT/published-vqvae.yaml" resources/models/ocr-ko-en/vqvae \
-  --dataset "$D/val/labels.csv" --output "$OUT/val/tokens.csv" --skip-bad --no-progress || [ $? -eq 1 ]
-# shellcheck disable=SC2086  # the overrides are words
-$PY -m gpt.train config/gpt2-pretrain.yaml data.train="$SHARD/tokens.csv,$SHARD/tokens-augmented.csv" \
-  data.val="$OUT/val/tokens.csv" \
-  data.base_charset="$D/charset.txt" run_dir="$OUT/run" init_from=resources/models/ocr-ko-en optim.decay_steps=null \
-  trainer.max_steps=-1 trainer.max_time="00:00:$MINUTES:00" seed=0 $OVERRIDES >> "$OUT/train.log" 2>&1
-[ -d "$OUT/run-export" ] || $PY -m gpt.export "$OUT/run/config.yaml" "$OUT/run/checkpoints/last.ckpt" \
-  --output "$OUT/run-export" >> "$OUT/train.log" 2>&1
-PYTHON=$PY scripts/evaluate_sets.sh "$OUT/run-export" "$D" "$OUT/eval.json"
+PYTHON=$PY scripts/continue_published.sh "$OUT" "$SHARD/tokens.csv,$SHARD/tokens-augmented.csv" "$D" \
+  "trainer.max_steps=-1 trainer.max_time=00:00:$MINUTES:00 $OVERRIDES"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The shipped recognizer continued on the crops of a make pretrain shard it misreads (hard examples), plus as many
 # that it reads, drawn at random (seed 0), each with both of the shard's encodings; the overrides and evaluation of
-# scripts/cpu_continuation.sh, for STEPS steps (90 minutes at most). Session 43's arm (BENCHMARKS.md: a tie, not
+# scripts/cpu_continuation.sh (scripts/continue_published.sh), for STEPS steps (90 minutes at most). Session 43's arm (BENCHMARKS.md: a tie, not
 # adopted). Every step is skipped when its output exists, and gpt.train resumes its last.ckpt.
 #
 #   scripts/hard_example_continuation.sh OUT SHARD_DIR STEPS "OVERRIDES" [DATA]
@@ -15,11 +15,7 @@
 set -euo pipefail
 OUT=$1; SHARD=$2; STEPS=$3; OVERRIDES=$4; D=${5:-outputs/pretrain/data}
 PY=${PYTHON:-.venv/bin/python}
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647
 mkdir -p "$OUT/data"
-$PY -c "from pathlib import Path; from scripts.pretrain import published_vq_config; published_vq_config(Path('$OUT'))"
-[ -f "$OUT/val/tokens.csv" ] || $PY -m vqvae.encode "$OUT/published-vqvae.yaml" resources/models/ocr-ko-en/vqvae \
-  --dataset "$D/val/labels.csv" --output "$OUT/val/tokens.csv" --skip-bad --no-progress || [ $? -eq 1 ]
 [ -f "$OUT/pred.csv" ] || $PY -m gpt.predict resources/models/ocr-ko-en "$SHARD/tokens.csv" --output "$OUT/pred.csv" \
   --no-progress
 [ -f "$OUT/data/train-augmented.csv" ] || $PY - "$SHARD" "$OUT" <<'PYEOF'
@@ -38,11 +34,5 @@ for name in ("tokens", "tokens-augmented"):
     frame[frame.img_path.isin(hard | easy)].to_csv(kept, index=False)
     shutil.copy(f"{shard}/{name}.csv.json", f"{kept}.json")  # the same VQ-VAE's tokens
 PYEOF
-# shellcheck disable=SC2086  # the overrides are words
-$PY -m gpt.train config/gpt2-pretrain.yaml data.train="$OUT/data/train.csv,$OUT/data/train-augmented.csv" \
-  data.val="$OUT/val/tokens.csv" data.base_charset="$D/charset.txt" run_dir="$OUT/run" \
-  init_from=resources/models/ocr-ko-en optim.decay_steps=null trainer.max_steps="$STEPS" \
-  trainer.max_time=00:00:90:00 seed=0 $OVERRIDES >> "$OUT/train.log" 2>&1
-[ -d "$OUT/run-export" ] || $PY -m gpt.export "$OUT/run/config.yaml" "$OUT/run/checkpoints/last.ckpt" \
-  --output "$OUT/run-export" >> "$OUT/train.log" 2>&1
-PYTHON=$PY scripts/evaluate_sets.sh "$OUT/run-export" "$D" "$OUT/eval.json"
+PYTHON=$PY scripts/continue_published.sh "$OUT" "$OUT/data/train.csv,$OUT/data/train-augmented.csv" "$D" \
+  "trainer.max_steps=$STEPS trainer.max_time=00:00:90:00 $OVERRIDES"
