@@ -433,6 +433,9 @@ class _Renderer:
             if font is None:
                 counts["redrawn_no_font_covers"] += 1
                 continue
+            if font.capitals_only() and text != text.upper():  # the label says what the picture shows
+                counts["upper_cased_for_capitals_font"] += 1
+                text = text.upper()
             return text, language, font
         raise SampleError(f"no renderable text after {MAX_ATTEMPTS} draws ({dict(counts)}); "
                           f"raise --max-chars or add fonts that cover the word lists")
@@ -440,11 +443,12 @@ class _Renderer:
     def _drawing_font(self, rng: np.random.Generator, text: str) -> Font | None:
         """A font drawn uniformly from those that draw `text`, or None. The cheap cmap test narrows the
         candidates first; the ink test (a glyph rendering per new character) runs only on the font drawn,
-        which keeps a set of hundreds of fonts fast."""
+        which keeps a set of hundreds of fonts fast. A font that draws lowercase as capitals must draw the text's
+        upper case too, which the caller labels it with."""
         candidates = [font for font in self.fonts if font.covers(text)]
         while candidates:
             font = candidates.pop(int(rng.integers(len(candidates))))
-            if font.draws(text):
+            if font.draws(text) and (text == text.upper() or not font.capitals_only() or font.draws(text.upper())):
                 return font
         return None
 

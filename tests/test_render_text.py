@@ -1,6 +1,7 @@
 """Rendered text dataset: determinism, vertical layout, glyph coverage, held-out words, CLI."""
 from __future__ import annotations
 
+import string
 import subprocess
 import sys
 import unicodedata
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fontTools.ttLib import TTFont
 
 from scripts import render_text
 from scripts.fonts import FontCoverageError, check_coverage, default_font_files, find_font_files, load_fonts
@@ -112,6 +114,37 @@ def test_exclude_words_are_never_rendered(tmp_path):
     test_frame = render_dataset(tmp_path / "test", 20, seed=0, languages="en", words=test, words_only=True,
                                 num_workers=1, **SMALL)
     assert {text.casefold() for text in test_frame["text"]} <= held_out
+
+
+def _capitals_font(path: Path) -> Path:
+    """DejaVu Sans with its lowercase letters mapped to the capitals' glyphs, as all-caps faces draw them."""
+    font = TTFont(_dejavu())
+    for table in font["cmap"].tables:
+        if table.isUnicode():
+            table.cmap.update({ord(lower): table.cmap[ord(lower.upper())] for lower in string.ascii_lowercase
+                               if ord(lower) in table.cmap})
+    font.save(path)
+    return path
+
+
+def test_a_font_that_draws_lowercase_as_capitals_labels_its_texts_in_upper_case(tmp_path):
+    capitals = _capitals_font(tmp_path / "Capitals.ttf")
+    assert [font.capitals_only() for font in load_fonts([_dejavu(), capitals])] == [False, True]
+    words = ["open", "Coffee", "sale 50%"]
+    settings = dict(seed=0, languages="en", words=words, words_only=True, num_workers=1, **SMALL)
+    mixed = render_dataset(tmp_path / "mixed", 12, fonts=[_dejavu()], **settings)  # a font with a lowercase
+    assert "upper_cased_for_capitals_font" not in mixed.attrs["stats"]["redraws"]
+    lowered = sum(text != text.upper() for text in mixed["text"])
+    assert lowered >= 6  # Latin case varies: most are drawn with some lowercase
+    caps = render_dataset(tmp_path / "caps", 12, fonts=[capitals], **settings)
+    assert caps["text"].tolist() == [text.upper() for text in mixed["text"]]
+    assert caps.attrs["stats"]["redraws"]["upper_cased_for_capitals_font"] == lowered
+    # each picture is what its upper-case label drawn with the same draws in the plain font shows
+    plain = render_dataset(tmp_path / "plain", 12, fonts=[_dejavu()],
+                           **{**settings, "words": [word.upper() for word in words]})
+    assert plain["text"].tolist() == caps["text"].tolist()
+    for caps_path, plain_path in zip(caps["img_path"], plain["img_path"]):
+        assert np.array_equal(load_image(tmp_path / "caps" / caps_path), load_image(tmp_path / "plain" / plain_path))
 
 
 def test_labels_are_nfc(tmp_path):
