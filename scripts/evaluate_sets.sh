@@ -15,5 +15,7 @@ for NAME in heldout_ko_horizontal heldout_ko_vertical heldout_en; do
   # the tight twins (make pretrain renders them since session 42; an older folder has none)
   if [ -f "$D/${NAME}_tight/labels.csv" ]; then SETS+=("$D/${NAME}_tight/labels.csv"); fi
 done
+# held-out English words in held-out display families (make pretrain renders it since session 44)
+if [ -f "$D/heldout_en_display/labels.csv" ]; then SETS+=("$D/heldout_en_display/labels.csv"); fi
 $PY -m gpt.evaluate "$EXPORT" "${SETS[@]}" ../shared/eval/real/{real_en,real_ko,real_ko_plates}/labels.csv \
   --ignore-space --no-progress --json "$JSON" --predictions "${JSON%.json}-predictions" || [ $? -eq 1 ]

@@ -52,6 +52,10 @@ TEST_SETS = {  # name -> (languages, vertical share, share of crops cut at the i
     "heldout_en_tight": ("en", 0.0, 1.0),
 }
 TIGHT = "_tight"
+# The held-out English words (heldout_en's texts, seed and settings) in held-out display families
+# (scripts.broad_fonts.HELD_OUT_DISPLAY): the held-out sets' families are text faces, and signs are lettered in display
+# ones. Scored and reported beside the held-out sets, not in held_out_score, which stays comparable across versions.
+DISPLAY_SET = "heldout_en_display"
 CORES = len(os.sched_getaffinity(0))
 # What a run continued from the published model changes (its cosine ended at its floor): a warm restart at a quarter of
 # the peak rate, decaying over four chunks (what one 180-minute session trains: a chunk took 30 minutes on 2 cores in
@@ -99,19 +103,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def link_fonts(folder: Path) -> tuple[Path, Path]:
-    """Folders of links to the training and held-out fonts, which `render_text --fonts` takes."""
-    train, held = split_fonts()
-    if not held or len(train) < 20:
-        raise StepFailed(f"only {len(train)} training and {len(held)} held-out fonts are installed: run "
-                         f"scripts/install_pretrain_fonts.sh (pip and Debian fonts)")
-    for name, files in (("train", train), ("heldout", held)):
+def link_fonts(folder: Path) -> tuple[Path, Path, Path]:
+    """Folders of links to the training, held-out and held-out display fonts (`render_text --fonts` takes a folder),
+    each holding exactly its part of `split_fonts()`: a link a new rule moved elsewhere is removed."""
+    split = split_fonts()
+    if not split.held_out or len(split.train) < 20:
+        raise StepFailed(f"only {len(split.train)} training and {len(split.held_out)} held-out fonts are installed: "
+                         f"run scripts/install_pretrain_fonts.sh (pip and Debian fonts)")
+    folders = []
+    for name, files in zip(("train", "heldout", "heldout_display"), split):
         (folder / name).mkdir(parents=True, exist_ok=True)
+        names = {path.name for path in files}
+        for link in (folder / name).iterdir():
+            if link.is_symlink() and link.name not in names:
+                link.unlink()
         for path in files:
             link = folder / name / path.name
             if not link.is_symlink():
                 link.symlink_to(path.resolve())
-    return folder / "train", folder / "heldout"
+        folders.append(folder / name)
+    return folders[0], folders[1], folders[2]
 
 
 def shard_render_args(out: Path, chunk: int, size: int = 40000, seed: int = 0) -> list:
@@ -225,8 +236,9 @@ def draw_curve(curve: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    for name in curve[-1]["accuracy"]:
-        axis.plot([c["cpu_hours"] for c in curve], [100 * c["accuracy"][name] for c in curve], marker="o", label=name)
+    for name in curve[-1]["accuracy"]:  # a set added later (heldout_en_display) starts where it was first scored
+        points = [(c["cpu_hours"], 100 * c["accuracy"][name]) for c in curve if name in c["accuracy"]]
+        axis.plot(*zip(*points), marker="o", label=name)
     axis.set_xlabel("CPU-hours (wall hours x cores)")
     axis.set_ylabel("exact accuracy (%)")
     axis.set_title("make pretrain: held-out fonts and words, and real crops")
@@ -249,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     data, runs = out / "data", out / "runs"
     start = time.monotonic()
     try:
-        train_fonts, held_fonts = link_fonts(out / "fonts")
+        train_fonts, held_fonts, display_fonts = link_fonts(out / "fonts")
         write_held_out_words(data, args.seed)
         write_charset(data / "charset.txt", word_pool("ko", 20000) + word_pool("en", 20000))
         exclude = ["--exclude-words", data / "heldout_words_all.txt"]
@@ -261,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
                      "--words-file", data / f"heldout_words_{language}.txt", "--words-only",
                      "--max-vertical-chars", 6, "--fonts", held_fonts,
                      *(["--tight-share", tight] if tight else []), ok=BAD_ROWS)  # a loose set's command as it was
+        pipe.run(f"render-{DISPLAY_SET}", "scripts.render_text", "--output", data / DISPLAY_SET, "--num-samples",
+                 args.num_test, "--seed", args.seed + 10 + list(TEST_SETS).index("heldout_en"), "--languages", "en",
+                 "--vertical-share", 0.0, "--words-file", data / "heldout_words_en.txt", "--words-only",
+                 "--max-vertical-chars", 6, "--fonts", display_fonts, ok=BAD_ROWS)
         pipe.run("render-val", "scripts.render_text", "--output", data / "val", "--num-samples", 1000,
                  "--seed", args.seed + 2, "--fonts", train_fonts, *exclude, ok=BAD_ROWS)
         vq_run, gpt_run = runs / "vqvae", runs / "gpt"
@@ -289,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe.run("encode-val", "vqvae.encode", *vq_args, "--dataset", data / "val" / "labels.csv",
                  "--output", data / "val" / "tokens.csv", "--skip-bad", ok=BAD_ROWS)
 
-        test_csvs = [data / name / "labels.csv" for name in TEST_SETS]
+        test_csvs = [data / name / "labels.csv" for name in (*TEST_SETS, DISPLAY_SET)]
         test_csvs += [Path(args.real) / name / "labels.csv" for name in REAL_SETS
                       if (Path(args.real) / name / "labels.csv").is_file()]
         curve_path = out / "curve.json"
@@ -352,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nLearning curve (exact accuracy, spaces ignored):")
         sets = list(curve[-1]["accuracy"])
         print_table([{"chunk": c["chunk"], "GPT steps": c["steps"], "CPU-hours": c["cpu_hours"],
-                      "distinct crops": c["distinct_crops"], **{n: f"{100 * c['accuracy'][n]:.1f}%" for n in sets}}
+                      "distinct crops": c["distinct_crops"],
+                      **{n: f"{100 * c['accuracy'][n]:.1f}%" if n in c["accuracy"] else "-" for n in sets}}
                      for c in curve], ["chunk", "GPT steps", "CPU-hours", "distinct crops", *sets])
     if args.tesseract:
         from scripts.bench import tesseract_scores

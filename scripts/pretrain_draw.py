@@ -144,7 +144,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     base = continued_draw_row(out, run_dir)
     init, optim = (SHIPPED_DRAW_MODEL, CONTINUE_OPTIM) if base["steps"] else (SHIPPED_MODEL, [])
     try:
-        train_fonts, _ = link_fonts(out / "fonts")
+        train_fonts = link_fonts(out / "fonts")[0]
         held_out_words = write_held_out_words(out / "data")
         # The drawer draws the codes of the VQ-VAE it was trained with (its strips may differ from the recognizer's:
         # the rerank encodes each drawing anew with the recognizer's).

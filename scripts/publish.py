@@ -36,6 +36,14 @@ def continued_counts(record: Path, published: Path, keys: tuple[str, ...]) -> di
     return row
 
 
+def display_line(evaluation: dict, run_info: dict) -> str:
+    """The card's line on heldout_en_display, where the evaluation scored it (scripts.pretrain.DISPLAY_SET)."""
+    if not any(r["dataset"] == "heldout_en_display" for r in evaluation["results"]):
+        return ""
+    return (f"`heldout_en_display` holds heldout_en's texts in display families never used in training either "
+            f"({run_info['display_fonts']}); it is not in the held-out mean.\n")
+
+
 def model_card(entry: dict, score: float, evaluation: dict, run_info: dict) -> str:
     """README.md of the published model (`run_info["history"]`: how this version was trained, when not by
     make pretrain's own chunks)."""
@@ -66,7 +74,7 @@ English, digits and punctuation.
 ## Accuracy (exact match, case-sensitive, spaces ignored; `gpt.evaluate --ignore-space`)
 Held-out sets: held-out words in font families never used in training ({run_info['heldout_fonts']}); each
 `_tight` set holds the same texts in the same fonts cut at their ink, as tight detector boxes cut them.
-The `real_*` sets are photographed crops (`../shared/eval/real`, evaluation only).
+{display_line(evaluation, run_info)}The `real_*` sets are photographed crops (`../shared/eval/real`, evaluation only).
 
 | set | crops | exact | 1-NED | CER |
 |---|---|---|---|---|
@@ -100,12 +108,16 @@ def recognizer_card(entry: dict, score: float, evaluation: dict, shard_size: int
     gpt.evaluate's JSON of it)."""
     from scripts.broad_fonts import split_fonts
 
-    train_fonts, held_fonts = split_fonts()
-    families = sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in held_fonts})
+    train_fonts, held_fonts, display_fonts = split_fonts()
+
+    def families(files: list[Path]) -> str:
+        return ", ".join(sorted({p.name.split("-")[0].split("[")[0].split("_")[0].replace(".ttf", "") for p in files}))
+
     vq_codes = json.loads((Path(entry["export"]) / "vqvae" / "config.json").read_text())["model"]["num_codes"]
     gpt = json.loads((Path(entry["export"]) / "config.json").read_text())
     layout = json.loads((Path(entry["export"]) / "layout.json").read_text())
-    run_info = {"shard_size": shard_size, "train_fonts": len(train_fonts), "heldout_fonts": ", ".join(families),
+    run_info = {"shard_size": shard_size, "train_fonts": len(train_fonts), "heldout_fonts": families(held_fonts),
+                "display_fonts": families(display_fonts),
                 "vq_steps": entry["vq_steps"], "vq_codes": vq_codes, "history": history,
                 "line_codes": layout.get("line_codes", 4),
                 "gpt_size": f"{gpt['n_layer']} layers x {gpt['n_embd']} wide, {gpt['n_head']} heads"}

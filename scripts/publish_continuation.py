@@ -23,7 +23,7 @@ from pathlib import Path
 
 from scripts.bench import trained_steps
 from scripts.pipeline import csv_rows, read_json
-from scripts.pretrain import CORES, PUBLISHED, REAL_SETS, TEST_SETS, held_out_score
+from scripts.pretrain import CORES, DISPLAY_SET, PUBLISHED, REAL_SETS, TEST_SETS, held_out_score
 from scripts.pretrain_draw import training_hours
 
 
@@ -82,6 +82,7 @@ def judge(export: Path, pretrain: Path, real: str, published: Path) -> tuple[dic
     from gpt.evaluate import main as evaluate
 
     sets = [pretrain / "data" / name / "labels.csv" for name in TEST_SETS]
+    sets += [display for display in [pretrain / "data" / DISPLAY_SET / "labels.csv"] if display.is_file()]
     sets += [Path(real) / name / "labels.csv" for name in REAL_SETS if (Path(real) / name).is_dir()]
     scores = {}
     for model, path in ((export, export.with_suffix(".eval.json")),

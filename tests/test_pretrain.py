@@ -129,3 +129,25 @@ def test_a_shard_trains_with_its_augmented_encoding_where_it_has_one(tmp_path):
     (new / pretrain.AUGMENTED_TOKENS).write_text("")
     assert pretrain.shard_encodings(old) == [old / "tokens.csv"]
     assert pretrain.shard_encodings(new) == [new / "tokens.csv", new / "tokens-augmented.csv"]
+
+
+def test_font_folders_hold_exactly_their_part_of_the_split(tmp_path, monkeypatch):
+    from scripts.broad_fonts import split_fonts
+
+    names = ["LobsterTwo-Regular.ttf", "Lobster-Regular.ttf", "Teko[wght].ttf", "Roboto-Bold.ttf", "Lato-Light.ttf",
+             *(f"Text{i}-Regular.ttf" for i in range(20))]
+    (tmp_path / "files").mkdir()
+    files = [tmp_path / "files" / name for name in names]
+    for path in files:
+        path.write_bytes(b"")
+    split = split_fonts(files)
+    assert [p.name for p in split.held_out_display] == ["Lobster-Regular.ttf", "Teko[wght].ttf"]
+    assert [p.name for p in split.held_out] == ["Roboto-Bold.ttf", "Lato-Light.ttf"]
+    assert len(split.train) == 21 and "LobsterTwo-Regular.ttf" in {p.name for p in split.train}
+    # A folder linked before Lobster was held out (session 44's first render) loses that link.
+    (tmp_path / "fonts" / "train").mkdir(parents=True)
+    (tmp_path / "fonts" / "train" / "Lobster-Regular.ttf").symlink_to(files[1])
+    monkeypatch.setattr(pretrain, "split_fonts", lambda: split)
+    folders = pretrain.link_fonts(tmp_path / "fonts")
+    assert [sorted(p.name for p in folder.iterdir()) for folder in folders] == [
+        sorted(p.name for p in part) for part in split]

@@ -99,6 +99,13 @@ def test_the_recognizer_card_names_its_vqvae_and_every_set():
     gpu_card = model_card({**entry, "gpu_hours": 0.15, "gpu": "NVIDIA H200"}, 0.5, evaluation,
                           {**run_info, "line_codes": 6})
     assert "6 codes across its line" in gpu_card and "and 0.15 GPU-hours (NVIDIA H200)" in gpu_card
+    assert "heldout_en_display" not in card  # named only where it was scored
+    display = {"dataset": "heldout_en_display", "samples": 300, "accuracy": 0.55, "one_minus_ned": 0.8, "cer": 0.1}
+    display_card = model_card(entry, 0.5, {"results": [*evaluation["results"], display]},
+                              {**run_info, "display_fonts": "Lobster, Teko"})
+    assert "| heldout_en_display | 300 | 55.0% |" in display_card
+    assert ("display families never used in training either (Lobster, Teko); it is not in the held-out mean"
+            in display_card)
 
 
 def test_a_continuation_counts_the_rendering_and_encoding_of_its_shards(tmp_path, monkeypatch):
@@ -120,7 +127,7 @@ def test_a_continuation_is_judged_against_the_published_model_scored_anew_on_the
     """Not against its card's score, which may average other sets (the three loose ones before session 42)."""
     import gpt.evaluate
     from scripts import publish_continuation
-    from scripts.pretrain import TEST_SETS
+    from scripts.pretrain import DISPLAY_SET, TEST_SETS, held_out_score
 
     read: list[list[str]] = []
 
@@ -141,6 +148,15 @@ def test_a_continuation_is_judged_against_the_published_model_scored_anew_on_the
     sets = [[arg for arg in argv if arg.endswith("labels.csv")] for argv in read]
     assert baseline == pytest.approx(0.6) and len(sets) == 2 and sets[0] == sets[1]  # the same crops
     assert {r["dataset"] for r in evaluation["results"]} == set(TEST_SETS) and any("_tight" in n for n in TEST_SETS)
+    # A folder with the display set has it scored too, outside the score publishing compares.
+    (tmp_path / "pretrain" / "data" / DISPLAY_SET).mkdir(parents=True)
+    (tmp_path / "pretrain" / "data" / DISPLAY_SET / "labels.csv").write_text("img_path,text\n")
+    read.clear()
+    evaluation, baseline = publish_continuation.judge(tmp_path / "run-export", tmp_path / "pretrain",
+                                                      str(tmp_path / "no-real"), published)
+    assert {r["dataset"] for r in evaluation["results"]} == {*TEST_SETS, DISPLAY_SET}
+    assert baseline == pytest.approx(0.6) and held_out_score({"accuracy": {DISPLAY_SET: 0.0, **{
+        name: 0.6 for name in TEST_SETS}}}) == pytest.approx(0.6)
 
 
 def test_a_continuation_counts_only_shards_its_lineage_has_not_seen(tmp_path):
